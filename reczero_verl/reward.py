@@ -1,0 +1,239 @@
+# Copyright 2026 The reczero-verl Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+"""Rule-based reward of RecZero / RecOne, in the signature verl 0.9.1 calls.
+
+verl's reward managers call ``compute_score(data_source=, solution_str=, ground_truth=, extra_info=, **reward_kwargs)``
+once per response, with ``solution_str`` the decoded RESPONSE only (no prompt, no chat header, special tokens
+stripped). The reward is ``format_reward + answer_reward``:
+
+* ``format_reward`` is ``+format_weight`` when the response is exactly the four TbR sections in order (each tag once,
+  only whitespace between and around them, the first three non-blank, ``<rate>`` holding one number inside the rating
+  scale) and ``-format_weight`` otherwise;
+* ``answer_reward`` is ``acc = 1 - |pred - y| / (rating_max - rating_min)``.
+
+The error metrics (``pred``, ``abs_error``, ``sq_error``, ``acc``, ``parsed``) are computed the same way in every
+``mode``, so ablations report comparable MAE/RMSE. An unparseable answer is never replaced by the ground truth: it
+counts at the maximum error of the scale.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+from reczero_verl.template import SECTION_NAMES, close_tag, open_tag
+
+__all__ = [
+    "REWARD_KEYS",
+    "MODES",
+    "ParsedResponse",
+    "parse_response",
+    "parse_ground_truth",
+    "rating_scale",
+    "compute_score",
+]
+
+#: The keys of every dict :func:`compute_score` returns, always all of them, always floats.
+REWARD_KEYS: tuple[str, ...] = (
+    "score",
+    "format_reward",
+    "answer_reward",
+    "acc",
+    "format_ok",
+    "parsed",
+    "pred",
+    "abs_error",
+    "sq_error",
+)
+MODES: tuple[str, ...] = ("full", "format_only", "accuracy_only")
+
+#: ``pred`` when nothing parsed: NaN, so it can never be mistaken for a rating (use ``parsed`` to filter).
+UNPARSED_PRED = math.nan
+
+_OPEN = tuple(open_tag(n) for n in SECTION_NAMES)
+_CLOSE = tuple(close_tag(n) for n in SECTION_NAMES)
+_RATE_OPEN = open_tag("rate")
+_RATE_CLOSE = close_tag("rate")
+_ALL_TAGS = _OPEN + _CLOSE
+
+# One number, integer or decimal, optionally signed (a signed or out-of-scale number parses but fails the format
+# check through the scale test). No exponents, fractions ("4/5") or units ("4 stars").
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
+# The whole response, stripped: the four sections and nothing but whitespace around them. Tag multiplicity is checked
+# separately with str.count (cheaper than look-aheads and immune to nested tags).
+_STRUCTURE = re.compile(
+    r"\s*".join(re.escape(o) + r"(.*?)" + re.escape(c) for o, c in zip(_OPEN, _CLOSE, strict=True)),
+    re.DOTALL,
+)
+
+
+class ParsedResponse(NamedTuple):
+    """What :func:`parse_response` found in one response."""
+
+    format_ok: bool  #: the full TbR structure holds and the rating is inside the scale
+    parsed: bool  #: the last ``<rate>`` section holds exactly one number
+    value: float  #: that number, unclipped (NaN when not parsed)
+
+
+def _parse_number(text: str) -> float | None:
+    text = text.strip()
+    if _NUMBER.fullmatch(text) is None:
+        return None
+    return float(text)
+
+
+def _last_rate_value(response: str) -> float | None:
+    """The number inside the LAST ``<rate>...</rate>`` pair, or None when absent or not exactly one number."""
+    start = response.rfind(_RATE_OPEN)
+    if start < 0:
+        return None
+    start += len(_RATE_OPEN)
+    end = response.find(_RATE_CLOSE, start)
+    if end < 0:
+        return None
+    return _parse_number(response[start:end])
+
+
+def parse_response(response: str, rating_min: float = 1.0, rating_max: float = 5.0) -> ParsedResponse:
+    """Check the TbR structure of ``response`` and extract its rating.
+
+    This is the one parser of the project: the reward, the cold-start filter and the evaluation all call it.
+    ``value`` is the unclipped number of the last ``<rate>`` section (NaN when ``parsed`` is False).
+    """
+    value = _last_rate_value(response)
+    parsed = value is not None
+    if not parsed:
+        return ParsedResponse(False, False, UNPARSED_PRED)
+    return ParsedResponse(_structure_ok(response, value, rating_min, rating_max), True, value)
+
+
+def _structure_ok(response: str, value: float, rating_min: float, rating_max: float) -> bool:
+    if not rating_min <= value <= rating_max:
+        return False
+    for tag in _ALL_TAGS:
+        if response.count(tag) != 1:
+            return False
+    match = _STRUCTURE.fullmatch(response.strip())
+    if match is None:
+        return False
+    # The first three sections must say something; the fourth was checked to be one number.
+    return all(match.group(k).strip() for k in (1, 2, 3))
+
+
+def parse_ground_truth(ground_truth: Any) -> float:
+    """Return the rating in ``ground_truth``: a number, a numeric string or ``{"ground_truth": ...}``.
+
+    The dict form is the layout of the public RecZero fork's parquet files. Anything else is an error of the data,
+    not of the policy, so it raises ``ValueError`` naming the value (verl then stops at the first batch).
+    """
+    value = ground_truth
+    if isinstance(value, Mapping):
+        if "ground_truth" not in value:
+            raise ValueError(f"ground_truth dict has no 'ground_truth' key: {ground_truth!r}")
+        value = value["ground_truth"]
+    if isinstance(value, bool):
+        raise ValueError(f"ground_truth must be a rating, got the boolean {ground_truth!r}")
+    try:
+        rating = float(value.strip() if isinstance(value, str) else value)
+    except (TypeError, ValueError):
+        raise ValueError(f"ground_truth is not a number: {ground_truth!r}") from None
+    if not math.isfinite(rating):
+        raise ValueError(f"ground_truth is not a finite number: {ground_truth!r}")
+    return rating
+
+
+def rating_scale(extra_info: Mapping[str, Any] | None) -> tuple[float, float]:
+    """The sample's rating scale from ``extra_info["rating_min"]`` / ``["rating_max"]`` (default 1 to 5)."""
+    lo, hi = 1.0, 5.0
+    if extra_info:
+        lo = float(extra_info.get("rating_min", lo) if extra_info.get("rating_min") is not None else lo)
+        hi = float(extra_info.get("rating_max", hi) if extra_info.get("rating_max") is not None else hi)
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise ValueError(f"extra_info has an invalid rating scale [{lo}, {hi}]")
+    return lo, hi
+
+
+def compute_score(
+    data_source: str | None = None,
+    solution_str: str = "",
+    ground_truth: Any = None,
+    extra_info: Mapping[str, Any] | None = None,
+    *,
+    mode: str = "full",
+    format_weight: float = 0.5,
+    prefilled_prefix: str = "",
+    **kwargs: Any,
+) -> dict[str, float]:
+    """Score one response; verl's reward managers call this with keyword arguments.
+
+    Args:
+        data_source: the sample's ``data_source`` (unused: the scale comes from ``extra_info``).
+        solution_str: the decoded response (response only, as verl passes it).
+        ground_truth: the true rating (number, numeric string or ``{"ground_truth": ...}``).
+        extra_info: the sample's ``extra_info``; ``rating_min`` / ``rating_max`` set the scale (default 1-5).
+        mode: ``full`` (format + accuracy), ``format_only`` or ``accuracy_only``: the paper's reward ablations.
+        format_weight: magnitude of the format reward (0.5 in the paper).
+        prefilled_prefix: text the chat template pre-filled in the generation prompt (for example
+            ``"<analyze user>"``); it is prepended to ``solution_str`` before checking.
+        **kwargs: other keyword arguments verl may pass; ignored.
+
+    Returns:
+        A dict with the float keys of :data:`REWARD_KEYS`. ``pred`` is the parsed rating clipped to the scale, NaN
+        when nothing parsed; ``abs_error`` is ``|pred - y|``, or the maximum error of the scale when nothing parsed;
+        ``acc = 1 - abs_error / max_error``; ``format_ok`` and ``parsed`` are 0.0 or 1.0.
+
+    Raises:
+        ValueError: for a ground truth or rating scale that is not numeric (a data error), or an unknown ``mode``.
+        Never for anything in ``solution_str``.
+    """
+    if mode not in MODES:
+        raise ValueError(f"unknown reward mode {mode!r}; expected one of {MODES}")
+    y = parse_ground_truth(ground_truth)
+    lo, hi = rating_scale(extra_info)
+    max_error = hi - lo
+
+    response = solution_str if isinstance(solution_str, str) else ("" if solution_str is None else str(solution_str))
+    if prefilled_prefix:
+        response = prefilled_prefix + response
+    format_ok, parsed, value = parse_response(response, lo, hi)
+
+    if parsed and math.isfinite(value):
+        pred = min(max(value, lo), hi)
+        abs_error = abs(pred - y)
+    else:
+        parsed = False
+        pred = UNPARSED_PRED
+        abs_error = max_error
+    acc = 1.0 - abs_error / max_error
+
+    if mode == "accuracy_only":
+        format_reward = 0.0
+        answer_reward = acc if parsed else 0.0
+    else:
+        format_reward = format_weight if format_ok else -format_weight
+        answer_reward = acc if (mode == "full" and format_ok) else 0.0
+
+    return {
+        "score": format_reward + answer_reward,
+        "format_reward": float(format_reward),
+        "answer_reward": float(answer_reward),
+        "acc": float(acc),
+        "format_ok": 1.0 if format_ok else 0.0,
+        "parsed": 1.0 if parsed else 0.0,
+        "pred": float(pred),
+        "abs_error": float(abs_error),
+        "sq_error": float(abs_error * abs_error),
+    }

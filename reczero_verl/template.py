@@ -1,0 +1,279 @@
+# Copyright 2026 The reczero-verl Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+"""Think-before-Recommendation (TbR) prompt template.
+
+The paper's policy answers a rating-prediction prompt with four plain-text sections, in this order::
+
+    <analyze user> ... </analyze user>
+    <analyze item> ... </analyze item>
+    <match> ... </match>
+    <rate> ... </rate>
+
+This module owns the tag names (the reward imports them from here, so the prompt and the checker can never disagree),
+the system prompts of the two template variants (``tbr`` and the ablation ``plain``), the renderer that turns the
+structured columns of a prepared sample into chat messages, and an optional ChatML Jinja template that pre-fills the
+opening ``<analyze user>`` tag. Everything here is pure and cheap; nothing imports torch or verl.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = [
+    "SECTION_NAMES",
+    "RATE_SECTION",
+    "VARIANTS",
+    "DEFAULT_VARIANT",
+    "open_tag",
+    "close_tag",
+    "system_prompt",
+    "render_user_prompt",
+    "build_messages",
+    "format_rating",
+    "clip_text",
+    "prefill_chat_template",
+    "PREFILL_TEXT",
+]
+
+#: Names of the four TbR sections, in the order the response must give them.
+SECTION_NAMES: tuple[str, ...] = ("analyze user", "analyze item", "match", "rate")
+#: The section that holds the predicted rating.
+RATE_SECTION = "rate"
+
+#: Template variants: ``tbr`` (the paper's structured reasoning) and ``plain`` (ablation "without structured
+#: template": only the ``<rate>`` section is asked for).
+VARIANTS: tuple[str, ...] = ("tbr", "plain")
+DEFAULT_VARIANT = "tbr"
+
+
+def open_tag(name: str) -> str:
+    """Return the opening tag of section ``name`` (e.g. ``<analyze user>``)."""
+    return f"<{name}>"
+
+
+def close_tag(name: str) -> str:
+    """Return the closing tag of section ``name`` (e.g. ``</analyze user>``)."""
+    return f"</{name}>"
+
+
+#: Text a pre-filling chat template appends to the generation prompt. verl's ``solution_str`` will not contain it,
+#: so the reward must be told with ``prefilled_prefix``.
+PREFILL_TEXT = open_tag(SECTION_NAMES[0])
+
+
+def format_rating(value: float) -> str:
+    """Render a rating compactly: ``4`` for 4.0, ``3.67`` for 3.6667 (two decimals at most)."""
+    rounded = round(float(value), 2)
+    if rounded == int(rounded):
+        return str(int(rounded))
+    return f"{rounded:.2f}".rstrip("0").rstrip(".")
+
+
+def _scale_text(rating_min: float, rating_max: float) -> str:
+    return f"{format_rating(rating_min)} to {format_rating(rating_max)}"
+
+
+def system_prompt(variant: str = DEFAULT_VARIANT, rating_min: float = 1.0, rating_max: float = 5.0) -> str:
+    """Return the system prompt of ``variant`` for a rating scale ``[rating_min, rating_max]``.
+
+    The ``tbr`` prompt asks for the four sections in order and states the scale; the ``plain`` prompt asks only for
+    the rating inside ``<rate>`` tags, so the two variants differ in the reasoning structure and nothing else.
+    """
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown template variant {variant!r}; expected one of {VARIANTS}")
+    if not rating_min < rating_max:
+        raise ValueError(f"rating scale must have rating_min < rating_max, got [{rating_min}, {rating_max}]")
+    scale = _scale_text(rating_min, rating_max)
+    rate = f"{open_tag('rate')}X{close_tag('rate')}"
+    if variant == "plain":
+        return (
+            "You are a recommender system that predicts how a user will rate an item. "
+            f"Ratings range from {scale}. Read the user's history and the item's information, then answer with the "
+            f"predicted rating only, in the form {rate}, where X is a single number between "
+            f"{format_rating(rating_min)} and {format_rating(rating_max)} (decimals allowed). "
+            "Write nothing else."
+        )
+    u, i, m = SECTION_NAMES[:3]
+    return (
+        "You are a recommender system that thinks before it recommends: you predict how a user will rate an item by "
+        f"reasoning step by step. Ratings range from {scale}. Answer with exactly these four sections, in this order, "
+        "each tag exactly once and nothing outside them:\n"
+        f"{open_tag(u)} the user's preferences, judged from their history and ratings {close_tag(u)}\n"
+        f"{open_tag(i)} the target item's characteristics: what this user may like or dislike about it "
+        f"{close_tag(i)}\n"
+        f"{open_tag(m)} how well the user and the item fit, and why {close_tag(m)}\n"
+        f"{rate}\n"
+        f"X is your predicted rating: a single number between {format_rating(rating_min)} and "
+        f"{format_rating(rating_max)} (decimals allowed), with no other text inside the {open_tag('rate')} tags."
+    )
+
+
+def clip_text(text: Any, max_chars: int | None) -> str:
+    """Return ``text`` as a single-spaced string of at most ``max_chars`` characters (``None``: no limit).
+
+    Python strings are sequences of code points, so slicing never splits a multi-byte UTF-8 character. An ellipsis
+    marks a cut.
+    """
+    if text is None:
+        return ""
+    s = " ".join(str(text).split())
+    if max_chars is None or len(s) <= max_chars:
+        return s
+    if max_chars <= 1:
+        return s[:max_chars]
+    return s[: max_chars - 1].rstrip() + "…"
+
+
+def _get(mapping: Mapping[str, Any] | None, key: str) -> Any:
+    if mapping is None:
+        return None
+    value = mapping.get(key)
+    # Parquet lists come back as numpy arrays and missing floats as NaN: treat NaN as missing.
+    if isinstance(value, float) and value != value:
+        return None
+    return value
+
+
+def _flatten(value: Any) -> str:
+    """Turn a text field that may be a list (categories) or a mapping (details) into one line of text."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping):
+        return "; ".join(f"{k}: {_flatten(v)}" for k, v in value.items() if v is not None and _flatten(v).strip())
+    if hasattr(value, "__iter__"):
+        return ", ".join(_flatten(v) for v in value if v is not None and _flatten(v).strip())
+    return str(value)
+
+
+def _item_text(item: Mapping[str, Any] | None, max_field_chars: int | None) -> list[str]:
+    """Lines describing an item from its text fields (``title`` first, then the others in a stable order)."""
+    if not item:
+        return []
+    lines = []
+    keys = ["title"] + sorted(k for k in item if k not in ("title", "item_id"))
+    for key in keys:
+        value = _get(item, key)
+        if value is None:
+            continue
+        text = clip_text(_flatten(value), max_field_chars)
+        if text:
+            lines.append(f"{key.replace('_', ' ').capitalize()}: {text}")
+    return lines
+
+
+def render_user_prompt(
+    row: Mapping[str, Any],
+    *,
+    rating_min: float = 1.0,
+    rating_max: float = 5.0,
+    max_review_chars: int | None = None,
+    max_field_chars: int | None = None,
+) -> str:
+    """Render the user turn of a sample from its structured fields.
+
+    ``row`` carries the columns written by ``reczero-verl prepare``: ``user_history`` (list of dicts with
+    ``item_id, rating, timestamp, title, review``, oldest first), ``item_history`` (list of dicts with
+    ``user_id, rating, timestamp, review``), ``target_item`` (dict of the item's text fields), ``user_avg_rating``,
+    ``item_avg_rating`` and, for datasets that ship profiles instead of histories (EXP3RT IMDb), ``user_profile`` and
+    ``item_profile``. Any of them may be missing or empty: a sample may bring a profile, a history or both.
+    Histories are listed most recent first, numbered, so the model reads the freshest evidence first.
+    """
+    scale = _scale_text(rating_min, rating_max)
+    parts: list[str] = [f"Rating scale: {scale}."]
+
+    user_lines: list[str] = []
+    profile = _get(row, "user_profile")
+    if profile:
+        user_lines.append(f"Profile: {clip_text(profile, max_field_chars)}")
+    user_history = list(_get(row, "user_history") or [])
+    if user_history:
+        user_lines.append(f"Past ratings (most recent first, {len(user_history)} shown):")
+        for n, entry in enumerate(reversed(user_history), start=1):
+            title = clip_text(_get(entry, "title") or _get(entry, "item_id"), max_field_chars)
+            line = f"{n}. {title}: rated {format_rating(entry['rating'])}"
+            review = clip_text(_get(entry, "review"), max_review_chars)
+            if review:
+                line += f". Review: {review}"
+            user_lines.append(line)
+    avg = _get(row, "user_avg_rating")
+    if avg is not None:
+        user_lines.append(f"Average rating given by this user: {format_rating(avg)}")
+    parts.append("## User\n" + ("\n".join(user_lines) if user_lines else "No information about this user."))
+
+    item_lines = _item_text(_get(row, "target_item"), max_field_chars)
+    profile = _get(row, "item_profile")
+    if profile:
+        item_lines.append(f"Profile: {clip_text(profile, max_field_chars)}")
+    item_history = list(_get(row, "item_history") or [])
+    if item_history:
+        item_lines.append(f"Ratings by other users (most recent first, {len(item_history)} shown):")
+        for n, entry in enumerate(reversed(item_history), start=1):
+            line = f"{n}. rated {format_rating(entry['rating'])}"
+            review = clip_text(_get(entry, "review"), max_review_chars)
+            if review:
+                line += f". Review: {review}"
+            item_lines.append(line)
+    avg = _get(row, "item_avg_rating")
+    if avg is not None:
+        item_lines.append(f"Average rating of this item: {format_rating(avg)}")
+    parts.append("## Target item\n" + ("\n".join(item_lines) if item_lines else "No information about this item."))
+
+    parts.append("How will this user rate the target item?")
+    return "\n\n".join(parts)
+
+
+def build_messages(
+    row: Mapping[str, Any],
+    *,
+    variant: str = DEFAULT_VARIANT,
+    rating_min: float = 1.0,
+    rating_max: float = 5.0,
+    max_review_chars: int | None = None,
+    max_field_chars: int | None = None,
+) -> list[dict[str, str]]:
+    """Return the chat messages ``[system, user]`` of one sample (see :func:`render_user_prompt`)."""
+    return [
+        {"role": "system", "content": system_prompt(variant, rating_min, rating_max)},
+        {
+            "role": "user",
+            "content": render_user_prompt(
+                row,
+                rating_min=rating_min,
+                rating_max=rating_max,
+                max_review_chars=max_review_chars,
+                max_field_chars=max_field_chars,
+            ),
+        },
+    ]
+
+
+def prefill_chat_template(prefill: str = PREFILL_TEXT) -> str:
+    """Return a ChatML Jinja chat template whose generation prompt ends with ``prefill`` (R1-Zero style).
+
+    Use it as ``actor_rollout_ref.model.custom_chat_template`` with Qwen-family models and pass the same text to the
+    reward as ``reward.custom_reward_function.reward_kwargs.prefilled_prefix`` (verl's ``solution_str`` holds the
+    response only, so the pre-filled tag is not in it). Each message renders on its own, with no state carried between
+    messages, which verl's SFT dataset requires. ``prefill`` is plain text: the TbR tags are never special tokens.
+    """
+    if "{" in prefill or "}" in prefill or "'" in prefill:
+        raise ValueError(f"prefill must not contain Jinja delimiters or quotes: {prefill!r}")
+    return (
+        "{%- for message in messages -%}"
+        "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
+        "{%- endfor -%}"
+        "{%- if add_generation_prompt -%}"
+        "{{ '<|im_start|>assistant\\n" + prefill + "' }}"
+        "{%- endif -%}"
+    )
