@@ -146,6 +146,11 @@ def _get(mapping: Mapping[str, Any] | None, key: str) -> Any:
     return value
 
 
+def _as_list(value: Any) -> list[Any]:
+    """A history as a list: parquet gives numpy arrays (whose truth value is ambiguous), JSON gives lists."""
+    return [] if value is None else list(value)
+
+
 def _flatten(value: Any) -> str:
     """Turn a text field that may be a list (categories) or a mapping (details) into one line of text."""
     if isinstance(value, str):
@@ -197,7 +202,7 @@ def render_user_prompt(
     profile = _get(row, "user_profile")
     if profile:
         user_lines.append(f"Profile: {clip_text(profile, max_field_chars)}")
-    user_history = list(_get(row, "user_history") or [])
+    user_history = _as_list(_get(row, "user_history"))
     if user_history:
         user_lines.append(f"Past ratings (most recent first, {len(user_history)} shown):")
         for n, entry in enumerate(reversed(user_history), start=1):
@@ -216,7 +221,7 @@ def render_user_prompt(
     profile = _get(row, "item_profile")
     if profile:
         item_lines.append(f"Profile: {clip_text(profile, max_field_chars)}")
-    item_history = list(_get(row, "item_history") or [])
+    item_history = _as_list(_get(row, "item_history"))
     if item_history:
         item_lines.append(f"Ratings by other users (most recent first, {len(item_history)} shown):")
         for n, entry in enumerate(reversed(item_history), start=1):
