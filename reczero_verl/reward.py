@@ -67,17 +67,14 @@ _OPEN = tuple(open_tag(n) for n in SECTION_NAMES)
 _CLOSE = tuple(close_tag(n) for n in SECTION_NAMES)
 _RATE_OPEN = open_tag("rate")
 _RATE_CLOSE = close_tag("rate")
-_ALL_TAGS = _OPEN + _CLOSE
 
 # One number, integer or decimal, optionally signed (a signed or out-of-scale number parses but fails the format
 # check through the scale test). No exponents, fractions ("4/5") or units ("4 stars").
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
-# The whole response, stripped: the four sections and nothing but whitespace around them. Tag multiplicity is checked
-# separately with str.count (cheaper than look-aheads and immune to nested tags).
-_STRUCTURE = re.compile(
-    r"\s*".join(re.escape(o) + r"(.*?)" + re.escape(c) for o, c in zip(_OPEN, _CLOSE, strict=True)),
-    re.DOTALL,
-)
+# Every TbR tag, found in one left-to-right scan; the response is well-formed iff this scan yields exactly the eight
+# tags in order (which also rules out repeated, nested and reordered tags).
+_TAG = re.compile("|".join(re.escape(t) for t in _OPEN + _CLOSE))
+_EXPECTED_TAGS = tuple(t for pair in zip(_OPEN, _CLOSE, strict=True) for t in pair)
 
 
 class ParsedResponse(NamedTuple):
@@ -120,17 +117,24 @@ def parse_response(response: str, rating_min: float = 1.0, rating_max: float = 5
     return ParsedResponse(_structure_ok(response, value, rating_min, rating_max), True, value)
 
 
+def _blank(text: str) -> bool:
+    return not text or text.isspace()
+
+
 def _structure_ok(response: str, value: float, rating_min: float, rating_max: float) -> bool:
     if not rating_min <= value <= rating_max:
         return False
-    for tag in _ALL_TAGS:
-        if response.count(tag) != 1:
-            return False
-    match = _STRUCTURE.fullmatch(response.strip())
-    if match is None:
+    tags = list(_TAG.finditer(response))
+    if len(tags) != len(_EXPECTED_TAGS) or any(m.group() != t for m, t in zip(tags, _EXPECTED_TAGS, strict=True)):
         return False
+    # Only whitespace before the first tag, after the last one, and between a section's close and the next open.
+    if not (_blank(response[: tags[0].start()]) and _blank(response[tags[-1].end() :])):
+        return False
+    for k in range(1, len(tags) - 1, 2):
+        if not _blank(response[tags[k].end() : tags[k + 1].start()]):
+            return False
     # The first three sections must say something; the fourth was checked to be one number.
-    return all(match.group(k).strip() for k in (1, 2, 3))
+    return all(not _blank(response[tags[k].end() : tags[k + 1].start()]) for k in (0, 2, 4))
 
 
 def parse_ground_truth(ground_truth: Any) -> float:
