@@ -1,0 +1,266 @@
+# Copyright 2026 The reczero-verl Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+"""``reczero-verl evaluate``: score generations with the reward's parser and write metrics, a report and plots.
+
+Joins the generations (``index``, ``sample``, ``response``, optional ``prefix``) with the data on
+``extra_info.index`` strictly (missing, extra or duplicated rows are an error naming them), scores every sample with
+:func:`reczero_verl.reward.compute_score` (an unparseable answer counts at the maximum error of its row's scale), and
+writes ``DIR/metrics.json``, ``DIR/predictions.parquet`` (one row per prompt), ``DIR/report.md`` and PNG plots under
+``DIR/plots/``. See :mod:`reczero_verl.evaluation.metrics` for the exact definitions.
+
+The headline prediction is ``first_sample`` (sample 0: the greedy answer when generated at temperature 0);
+``mean_of_samples`` and ``per_sample`` are reported beside it, and ``rating_logits`` (the expected rating from the
+next-token probabilities at ``<rate>``, sample 0) when the generations carry it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from reczero_verl.evaluation import metrics as M
+from reczero_verl.evaluation.data import (
+    EvaluationInputError,
+    check_alignment,
+    first_few,
+    load_targets,
+    read_generations,
+)
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["configure_parser", "main", "score_samples", "evaluate", "HEADLINE"]
+
+#: The prediction whose MAE / RMSE is the headline.
+HEADLINE = "first_sample"
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``reczero-verl evaluate``."""
+    parser.add_argument("--data", required=True, help="prepared test parquet (the one the generations were made for)")
+    parser.add_argument("--generations", required=True, help="JSON lines written by `reczero-verl generate`")
+    parser.add_argument("--output", required=True, help="output folder (metrics.json, report.md, plots/)")
+    parser.add_argument(
+        "--baselines", default=None, help="metrics.json of `reczero-verl baselines` on the same test file, to compare"
+    )
+    parser.add_argument("--title", default=None, help="name of the model in the report (default: the file name)")
+
+
+def score_samples(targets: pd.DataFrame, records: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per generation: the target's fields plus ``sample``, ``pred``, ``parsed``, ``format_ok``.
+
+    Each response is scored with :func:`reczero_verl.reward.compute_score`, its ``prefix`` (the text a pre-filling
+    chat template put in the prompt) prepended, exactly as the reward does in training.
+    """
+    from reczero_verl.reward import compute_score
+
+    by_index = targets.set_index("index")
+    rows = []
+    for record in records:
+        target = by_index.loc[record["index"]]
+        score = compute_score(
+            data_source=target["data_source"],
+            solution_str=record["response"],
+            ground_truth=float(target["rating"]),
+            extra_info={"rating_min": float(target["rating_min"]), "rating_max": float(target["rating_max"])},
+            prefilled_prefix=record.get("prefix", "") or "",
+        )
+        rows.append(
+            {
+                "index": int(record["index"]),
+                "sample": int(record["sample"]),
+                "data_source": target["data_source"],
+                "y": float(target["rating"]),
+                "rating_min": float(target["rating_min"]),
+                "rating_max": float(target["rating_max"]),
+                "pred": score["pred"],
+                "parsed": bool(score["parsed"]),
+                "format_ok": score["format_ok"],
+                "rating_logits_expected": record.get("rating_logits_expected"),
+            }
+        )
+    return pd.DataFrame(rows).sort_values(["index", "sample"], kind="stable").reset_index(drop=True)
+
+
+def _logit_predictions(samples: pd.DataFrame) -> pd.DataFrame | None:
+    """``rating_logits`` prediction frame (sample 0's expected rating), or None when no sample carries one."""
+    values = samples["rating_logits_expected"]
+    present = values.notna()
+    if not present.any():
+        return None
+    if not present.all():
+        missing = samples.loc[~present, ["index", "sample"]].itertuples(index=False)
+        raise EvaluationInputError(
+            "generations: rating_logits_expected is present on some samples but not on "
+            f"{int((~present).sum())}: {first_few([tuple(p) for p in missing])}"
+        )
+    first = samples[samples["sample"] == 0].copy()
+    expected = first["rating_logits_expected"].astype(float)
+    first["pred"] = np.clip(expected, first["rating_min"], first["rating_max"])
+    first["parsed"] = np.isfinite(expected)
+    first["format_ok"] = np.nan
+    return first[list(M.PREDICTION_COLUMNS)].reset_index(drop=True)
+
+
+def _prompt_table(predictions: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """One row per prompt with ``<name>_pred`` / ``<name>_parsed`` for each per-prompt prediction."""
+    base = predictions[HEADLINE][["index", "data_source", "y", "rating_min", "rating_max"]].copy()
+    for name, frame in predictions.items():
+        if name == "per_sample":
+            continue
+        part = frame.set_index("index")
+        base[f"{name}_pred"] = base["index"].map(part["pred"])
+        base[f"{name}_parsed"] = base["index"].map(part["parsed"]).astype(bool)
+    return base
+
+
+def evaluate(data: str | Path, generations: str | Path) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
+    """Metrics dict and prediction frames of ``generations`` against ``data`` (no files written)."""
+    targets = load_targets(data)
+    records = read_generations(generations)
+    k = check_alignment(targets["index"].tolist(), [(r["index"], r["sample"]) for r in records], where=str(generations))
+    samples = score_samples(targets, records)
+    predictions = M.sample_predictions(samples)
+    logits = _logit_predictions(samples)
+    if logits is not None:
+        predictions["rating_logits"] = logits
+    result = M.compute_metrics(predictions)
+    headline = result["overall"][HEADLINE]
+    metrics = {
+        "kind": "generations",
+        "data": str(data),
+        "generations": str(generations),
+        "n_prompts": int(len(targets)),
+        "samples_per_prompt": int(k),
+        "headline": {"prediction": HEADLINE, "mae": headline["mae"], "rmse": headline["rmse"]},
+        **result,
+    }
+    return M.json_safe(metrics), predictions
+
+
+def _load_baselines(path: str | Path, n_prompts: int, data_sources: list[str]) -> dict[str, Any]:
+    baselines = json.loads(Path(path).read_text(encoding="utf-8"))
+    if baselines.get("kind") != "baselines":
+        raise EvaluationInputError(f"{path}: not a metrics.json of `reczero-verl baselines`")
+    if int(baselines.get("n_targets", -1)) != n_prompts or sorted(baselines["by_data_source"]) != data_sources:
+        raise EvaluationInputError(
+            f"{path}: baselines were evaluated on {baselines.get('n_targets')} targets of "
+            f"{sorted(baselines['by_data_source'])}, not on the {n_prompts} targets of {data_sources}"
+        )
+    return baselines
+
+
+def write_outputs(
+    metrics: dict[str, Any],
+    predictions: dict[str, pd.DataFrame],
+    output: Path,
+    *,
+    baselines: dict[str, Any] | None = None,
+    title: str = "model",
+) -> Path:
+    """Write ``metrics.json``, ``predictions.parquet``, ``plots/*.png`` and ``report.md`` into ``output``."""
+    from reczero_verl.evaluation import report as R
+
+    output.mkdir(parents=True, exist_ok=True)
+    plots = output / "plots"
+    plots.mkdir(exist_ok=True)
+    (output / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    _prompt_table(predictions).to_parquet(output / "predictions.parquet", index=False)
+
+    lines = [
+        f"# Evaluation of {title}",
+        "",
+        f"Data: `{metrics['data']}`; generations: `{metrics['generations']}`; {metrics['n_prompts']} prompts, "
+        f"{metrics['samples_per_prompt']} sample(s) each.",
+        "",
+        f"**Headline ({HEADLINE}): MAE {metrics['headline']['mae']:.4f}, RMSE {metrics['headline']['rmse']:.4f}** "
+        "(an unparseable answer counts at the maximum error of the rating scale; never replaced by the ground truth).",
+        "",
+        "Predictions: `first_sample` = sample 0; `mean_of_samples` = mean over the parsed samples of a prompt (max "
+        "error when none parsed); `per_sample` = every sample on its own; `rating_logits` = expected rating from the "
+        "next-token probabilities of the rating values at `<rate>` (sample 0). Baselines always predict (coverage 1).",
+    ]
+    for source, blocks in metrics["by_data_source"].items():
+        shown = dict(blocks)
+        baseline_blocks = (baselines or {}).get("by_data_source", {}).get(source, {})
+        shown.update({f"baseline: {name}": block for name, block in baseline_blocks.items()})
+        frame = predictions[HEADLINE][predictions[HEADLINE]["data_source"] == source]
+        scale = f"{frame['rating_min'].min():g}-{frame['rating_max'].max():g}"
+        stem = R.slug(source)
+        pngs = [
+            R.plot_confusion(frame, plots / f"{stem}_confusion.png", f"{title} on {source}: true vs predicted"),
+            R.plot_errors(frame, plots / f"{stem}_errors.png", f"{title} on {source}: errors ({HEADLINE})"),
+            R.plot_per_rating_mae(
+                {
+                    (title if name == HEADLINE else f"{title} ({name})"): block["per_rating"]
+                    for name, block in shown.items()
+                    if name in (HEADLINE, "rating_logits") or name.startswith("baseline: ")
+                },
+                plots / f"{stem}_per_rating_mae.png",
+                f"MAE per true rating on {source}",
+            ),
+        ]
+        lines += [
+            "",
+            f"## {source} (scale {scale})",
+            "",
+            R.metrics_table(shown),
+            "",
+            "MAE per true rating (unparsed at max error):",
+            "",
+            R.per_rating_table(shown),
+            "",
+            R.image_links(pngs, output),
+        ]
+    if len(metrics["by_data_source"]) > 1:
+        lines += ["", "## All sources together (mixed scales: compare `MAE / max error`)", ""]
+        lines.append(R.metrics_table(metrics["overall"]))
+    report = output / "report.md"
+    report.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return report
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run ``reczero-verl evaluate``; returns 0, or 2 on bad input (the error is logged)."""
+    try:
+        metrics, predictions = evaluate(args.data, args.generations)
+        baselines = None
+        if args.baselines:
+            baselines = _load_baselines(args.baselines, metrics["n_prompts"], sorted(metrics["by_data_source"]))
+            metrics["baselines"] = str(args.baselines)
+    except (EvaluationInputError, OSError, json.JSONDecodeError) as err:
+        logger.error("evaluate: %s", err)
+        return 2
+    output = Path(args.output)
+    title = args.title or Path(args.generations).stem
+    report = write_outputs(metrics, predictions, output, baselines=baselines, title=title)
+    head = metrics["headline"]
+    cov = metrics["overall"][HEADLINE]["coverage"]
+    logger.info(
+        "evaluate: %d prompts x %d sample(s): MAE %.4f RMSE %.4f coverage %.3f -> %s",
+        metrics["n_prompts"],
+        metrics["samples_per_prompt"],
+        head["mae"],
+        head["rmse"],
+        cov if cov is not None and math.isfinite(cov) else float("nan"),
+        report,
+    )
+    return 0

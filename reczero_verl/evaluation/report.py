@@ -1,0 +1,185 @@
+# Copyright 2026 The reczero-verl Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+"""Markdown report and PNG plots of evaluation metrics (matplotlib, headless Agg backend).
+
+Plots, one set per ``data_source`` (each on its own rating scale):
+
+* ``confusion``: true rating (rows) against the prediction rounded to the nearest scale point (columns) plus an
+  ``unparsed`` column; cells show the share of the row, annotated with counts;
+* ``errors``: histogram of the signed error ``pred - y`` of parsed predictions, with the unparsed count beside it;
+* ``per_rating_mae``: MAE per true rating for the model and every baseline, side by side (unparsed at max error).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from reczero_verl.evaluation.metrics import errors
+
+__all__ = ["slug", "plot_confusion", "plot_errors", "plot_per_rating_mae", "metrics_table", "per_rating_table"]
+
+
+def slug(text: str) -> str:
+    """A file-name-safe form of ``text`` (``reczero/amazon_fashion`` -> ``reczero_amazon_fashion``)."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "data"
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _scale_points(lo: float, hi: float) -> list[int]:
+    return list(range(int(np.ceil(lo)), int(np.floor(hi)) + 1))
+
+
+def plot_confusion(frame: pd.DataFrame, path: Path, title: str) -> Path:
+    """Heat map of true rating vs rounded prediction of one prediction frame (one scale)."""
+    plt = _pyplot()
+    lo, hi = float(frame["rating_min"].min()), float(frame["rating_max"].max())
+    columns = [str(p) for p in _scale_points(lo, hi)] + ["unparsed"]
+    rows = sorted(frame["y"].unique())
+    parsed = frame["parsed"].to_numpy(dtype=bool)
+    pred = frame["pred"].to_numpy(dtype=float)
+    rounded = np.where(parsed, np.clip(np.floor(np.where(parsed, pred, lo) + 0.5), np.ceil(lo), np.floor(hi)), np.nan)
+    counts = np.zeros((len(rows), len(columns)), dtype=int)
+    y = frame["y"].to_numpy(dtype=float)
+    for r, value in enumerate(rows):
+        mask = y == value
+        for c, point in enumerate(_scale_points(lo, hi)):
+            counts[r, c] = int(np.sum(mask & parsed & (rounded == point)))
+        counts[r, -1] = int(np.sum(mask & ~parsed))
+    share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.75 * len(columns), 1.2 + 0.6 * len(rows)))
+    image = ax.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0, aspect="auto")
+    for r in range(len(rows)):
+        for c in range(len(columns)):
+            if counts[r, c]:
+                colour = "white" if share[r, c] > 0.5 else "black"
+                ax.text(
+                    c, r, f"{share[r, c]:.0%}\n({counts[r, c]})", ha="center", va="center", fontsize=8, color=colour
+                )
+    ax.set_xticks(range(len(columns)), columns)
+    ax.set_yticks(range(len(rows)), [f"{v:g} (n={int(np.sum(y == v))})" for v in rows])
+    ax.set_xlabel("predicted rating (rounded)")
+    ax.set_ylabel("true rating")
+    ax.set_title(title, fontsize=10)
+    fig.colorbar(image, ax=ax, label="share of the true-rating row")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_errors(frame: pd.DataFrame, path: Path, title: str) -> Path:
+    """Histogram of signed errors of parsed predictions, plus a bar counting the unparsed ones."""
+    plt = _pyplot()
+    parsed = frame["parsed"].to_numpy(dtype=bool)
+    signed = (frame["pred"].to_numpy(dtype=float) - frame["y"].to_numpy(dtype=float))[parsed]
+    max_error = float((frame["rating_max"] - frame["rating_min"]).max())
+    n_unparsed = int((~parsed).sum())
+    fig, (ax, ax_u) = plt.subplots(1, 2, figsize=(8, 3.6), gridspec_kw={"width_ratios": [6, 1]}, sharey=True)
+    bins = np.arange(-max_error - 0.125, max_error + 0.25, 0.25)
+    ax.hist(signed, bins=bins, color="tab:blue", edgecolor="white")
+    ax.axvline(0.0, color="black", linewidth=0.8)
+    mae = float(np.mean(errors(frame)))
+    ax.set_xlabel("prediction - true rating (parsed answers)")
+    ax.set_ylabel("count")
+    ax.set_title(f"{title}\nMAE {mae:.3f} (unparsed at max error {max_error:g})", fontsize=10)
+    ax_u.bar([0], [n_unparsed], color="tab:red")
+    ax_u.set_xticks([0], ["unparsed"])
+    ax_u.text(0, n_unparsed, str(n_unparsed), ha="center", va="bottom")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_per_rating_mae(per_rating: Mapping[str, Mapping[str, Mapping[str, Any]]], path: Path, title: str) -> Path:
+    """Grouped bars: MAE per true rating (x) for each model (one colour each).
+
+    ``per_rating`` maps a model name to its ``per_rating`` block (``{rating label: {"n", "mae", ...}}``).
+    """
+    plt = _pyplot()
+    labels = sorted({r for block in per_rating.values() for r in block}, key=float)
+    names = list(per_rating)
+    width = 0.8 / max(len(names), 1)
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.0 + 0.35 * len(labels) * len(names)), 3.8))
+    x = np.arange(len(labels))
+    for k, name in enumerate(names):
+        values = [per_rating[name].get(label, {}).get("mae", np.nan) for label in labels]
+        ax.bar(x - 0.4 + width * (k + 0.5), values, width=width, label=name)
+    counts = {label: next(b[label]["n"] for b in per_rating.values() if label in b) for label in labels}
+    ax.set_xticks(x, [f"{label}\n(n={counts[label]})" for label in labels])
+    ax.set_xlabel("true rating")
+    ax.set_ylabel("MAE")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8, ncol=min(len(names), 4))
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def metrics_table(blocks: Mapping[str, Mapping[str, Any]]) -> str:
+    """Markdown table: one row per prediction (model or baseline) with the headline and secondary metrics."""
+    header = "| prediction | n | MAE | RMSE | coverage | MAE (parsed) | RMSE (parsed) | format OK | MAE / max error |"
+    lines = [header, "|" + "---|" * 9]
+    for name, b in blocks.items():
+        lines.append(
+            f"| {name} | {b['n']} | {_fmt(b['mae'])} | {_fmt(b['rmse'])} | {_fmt(b['coverage'], 3)} | "
+            f"{_fmt(b['mae_parsed'])} | {_fmt(b['rmse_parsed'])} | {_fmt(b['format_ok_rate'], 3)} | "
+            f"{_fmt(b['mae_normalized'])} |"
+        )
+    return "\n".join(lines)
+
+
+def per_rating_table(blocks: Mapping[str, Mapping[str, Any]]) -> str:
+    """Markdown table: MAE per true rating (columns) for each prediction (rows)."""
+    labels = sorted({r for b in blocks.values() for r in b["per_rating"]}, key=float)
+    counts = {
+        label: next(b["per_rating"][label]["n"] for b in blocks.values() if label in b["per_rating"])
+        for label in labels
+    }
+    lines = [
+        "| prediction | " + " | ".join(f"{label} (n={counts[label]})" for label in labels) + " |",
+        "|" + "---|" * (len(labels) + 1),
+    ]
+    for name, b in blocks.items():
+        cells = [_fmt(b["per_rating"].get(label, {}).get("mae"), 3) for label in labels]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def image_links(paths: Sequence[Path], base: Path) -> str:
+    """Markdown image links to ``paths``, relative to the report folder ``base``."""
+    return "\n\n".join(f"![{p.stem}]({p.relative_to(base).as_posix()})" for p in paths)
