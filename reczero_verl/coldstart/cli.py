@@ -1,0 +1,366 @@
+# Copyright 2026 The reczero-verl Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+"""``reczero-verl coldstart``: RecOne cold-start data from any OpenAI-compatible endpoint.
+
+Example (a local ``vllm serve`` needs no key; a paid API reads it from ``--api-key-env``)::
+
+    reczero-verl coldstart --input data/book/train.parquet --output data/book/coldstart \\
+        --base-url https://api.deepseek.com/v1 --model deepseek-reasoner --api-key-env DEEPSEEK_API_KEY \\
+        --max-samples 2000 --concurrency 16
+
+Rerunning the same command resumes: finished samples are skipped, interrupted ones redone. The outputs are
+``DIR/coldstart.jsonl`` (audit journal), ``DIR/sft_train.parquet`` / ``DIR/sft_val.parquet`` (``messages`` column for
+``verl.trainer.sft_trainer``) and ``DIR/stats.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from reczero_verl.coldstart.export import ExportError
+from reczero_verl.coldstart.journal import JOURNAL_NAME, Journal, JournalError, exclusive_lock, read_journal
+from reczero_verl.coldstart.samples import InputError, Sample, load_samples, stratified_order
+
+logger = logging.getLogger("reczero_verl.coldstart")
+
+#: Settings that must not change between runs sharing an output folder: they decide which samples are chosen and
+#: which answers are kept.
+_PINNED_SETTINGS = ("model", "tolerance", "seed")
+#: Exit codes: 0 done; 1 some samples still pending (rerun to retry them); 2 configuration / input / API error;
+#: 130 interrupted.
+EXIT_OK, EXIT_PENDING, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Add the coldstart arguments to ``parser``."""
+    io = parser.add_argument_group("input and output")
+    io.add_argument("--input", required=True, type=Path, help="train.parquet written by 'reczero-verl prepare'")
+    io.add_argument("--output", required=True, type=Path, help="output folder (created; rerun with it to resume)")
+    io.add_argument(
+        "--max-samples", type=int, default=1000, help="prompts sent to the teacher, stratified by rating (default 1000)"
+    )
+    io.add_argument("--seed", type=int, default=0, help="seed of the stratified sample and the val split")
+    io.add_argument("--val-ratio", type=float, default=0.05, help="share of kept traces in sft_val.parquet")
+    io.add_argument("--strict", action="store_true", help="fail on any malformed input row instead of skipping it")
+    io.add_argument(
+        "--export-only", action="store_true", help="send nothing: rebuild the parquet files and stats from the journal"
+    )
+
+    api = parser.add_argument_group("teacher endpoint (OpenAI chat-completions protocol)")
+    api.add_argument("--base-url", help="e.g. https://api.openai.com/v1 or http://localhost:8000/v1")
+    api.add_argument("--model", help="teacher model name as the endpoint knows it")
+    api.add_argument(
+        "--api-key-env",
+        default="OPENAI_API_KEY",
+        help="environment variable holding the API key (unset: no Authorization header, fine for vllm serve)",
+    )
+    api.add_argument("--temperature", type=float, default=0.6, help="sampling temperature (0.6: DeepSeek-R1 advice)")
+    api.add_argument("--top-p", type=float, default=None, help="nucleus sampling (not sent when omitted)")
+    api.add_argument("--max-tokens", type=int, default=8192, help="max_tokens per answer (0: not sent)")
+    api.add_argument(
+        "--extra-body", default=None, help="JSON object merged into every request body, e.g. '{\"seed\": 1}'"
+    )
+    api.add_argument("--concurrency", type=int, default=8, help="samples in flight at once")
+    api.add_argument("--timeout", type=float, default=600.0, help="seconds per request before it is retried")
+    api.add_argument("--max-retries", type=int, default=6, help="retries of a failing request before it is deferred")
+    api.add_argument("--backoff-base", type=float, default=1.0, help="first retry delay in seconds (doubles)")
+    api.add_argument("--backoff-max", type=float, default=60.0, help="largest retry delay in seconds")
+
+    keep = parser.add_argument_group("which traces are kept")
+    keep.add_argument(
+        "--tolerance",
+        type=float,
+        default=0.0,
+        help="keep a direct answer when |round_half_up(pred) - y| <= T (default 0: the rounded rating equals y)",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _request_params(args: argparse.Namespace) -> dict[str, Any]:
+    params: dict[str, Any] = {"temperature": args.temperature}
+    if args.top_p is not None:
+        params["top_p"] = args.top_p
+    if args.max_tokens:
+        params["max_tokens"] = args.max_tokens
+    if args.extra_body:
+        try:
+            extra = json.loads(args.extra_body)
+        except ValueError as exc:
+            raise ValueError(f"--extra-body is not JSON: {exc}") from None
+        if not isinstance(extra, dict):
+            raise ValueError("--extra-body must be a JSON object")
+        params.update(extra)
+    return params
+
+
+def _validate(args: argparse.Namespace) -> None:
+    if not args.export_only and (not args.base_url or not args.model):
+        raise ValueError("--base-url and --model are required (or --export-only)")
+    if args.max_samples < 0:
+        raise ValueError("--max-samples must be >= 0")
+    if args.concurrency < 1:
+        raise ValueError("--concurrency must be >= 1")
+    if not 0 <= args.val_ratio < 1:
+        raise ValueError("--val-ratio must be in [0, 1)")
+    if args.tolerance < 0:
+        raise ValueError("--tolerance must be >= 0")
+    if args.max_retries < 0 or args.backoff_base < 0 or args.backoff_max < 0 or args.timeout <= 0:
+        raise ValueError("--max-retries, --backoff-base, --backoff-max must be >= 0 and --timeout > 0")
+
+
+def _check_pinned(runs: list[dict[str, Any]], args: argparse.Namespace, out_dir: Path) -> None:
+    """Refuse to mix runs whose choice of samples or acceptance rule differ in one journal."""
+    if not runs or args.export_only:
+        return
+    first = runs[0]
+    for key in _PINNED_SETTINGS:
+        now = getattr(args, key)
+        if key in first and first[key] != now:
+            raise ValueError(
+                f"{out_dir / JOURNAL_NAME} was started with {key}={first[key]!r}, this run has {key}={now!r}; "
+                "use the same setting to resume, or a new --output"
+            )
+
+
+def _check_digests(finals: dict[int, dict[str, Any]], by_index: dict[int, Sample], out_dir: Path) -> None:
+    for index, record in finals.items():
+        sample = by_index.get(index)
+        if sample is not None and record.get("prompt_sha1") != sample.digest:
+            raise ValueError(
+                f"{out_dir / JOURNAL_NAME}: sample {index} was answered for another prompt than the one in --input; "
+                "use the input the folder was made from, or a new --output"
+            )
+
+
+def _postfix(counters: Any) -> dict[str, int]:
+    from reczero_verl.coldstart.export import DROPPED, KEPT_DIRECT, KEPT_RATIONALIZED
+
+    return {
+        "kept": counters.outcomes.get(KEPT_DIRECT, 0),
+        "rat": counters.outcomes.get(KEPT_RATIONALIZED, 0),
+        "drop": counters.outcomes.get(DROPPED, 0),
+        "tok_in": counters.tokens_in,
+        "tok_out": counters.tokens_out,
+    }
+
+
+async def _collect(
+    todo: list[Sample], args: argparse.Namespace, api_key: str | None, journal: Journal, state: Any, bar: Any
+) -> Any:
+    """Run the teacher requests for ``todo``, updating ``bar``; return this run's counters."""
+    from reczero_verl.coldstart.client import ChatClient, RetryPolicy
+    from reczero_verl.coldstart.runner import RunCounters, run_samples
+
+    policy = RetryPolicy(max_retries=args.max_retries, base_delay=args.backoff_base, max_delay=args.backoff_max)
+    counters = RunCounters()
+
+    def on_final(record: dict[str, Any]) -> None:
+        bar.set_postfix(_postfix(counters), refresh=False)
+        bar.update(1)
+
+    client = ChatClient(
+        args.base_url,
+        args.model,
+        api_key=api_key,
+        api_key_env=args.api_key_env,
+        timeout=args.timeout,
+        policy=policy,
+        max_connections=args.concurrency,
+        params=_request_params(args),
+        seed=args.seed,
+    )
+    async with client:
+        await run_samples(
+            todo,
+            client,
+            journal,
+            tolerance=args.tolerance,
+            concurrency=args.concurrency,
+            journaled_direct=state.pending_direct,
+            on_final=on_final,
+            counters=counters,
+        )
+    return counters
+
+
+def _export(out_dir: Path, by_index: dict[int, Sample], args: argparse.Namespace, extra: dict[str, Any]) -> dict:
+    from reczero_verl.coldstart.export import (
+        SFT_TRAIN_NAME,
+        SFT_VAL_NAME,
+        STATS_NAME,
+        build_sft_rows,
+        journal_totals,
+        split_train_val,
+        write_json_atomic,
+        write_parquet_atomic,
+    )
+
+    state = read_journal(out_dir / JOURNAL_NAME)
+    rows = build_sft_rows(state, by_index)
+    train, val = split_train_val(rows, args.val_ratio, args.seed)
+    write_parquet_atomic(train, out_dir / SFT_TRAIN_NAME)
+    if val or args.val_ratio > 0:
+        write_parquet_atomic(val, out_dir / SFT_VAL_NAME)
+    stats = {**journal_totals(state), "sft_train_rows": len(train), "sft_val_rows": len(val), **extra}
+    write_json_atomic(stats, out_dir / STATS_NAME)
+    return stats
+
+
+def _summary(stats: dict[str, Any]) -> None:
+    this = stats.get("this_run", {})
+    logger.info(
+        "this run: %d requests (%d retries), tokens in/out %d/%d, kept direct %d, kept rationalized %d, dropped %d %s",
+        this.get("requests", 0),
+        this.get("retries", 0),
+        this.get("tokens_in", 0),
+        this.get("tokens_out", 0),
+        this.get("kept_direct", 0),
+        this.get("kept_rationalized", 0),
+        this.get("dropped", 0),
+        this.get("dropped_by_reason", {}),
+    )
+    logger.info(
+        "all runs: %d/%d selected samples finished, %d pending; %d requests (%d retries), tokens in/out %d/%d; "
+        "kept direct %d, kept rationalized %d, dropped %d %s; sft_train %d rows, sft_val %d rows",
+        stats["selected_finished"],
+        stats["selected"],
+        stats["pending"],
+        stats["requests"],
+        stats["retries"],
+        stats["tokens_in"],
+        stats["tokens_out"],
+        stats["kept_direct"],
+        stats["kept_rationalized"],
+        stats["dropped"],
+        stats["dropped_by_reason"],
+        stats["sft_train_rows"],
+        stats["sft_val_rows"],
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Do the work of :func:`main`; raises the errors main turns into exit codes."""
+    _validate(args)
+    samples, problems = load_samples(args.input, strict=args.strict)
+    if problems:
+        logger.warning(
+            "%d malformed input rows skipped (--strict rejects them); first: %s", len(problems), "; ".join(problems[:3])
+        )
+    by_index = {s.index: s for s in samples}
+    order = stratified_order(samples, args.seed)
+    selected = [samples[pos] for pos in order[: args.max_samples]]
+    out_dir: Path = args.output
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    with exclusive_lock(out_dir):
+        state = read_journal(out_dir / JOURNAL_NAME)
+        _check_pinned(state.runs, args, out_dir)
+        _check_digests(state.finals, by_index, out_dir)
+        todo = [s for s in selected if s.index not in state.finals]
+        logger.info(
+            "%d samples selected from %s (%d input rows); %d already finished, %d to do",
+            len(selected),
+            args.input,
+            len(samples),
+            len(selected) - len(todo),
+            len(todo),
+        )
+        counters = None
+        fatal: str | None = None
+        if todo and not args.export_only:
+            api_key = os.environ.get(args.api_key_env) or None
+            if api_key is None:
+                logger.info("environment variable %s is not set: requests carry no API key", args.api_key_env)
+            run_record = {
+                "type": "run",
+                "time": _utc_now(),
+                "input": str(args.input),
+                "base_url": args.base_url,
+                "model": args.model,
+                "tolerance": args.tolerance,
+                "seed": args.seed,
+                "max_samples": args.max_samples,
+                "params": _request_params(args),
+                "api_key_env": args.api_key_env,
+            }
+            from reczero_verl.coldstart.client import FatalAPIError
+
+            with Journal(out_dir / JOURNAL_NAME) as journal:
+                journal.append(run_record)
+                from tqdm.auto import tqdm
+
+                bar = tqdm(
+                    total=len(selected),
+                    initial=len(selected) - len(todo),
+                    desc="coldstart",
+                    unit="sample",
+                    disable=True if args.no_progress else None,
+                    dynamic_ncols=True,
+                )
+                try:
+                    counters = asyncio.run(_collect(todo, args, api_key, journal, state, bar))
+                except FatalAPIError as exc:
+                    fatal = str(exc)
+                finally:
+                    bar.close()
+        final_state = read_journal(out_dir / JOURNAL_NAME)
+        finished = sum(1 for s in selected if s.index in final_state.finals)
+        extra = {
+            "selected": len(selected),
+            "selected_finished": finished,
+            "pending": len(selected) - finished,
+            "malformed_input_rows": len(problems),
+            "input_rows": len(samples),
+            "this_run": counters.as_dict() if counters is not None else {},
+            "settings": {k: v for k, v in (final_state.runs[-1] if final_state.runs else {}).items() if k != "type"},
+        }
+        stats = _export(out_dir, by_index, args, extra)
+    _summary(stats)
+    if fatal is not None:
+        logger.error("stopped: %s", fatal)
+        return EXIT_ERROR
+    if stats["pending"] and not args.export_only:
+        logger.warning(
+            "%d samples are still pending (their requests kept failing); rerun the same command to retry",
+            stats["pending"],
+        )
+        return EXIT_PENDING
+    return EXIT_OK
+
+
+def _utc_now() -> str:
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def main(args: argparse.Namespace) -> int:
+    """Entry point of ``reczero-verl coldstart``; returns the exit code."""
+    # httpx logs every request at INFO; keep the log about samples, not sockets.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    try:
+        return run(args)
+    except (InputError, JournalError, ExportError, ValueError) as exc:
+        logger.error("%s", exc)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        logger.warning("interrupted: finished samples are saved; rerun the same command to resume")
+        return EXIT_INTERRUPTED

@@ -1,0 +1,183 @@
+# Copyright 2026 The reczero-verl Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+"""The append-only audit journal ``DIR/coldstart.jsonl``: the single source of truth of a cold-start run.
+
+Every line is one JSON record, written whole, flushed and fsync'd before the run goes on, so a crash or a kill loses at
+most the requests in flight. Three record types:
+
+* ``run``: one per invocation (settings, never the API key);
+* ``attempt``: one per teacher request that ended (stage ``direct`` or ``rationalize``; the cleaned answer, its
+  verdict, token usage, how much hidden thinking was removed; or the error when the request failed);
+* ``sample``: one per sample whose final outcome is known (``kept_direct``, ``kept_rationalized`` or ``dropped`` with a
+  reason). A sample with a ``sample`` record is never sent again; a sample without one is redone on the next run,
+  starting at the rationalization when its direct answer is already journaled.
+
+The SFT parquet files and ``stats.json`` are derived from this file at the end of each run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["JOURNAL_NAME", "JournalError", "JournalState", "Journal", "read_journal", "exclusive_lock", "to_json"]
+
+JOURNAL_NAME = "coldstart.jsonl"
+_LOCK_NAME = ".coldstart.lock"
+
+
+class JournalError(RuntimeError):
+    """The journal cannot be used: a corrupt line, or another run holds the output folder."""
+
+
+def to_json(record: Mapping[str, Any]) -> str:
+    """One JSON line; non-finite floats become null (JSON has no NaN)."""
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, Mapping):
+            return {str(k): clean(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [clean(v) for v in value]
+        return value
+
+    return json.dumps(clean(record), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+@dataclass
+class JournalState:
+    """What a journal says so far."""
+
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    #: index -> final ``sample`` record (first one wins; later duplicates are counted in ``duplicates``)
+    finals: dict[int, dict[str, Any]] = field(default_factory=dict)
+    #: index -> latest successful ``direct`` attempt of a sample without a final record
+    pending_direct: dict[int, dict[str, Any]] = field(default_factory=dict)
+    duplicates: int = 0
+    truncated_tail: bool = False
+
+
+def read_journal(path: str | Path) -> JournalState:
+    """Parse a journal. A last line without its newline is an interrupted write and is ignored; any other
+    unreadable line raises :class:`JournalError` naming it (the file was edited by hand)."""
+    path = Path(path)
+    state = JournalState()
+    if not path.exists():
+        return state
+    with open(path, encoding="utf-8") as fh:
+        lines = fh.read().split("\n")
+    # The text after the last "\n" is empty for a clean file and a partial record after a kill.
+    if lines and lines[-1] != "":
+        state.truncated_tail = True
+    for lineno, line in enumerate(lines[:-1], start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            kind = record["type"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise JournalError(
+                f"{path} line {lineno} is not a journal record ({exc}); fix or remove the line"
+            ) from None
+        if kind == "run":
+            state.runs.append(record)
+        elif kind == "attempt":
+            state.attempts.append(record)
+        elif kind == "sample":
+            index = int(record["index"])
+            if index in state.finals:
+                state.duplicates += 1
+            else:
+                state.finals[index] = record
+        else:
+            raise JournalError(f"{path} line {lineno} has an unknown record type {kind!r}")
+    for record in state.attempts:
+        index = int(record["index"])
+        if index not in state.finals and record.get("stage") == "direct" and record.get("status") == "ok":
+            state.pending_direct[index] = record
+    return state
+
+
+class Journal:
+    """Appends records durably; open with ``with Journal(path) as journal``."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._fh: TextIO | None = None
+
+    def __enter__(self) -> Journal:
+        self._repair_tail()
+        self._fh = open(self.path, "a", encoding="utf-8")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+    def _repair_tail(self) -> None:
+        """Cut a partial last line (a write interrupted by a kill) so the next record starts on its own line."""
+        if not self.path.exists():
+            return
+        with open(self.path, "rb+") as fh:
+            data = fh.read()
+            if not data or data.endswith(b"\n"):
+                return
+            keep = data.rfind(b"\n") + 1
+            logger.warning(
+                "%s: dropping an incomplete last record (%d bytes) left by an interrupted run",
+                self.path,
+                len(data) - keep,
+            )
+            fh.truncate(keep)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def append(self, record: Mapping[str, Any]) -> None:
+        """Write one record and make it durable (flush + fsync) before returning."""
+        if self._fh is None:
+            raise RuntimeError("Journal must be used inside 'with'")
+        self._fh.write(to_json(record) + "\n")
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+
+
+@contextmanager
+def exclusive_lock(out_dir: str | Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``out_dir`` so two runs never append to the same journal at once."""
+    import fcntl
+
+    path = Path(out_dir) / _LOCK_NAME
+    with open(path, "w") as fh:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise JournalError(
+                f"another coldstart run is using {out_dir}; wait for it or choose another --output"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)

@@ -1,0 +1,289 @@
+# Copyright 2026 The reczero-verl Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+"""The asynchronous loop of the cold start: direct request, rationalization when needed, one journal record per step.
+
+A fixed pool of ``concurrency`` workers takes samples from a queue, so at most that many samples (hence requests)
+are in flight. Each sample goes through :func:`process_sample`:
+
+1. the TbR prompt exactly as in ``train.parquet`` (skipped when the journal already holds this sample's direct
+   answer from an interrupted run);
+2. kept as ``kept_direct`` when :func:`~reczero_verl.coldstart.traces.judge` says ``match``;
+3. otherwise the rationalization request; ``kept_rationalized`` on ``match``, else ``dropped`` with the verdict as
+   the reason (``format``, ``truncated``, ``empty``, ``wrong_rating``, ``leak``) or ``rejected`` (the server refused
+   the request with a 4xx).
+
+A request whose retries run out leaves its sample without a final record: the next run redoes it. A
+:class:`~reczero_verl.coldstart.client.FatalAPIError` (401/403/404) cancels every worker at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Protocol
+
+from reczero_verl.coldstart.client import (
+    ChatResult,
+    FatalAPIError,
+    RejectedRequestError,
+    RetriesExhaustedError,
+)
+from reczero_verl.coldstart.export import DROPPED, KEPT_DIRECT, KEPT_RATIONALIZED
+from reczero_verl.coldstart.samples import Sample
+from reczero_verl.coldstart.traces import DIRECT, MATCH, RATIONALIZE, judge, rationalization_messages, strip_thinking
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["RunCounters", "Completer", "Recorder", "process_sample", "run_samples", "MAX_REJECTIONS_BEFORE_SUCCESS"]
+
+#: When this many requests were rejected (4xx other than 401/403/404) before any succeeded, the settings are wrong
+#: (an unsupported parameter, say) rather than one prompt: stop like a fatal error.
+MAX_REJECTIONS_BEFORE_SUCCESS = 5
+
+
+class Completer(Protocol):
+    """What the loop needs from a client (``ChatClient`` implements it)."""
+
+    model: str
+
+    async def complete(self, messages: Sequence[Mapping[str, str]]) -> ChatResult: ...
+
+
+class Recorder(Protocol):
+    """What the loop needs from a journal (``Journal`` implements it)."""
+
+    def append(self, record: Mapping[str, Any]) -> None: ...
+
+
+@dataclass
+class RunCounters:
+    """Figures of this invocation only (the journal holds the cumulative ones)."""
+
+    requests: int = 0
+    retries: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    succeeded: int = 0
+    rejected: int = 0
+    failed: int = 0  #: requests whose retries ran out (their samples stay pending)
+    outcomes: Counter = field(default_factory=Counter)
+    dropped_by_reason: Counter = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain-dict form for stats.json and the summary."""
+        return {
+            "requests": self.requests,
+            "retries": self.retries,
+            "tokens_in": self.tokens_in,
+            "tokens_out": self.tokens_out,
+            "failed_requests": self.failed,
+            "rejected_requests": self.rejected,
+            "kept_direct": self.outcomes.get(KEPT_DIRECT, 0),
+            "kept_rationalized": self.outcomes.get(KEPT_RATIONALIZED, 0),
+            "dropped": self.outcomes.get(DROPPED, 0),
+            "dropped_by_reason": dict(sorted(self.dropped_by_reason.items())),
+        }
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class _Context:
+    client: Completer
+    journal: Recorder
+    counters: RunCounters
+    tolerance: float
+    on_final: Callable[[dict[str, Any]], None]
+
+
+async def _attempt(ctx: _Context, sample: Sample, stage: str, messages: list[dict[str, str]]) -> dict[str, Any] | None:
+    """Send one request, journal its outcome, return the attempt record (None when its retries ran out)."""
+    base = {"type": "attempt", "index": sample.index, "stage": stage, "time": _now()}
+    try:
+        result = await ctx.client.complete(messages)
+    except FatalAPIError:
+        ctx.counters.requests += 1
+        raise
+    except (RejectedRequestError, RetriesExhaustedError) as exc:
+        ctx.counters.requests += exc.requests
+        ctx.counters.retries += max(0, exc.requests - 1)
+        rejected = isinstance(exc, RejectedRequestError)
+        status = "rejected" if rejected else "error"
+        ctx.journal.append(
+            {
+                **base,
+                "status": status,
+                "error": str(exc),
+                "http_status": exc.status,
+                "requests": exc.requests,
+                "retries": max(0, exc.requests - 1),
+            }
+        )
+        if not rejected:
+            ctx.counters.failed += 1
+            logger.warning("sample %d (%s): %s; it stays pending for the next run", sample.index, stage, exc)
+            return None
+        ctx.counters.rejected += 1
+        logger.warning("sample %d (%s) rejected: %s", sample.index, stage, exc)
+        if ctx.counters.succeeded == 0 and ctx.counters.rejected >= MAX_REJECTIONS_BEFORE_SUCCESS:
+            raise FatalAPIError(
+                f"the first {ctx.counters.rejected} requests were all rejected; last: {exc}", exc.status
+            ) from None
+        return {**base, "status": status}
+    ctx.counters.succeeded += 1
+    ctx.counters.requests += result.requests
+    ctx.counters.retries += result.retries
+    ctx.counters.tokens_in += result.prompt_tokens
+    ctx.counters.tokens_out += result.completion_tokens
+    answer, removed = strip_thinking(result.content)
+    verdict = judge(
+        answer,
+        sample.truth,
+        sample.rating_min,
+        sample.rating_max,
+        tolerance=ctx.tolerance,
+        stage=stage,
+        finish_reason=result.finish_reason,
+    )
+    record = {
+        **base,
+        "status": "ok",
+        "verdict": verdict.verdict,
+        "format_ok": verdict.format_ok,
+        "pred": verdict.pred,
+        "truth": sample.truth,
+        "content": answer,
+        "finish_reason": result.finish_reason,
+        "thinking_chars": removed + len(result.reasoning_content),
+        "reasoning_tokens": result.reasoning_tokens,
+        "prompt_tokens": result.prompt_tokens,
+        "completion_tokens": result.completion_tokens,
+        "requests": result.requests,
+        "retries": result.retries,
+        "latency_s": round(result.latency_s, 3),
+        "model": result.model,
+    }
+    ctx.journal.append(record)
+    return record
+
+
+def _final(ctx: _Context, sample: Sample, outcome: str, reason: str | None, attempt: Mapping[str, Any]) -> None:
+    record = {
+        "type": "sample",
+        "index": sample.index,
+        "outcome": outcome,
+        "reason": reason,
+        "rating": sample.truth,
+        "pred": attempt.get("pred"),
+        "assistant": attempt.get("content") if outcome != DROPPED else None,
+        "prompt_sha1": sample.digest,
+        "teacher": ctx.client.model,
+        "time": _now(),
+    }
+    ctx.journal.append(record)
+    ctx.counters.outcomes[outcome] += 1
+    if outcome == DROPPED:
+        ctx.counters.dropped_by_reason[reason or "unknown"] += 1
+    ctx.on_final(record)
+
+
+async def process_sample(ctx: _Context, sample: Sample, journaled_direct: Mapping[str, Any] | None) -> None:
+    """Take one sample to its final record (or leave it pending when a request's retries ran out)."""
+    direct = dict(journaled_direct) if journaled_direct is not None else None
+    if direct is not None:
+        # Judge again under the current settings: the journal keeps the cleaned answer, not the decision.
+        verdict = judge(
+            direct.get("content") or "",
+            sample.truth,
+            sample.rating_min,
+            sample.rating_max,
+            tolerance=ctx.tolerance,
+            stage=DIRECT,
+            finish_reason=direct.get("finish_reason"),
+        )
+        direct["verdict"] = verdict.verdict
+    else:
+        direct = await _attempt(ctx, sample, DIRECT, sample.messages)
+        if direct is None:
+            return
+    if direct["status"] == "rejected":
+        _final(ctx, sample, DROPPED, "rejected", direct)
+        return
+    if direct["verdict"] == MATCH:
+        _final(ctx, sample, KEPT_DIRECT, None, direct)
+        return
+    messages = rationalization_messages(sample.messages, sample.truth, sample.rating_min, sample.rating_max)
+    second = await _attempt(ctx, sample, RATIONALIZE, messages)
+    if second is None:
+        return
+    if second["status"] == "rejected":
+        _final(ctx, sample, DROPPED, "rejected", second)
+    elif second["verdict"] == MATCH:
+        _final(ctx, sample, KEPT_RATIONALIZED, None, second)
+    else:
+        _final(ctx, sample, DROPPED, second["verdict"], second)
+
+
+async def run_samples(
+    samples: Sequence[Sample],
+    client: Completer,
+    journal: Recorder,
+    *,
+    tolerance: float = 0.0,
+    concurrency: int = 8,
+    journaled_direct: Mapping[int, Mapping[str, Any]] | None = None,
+    on_final: Callable[[dict[str, Any]], None] | None = None,
+    counters: RunCounters | None = None,
+) -> RunCounters:
+    """Process ``samples`` with at most ``concurrency`` in flight; return this run's counters.
+
+    ``on_final`` is called with each final record (progress display); ``counters`` may be passed to watch the
+    figures grow. Raises :class:`FatalAPIError` (after cancelling every worker) when the endpoint refuses the
+    configuration.
+    """
+    counters = counters if counters is not None else RunCounters()
+    ctx = _Context(client, journal, counters, tolerance, on_final or (lambda record: None))
+    journaled_direct = journaled_direct or {}
+    queue: asyncio.Queue[Sample] = asyncio.Queue()
+    for sample in samples:
+        queue.put_nowait(sample)
+
+    async def worker() -> None:
+        while True:
+            try:
+                sample = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            await process_sample(ctx, sample, journaled_direct.get(sample.index))
+
+    started = time.monotonic()
+    tasks = [asyncio.create_task(worker()) for _ in range(max(1, min(concurrency, len(samples))))]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    logger.debug("processed %d samples in %.1fs", len(samples), time.monotonic() - started)
+    return counters

@@ -1,0 +1,175 @@
+# Copyright 2026 The reczero-verl Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+"""Reading the training prompts and choosing which ones go to the teacher.
+
+The input is a ``train.parquet`` written by ``reczero-verl prepare`` (the project's sample contract): each row has the
+chat ``prompt`` GRPO trains on, ``reward_model.ground_truth``, ``extra_info`` (``index`` unique in the file, the rating
+scale) and ``data_source``. Only those four columns are read; the structured history columns are already rendered in
+the prompt. A sample is identified by ``extra_info.index`` everywhere in the cold start (journal, resume, SFT rows).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reczero_verl.coldstart.traces import round_half_up
+from reczero_verl.reward import parse_ground_truth, rating_scale
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Sample", "InputError", "prompt_digest", "load_samples", "stratified_order"]
+
+_COLUMNS = ("prompt", "reward_model", "extra_info", "data_source")
+
+
+class InputError(ValueError):
+    """The input parquet cannot be used (missing file or column, duplicate index, malformed rows under --strict)."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One training prompt with its truth, as sent to the teacher and written to the SFT data."""
+
+    index: int
+    messages: list[dict[str, str]]
+    truth: float
+    rating_min: float
+    rating_max: float
+    data_source: str
+    extra_info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def digest(self) -> str:
+        """Fingerprint of the prompt (see :func:`prompt_digest`)."""
+        return prompt_digest(self.messages)
+
+
+def prompt_digest(messages: Sequence[Mapping[str, str]]) -> str:
+    """SHA-1 of the messages' roles and contents: a resumed run checks that a sample's prompt did not change."""
+    canonical = json.dumps([[m["role"], m["content"]] for m in messages], ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha1(canonical.encode("utf-8")).hexdigest()
+
+
+def _messages(value: Any) -> list[dict[str, str]]:
+    if value is None or isinstance(value, str | bytes) or not hasattr(value, "__iter__"):
+        raise ValueError("prompt is not a list of messages")
+    messages = []
+    for n, message in enumerate(value):
+        if not isinstance(message, Mapping):
+            raise ValueError(f"prompt[{n}] is not a {{role, content}} struct")
+        role, content = message.get("role"), message.get("content")
+        if not isinstance(role, str) or not isinstance(content, str):
+            raise ValueError(f"prompt[{n}] has no string role/content")
+        messages.append({"role": role, "content": content})
+    if not messages or messages[-1]["role"] != "user":
+        raise ValueError("prompt must end with a user message")
+    return messages
+
+
+def _row_to_sample(row: Mapping[str, Any]) -> Sample:
+    extra = row.get("extra_info")
+    if not isinstance(extra, Mapping):
+        raise ValueError("extra_info is missing")
+    index = extra.get("index")
+    if index is None or isinstance(index, bool) or not float(index).is_integer():
+        raise ValueError(f"extra_info.index is not an integer: {index!r}")
+    reward_model = row.get("reward_model")
+    if not isinstance(reward_model, Mapping):
+        raise ValueError("reward_model is missing")
+    truth = parse_ground_truth(reward_model.get("ground_truth"))
+    lo, hi = rating_scale(extra)
+    if not lo <= truth <= hi:
+        raise ValueError(f"reward_model.ground_truth {truth} is outside the rating scale [{lo}, {hi}]")
+    return Sample(
+        index=int(index),
+        messages=_messages(row.get("prompt")),
+        truth=truth,
+        rating_min=lo,
+        rating_max=hi,
+        data_source=str(row.get("data_source") or ""),
+        extra_info=dict(extra),
+    )
+
+
+def load_samples(path: str | Path, *, strict: bool = False) -> tuple[list[Sample], list[str]]:
+    """Read the samples of a prepared train parquet; return ``(samples, problems)``.
+
+    ``problems`` lists each malformed row as ``"<file> row <n>: <what>"``; such rows are left out (and reported by the
+    caller), or raise :class:`InputError` under ``strict``. A missing column or a duplicate ``extra_info.index``
+    always raises: the index is the sample's identity for resuming.
+    """
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"input parquet {path} does not exist")
+    names = set(pq.read_schema(path).names)
+    missing = [c for c in _COLUMNS if c not in names]
+    if missing:
+        raise InputError(f"{path} lacks the column(s) {missing}; is it a train.parquet from 'reczero-verl prepare'?")
+    rows = pq.read_table(path, columns=list(_COLUMNS)).to_pylist()
+    samples: list[Sample] = []
+    problems: list[str] = []
+    seen: dict[int, int] = {}
+    for n, row in enumerate(rows):
+        try:
+            sample = _row_to_sample(row)
+        except (ValueError, TypeError) as exc:
+            problem = f"{path} row {n}: {exc}"
+            if strict:
+                raise InputError(problem) from None
+            problems.append(problem)
+            continue
+        if sample.index in seen:
+            raise InputError(f"{path} row {n}: extra_info.index {sample.index} repeats row {seen[sample.index]}")
+        seen[sample.index] = n
+        samples.append(sample)
+    return samples, problems
+
+
+def stratified_order(samples: Sequence[Sample], seed: int) -> list[int]:
+    """A seeded order of ``samples`` (positions) that takes rating values in turn.
+
+    Samples are grouped by their rounded true rating; each group is shuffled with ``seed``, then the groups are read
+    round-robin (lowest rating first in each round) until all are exhausted. Any prefix of this order is as balanced
+    over rating values as the data allows, so ``--max-samples N`` takes the first N and rare ratings are present;
+    raising N on a later run extends the same selection instead of drawing a new one.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    groups: dict[int, list[int]] = defaultdict(list)
+    for pos, sample in enumerate(samples):
+        if not math.isfinite(sample.truth):
+            continue
+        groups[round_half_up(sample.truth)].append(pos)
+    shuffled = []
+    for key in sorted(groups):
+        members = groups[key]
+        shuffled.append([members[i] for i in rng.permutation(len(members))])
+    order: list[int] = []
+    depth = max((len(g) for g in shuffled), default=0)
+    for r in range(depth):
+        for group in shuffled:
+            if r < len(group):
+                order.append(group[r])
+    return order

@@ -1,0 +1,190 @@
+# Copyright 2026 The reczero-verl Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+"""Pure rules of the RecOne cold start: what is asked of the teacher and which of its answers are kept.
+
+Everything here is a small pure function so the rules can be read, tested and changed in one place:
+
+* :func:`strip_thinking` removes the hidden reasoning a reasoning model puts in ``<think>...</think>`` blocks of its
+  content; the kept trace is the TbR answer only (``reasoning_content`` is never read into a trace at all).
+* :func:`rating_matches` is the acceptance rule: ``|round_half_up(pred) - y| <= tolerance``. With the default
+  tolerance 0 the teacher's rating, rounded half up to an integer (3.5 -> 4, 3.49 -> 3), must equal the true rating.
+* :func:`rationalization_messages` builds the second request: the very same messages, with an instruction appended to
+  the user turn that gives the true rating and asks for reasoning that leads to it, written as if it were unknown.
+* :func:`find_leak` rejects a rationalized trace that lets on that the rating was given.
+* :func:`judge` turns one cleaned answer into a verdict with the project's one parser,
+  :func:`reczero_verl.reward.parse_response`, so SFT keeps exactly what the GRPO reward calls well formed.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from decimal import ROUND_HALF_UP, Decimal
+from typing import NamedTuple
+
+from reczero_verl.reward import parse_response
+from reczero_verl.template import close_tag, format_rating, open_tag
+
+__all__ = [
+    "DIRECT",
+    "RATIONALIZE",
+    "MATCH",
+    "Verdict",
+    "round_half_up",
+    "rating_matches",
+    "strip_thinking",
+    "rationalization_instruction",
+    "rationalization_messages",
+    "LEAK_PATTERNS",
+    "find_leak",
+    "judge",
+]
+
+#: Stage names: the first request (plain TbR prompt) and the second one (rationalization, truth given).
+DIRECT = "direct"
+RATIONALIZE = "rationalize"
+#: The verdict of an answer that is kept.
+MATCH = "match"
+
+_THINK_BLOCK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
+_THINK_CLOSE = re.compile(r"</think>", re.IGNORECASE)
+
+#: Phrases that betray that the rating was handed to the teacher. Matched case-insensitively on the kept trace of a
+#: rationalization; a hit drops the sample with the reason ``leak``. The list is deliberately broad: a dropped trace
+#: costs one sample, a leaked one teaches the student to talk about a rating it was never given.
+LEAK_PATTERNS: tuple[str, ...] = (
+    r"\b(?:true|actual|real|correct|known|given|provided|stated|target)\s+rating\b",
+    r"\bground[\s_-]*truth\b",
+    r"\b(?:i|we)\s+(?:was|were|am|are|have\s+been)\s+(?:told|given|informed|provided)\b",
+    r"\b(?:was|been)\s+told\b",
+    r"\btold\s+(?:me|us)\b",
+    r"\bas\s+(?:instructed|requested)\b",
+    r"\b(?:the|this)\s+answer\s+(?:is|was)\s+(?:given|provided|known)\b",
+    r"\bas\s+if\s+(?:i|we)\s+did\s+not\s+know\b",
+    r"\bthis\s+note\b",
+    r"\brationali[sz]",
+)
+_LEAK = re.compile("|".join(f"(?:{p})" for p in LEAK_PATTERNS), re.IGNORECASE)
+
+
+class Verdict(NamedTuple):
+    """What :func:`judge` concluded about one answer."""
+
+    verdict: str  #: ``match`` (keep) or the reason it is not kept: empty, truncated, format, wrong_rating, leak
+    format_ok: bool  #: the TbR structure holds (the reward's format check)
+    parsed: bool  #: ``<rate>`` holds one number
+    pred: float  #: that number (NaN when not parsed)
+
+
+def round_half_up(value: float) -> int:
+    """Round to the nearest integer, halves away from zero (3.5 -> 4, 2.5 -> 3), unlike Python's banker's round."""
+    return int(Decimal(repr(float(value))).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def rating_matches(pred: float, truth: float, tolerance: float = 0.0) -> bool:
+    """The acceptance rule: ``|round_half_up(pred) - truth| <= tolerance`` (NaN never matches).
+
+    Ratings are whole numbers on every public dataset, so with ``tolerance=0`` the rounded prediction must equal the
+    truth. A tolerance of 1 also keeps answers one star off.
+    """
+    if not (math.isfinite(pred) and math.isfinite(truth)):
+        return False
+    return abs(round_half_up(pred) - truth) <= tolerance + 1e-9
+
+
+def strip_thinking(content: str | None) -> tuple[str, int]:
+    """Remove hidden reasoning from a chat completion's ``content``; return ``(answer, removed_chars)``.
+
+    Removes every ``<think>...</think>`` block; when a closing ``</think>`` remains without its opening tag (servers
+    whose chat template pre-fills ``<think>``), everything up to the last one goes too. An unclosed ``<think>`` is
+    left in place, so a truncated answer fails the format check instead of passing as a shortened one.
+    """
+    if not content:
+        return "", 0
+    text = _THINK_BLOCK.sub("", content)
+    closes = list(_THINK_CLOSE.finditer(text))
+    if closes:
+        text = text[closes[-1].end() :]
+    text = text.strip()
+    return text, len(content) - len(text)
+
+
+def rationalization_instruction(truth: float, rating_min: float, rating_max: float) -> str:
+    """The text appended to the user turn in the rationalization request (it states the true rating)."""
+    rating = format_rating(truth)
+    rate = f"{open_tag('rate')}{rating}{close_tag('rate')}"
+    return (
+        "\n\n---\n"
+        f"Note for this answer only: this user actually rated the target item {rating} "
+        f"(on the {format_rating(rating_min)} to {format_rating(rating_max)} scale). "
+        "Write the four sections exactly as asked above, reasoning only from the user's history and the item's "
+        "information as if you were predicting the rating yourself, so that your analysis leads naturally to this "
+        f"rating, and end with {rate}. Do not mention this note, and never say that the rating was given, known or "
+        "provided to you."
+    )
+
+
+def rationalization_messages(
+    messages: Sequence[dict[str, str]], truth: float, rating_min: float, rating_max: float
+) -> list[dict[str, str]]:
+    """The messages of the rationalization request: ``messages`` with the instruction appended to the last user turn.
+
+    The instruction goes into the existing user turn rather than a new message because several reasoning endpoints
+    reject two consecutive user messages.
+    """
+    out = [dict(m) for m in messages]
+    for message in reversed(out):
+        if message.get("role") == "user":
+            message["content"] = str(message.get("content", "")) + rationalization_instruction(
+                truth, rating_min, rating_max
+            )
+            return out
+    raise ValueError("the prompt has no user message to append the rationalization instruction to")
+
+
+def find_leak(text: str) -> str | None:
+    """The first phrase of ``text`` that betrays a given rating (see :data:`LEAK_PATTERNS`), or None."""
+    match = _LEAK.search(text)
+    return match.group(0) if match else None
+
+
+def judge(
+    answer: str,
+    truth: float,
+    rating_min: float,
+    rating_max: float,
+    *,
+    tolerance: float = 0.0,
+    stage: str = DIRECT,
+    finish_reason: str | None = None,
+) -> Verdict:
+    """Decide whether a cleaned answer (see :func:`strip_thinking`) is kept.
+
+    Direct answers are kept when the format is OK and :func:`rating_matches` holds at ``tolerance``; rationalized
+    ones need the format, the exact truth (tolerance 0, same rounding) and no :func:`find_leak` hit. The verdict
+    names the first failed condition: ``empty``, ``truncated`` (the server stopped at the token limit and the format
+    fails), ``format``, ``wrong_rating``, ``leak``; ``match`` means keep.
+    """
+    if not answer.strip():
+        return Verdict("empty", False, False, math.nan)
+    format_ok, parsed, value = parse_response(answer, rating_min, rating_max)
+    if not format_ok:
+        reason = "truncated" if finish_reason == "length" else "format"
+        return Verdict(reason, False, parsed, value)
+    if not rating_matches(value, truth, tolerance if stage == DIRECT else 0.0):
+        return Verdict("wrong_rating", True, True, value)
+    if stage == RATIONALIZE and find_leak(answer) is not None:
+        return Verdict("leak", True, True, value)
+    return Verdict(MATCH, True, True, value)
