@@ -1,0 +1,499 @@
+# Copyright 2026 The reczero-verl Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+"""``reczero-verl generate``: responses of a model for every row of a prepared parquet, as resumable JSON lines.
+
+One JSON object per line and per sample: ``index`` (the row's ``extra_info.index``), ``sample`` (0..K-1),
+``response`` (the generated text, special tokens removed, as verl's reward sees it), ``prefix`` (text the chat template
+pre-filled in the prompt, e.g. ``<analyze user>``; ``evaluate`` prepends it, like the reward's ``prefilled_prefix``),
+``finish_reason`` (``stop`` or ``length``) and ``n_tokens``. The file is append-only and flushed after every record; a
+rerun with the same ``--output`` skips the ``(index, sample)`` pairs already written (a partial last line left by a
+kill is cut first), and refuses to mix settings: they are kept beside the output in ``<output>.settings.json``.
+
+Backends: vLLM when importable (the ``gpu`` extra), else transformers (batched, left padding; CPU or one GPU).
+Temperature 0 is greedy decoding. With temperature > 0, sampling is seeded: vLLM gets one seed per ``(index, sample)``
+(reproducible whatever the batching); transformers seeds torch once per batch from the batch's pairs (reproducible for
+the same batches, so a resumed run may draw different samples than an uninterrupted one).
+
+``--rating-logits`` adds the paper's "logit-weighted" comparison point to each record (transformers only: vLLM returns
+only the top-k log-probabilities, which need not include every rating value). The response is cut after its last
+``<rate>`` (or ``<rate>`` is appended when it has none, ``rating_logits_forced``), one forward pass reads the next-token
+distribution, and each integer rating value ``v`` of the row's scale gets ``P(v)``: the probability of the tokens of
+``str(v)`` (a product of conditionals when ``v`` is several tokens, e.g. ``10`` for digit-split tokenizers), minus the
+probability of every longer rating value that starts with the same tokens (so ``1`` does not also count ``10``). These
+are normalised over the values (``rating_logits_probs``; ``rating_logits_mass`` is their total before normalising) and
+``rating_logits_expected = sum_v v * P(v)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import math
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from reczero_verl.evaluation.data import EvaluationInputError, first_few, targets_from_frame
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "configure_parser",
+    "main",
+    "read_done_pairs",
+    "rating_values",
+    "value_probabilities",
+    "response_context",
+    "generate",
+]
+
+RATE_OPEN = "<rate>"
+#: Settings that must not change between a run and its resumption (they change what a record means).
+RESUME_KEYS: tuple[str, ...] = (
+    "model",
+    "data",
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "seed",
+    "prefix",
+    "chat_template",
+    "rating_logits",
+)
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``reczero-verl generate``."""
+    parser.add_argument("--model", required=True, help="model folder (save_pretrained layout, with its tokenizer)")
+    parser.add_argument("--data", required=True, help="prepared parquet (e.g. test.parquet)")
+    parser.add_argument("--output", required=True, help="JSON-lines file to write or resume")
+    parser.add_argument("--n", type=int, default=1, help="samples per prompt (K)")
+    parser.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
+    parser.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling threshold")
+    parser.add_argument("--max-tokens", type=int, default=1024, help="maximum new tokens per response")
+    parser.add_argument("--seed", type=int, default=0, help="sampling seed")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N rows (by extra_info.index)")
+    parser.add_argument("--backend", choices=["auto", "vllm", "transformers"], default="auto", help="generation engine")
+    parser.add_argument("--batch-size", type=int, default=8, help="transformers: prompts per batch")
+    parser.add_argument("--dtype", default="auto", help="model dtype (auto, bfloat16, float16, float32)")
+    template = parser.add_mutually_exclusive_group()
+    template.add_argument(
+        "--prefill",
+        action="store_true",
+        help="use the ChatML template that pre-fills '<analyze user>' (template.prefill_chat_template) and record it "
+        "as the prefix",
+    )
+    template.add_argument("--chat-template", default=None, help="Jinja chat template file replacing the tokenizer's")
+    parser.add_argument("--prefix", default="", help="with --chat-template: the text it pre-fills after the prompt")
+    parser.add_argument("--rating-logits", action="store_true", help="also the expected rating from <rate> logits")
+    parser.add_argument("--tensor-parallel-size", type=int, default=1, help="vLLM: GPUs per model")
+    parser.add_argument("--gpu-memory-utilization", type=float, default=0.9, help="vLLM: share of GPU memory")
+    parser.add_argument("--max-model-len", type=int, default=None, help="vLLM: context length (default: the model's)")
+
+
+# ----------------------------------------------------------------------------------------------- resumable output
+
+
+def read_done_pairs(path: Path) -> set[tuple[int, int]]:
+    """``(index, sample)`` pairs already in ``path``; a partial last line (interrupted write) is ignored.
+
+    Any other unreadable line raises :class:`EvaluationInputError` naming it: the file was edited or is not ours.
+    """
+    if not path.exists():
+        return set()
+    text = path.read_text(encoding="utf-8")
+    lines = text.split("\n")
+    done: set[tuple[int, int]] = set()
+    for line_no, line in enumerate(lines[:-1], start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            pair = (int(record["index"]), int(record["sample"]))
+        except (ValueError, KeyError, TypeError) as err:
+            raise EvaluationInputError(f"{path}: line {line_no} is not a generation record ({err})") from None
+        if pair in done:
+            raise EvaluationInputError(f"{path}: line {line_no} repeats (index, sample) {pair}")
+        done.add(pair)
+    return done
+
+
+def _repair_tail(path: Path) -> None:
+    """Cut a partial last line (a write interrupted by a kill) so the next record starts on its own line."""
+    if not path.exists():
+        return
+    with path.open("rb+") as handle:
+        data = handle.read()
+        if not data or data.endswith(b"\n"):
+            return
+        keep = data.rfind(b"\n") + 1
+        logger.warning(
+            "%s: dropping an incomplete last record (%d bytes) of an interrupted run", path, len(data) - keep
+        )
+        handle.truncate(keep)
+
+
+@contextmanager
+def _locked_appender(path: Path) -> Iterator[Any]:
+    """Open ``path`` for appending under an exclusive lock (two runs must not write the same file)."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = path.with_name(path.name + ".lock")
+    with lock_path.open("w") as lock:
+        try:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise EvaluationInputError(f"another generate run is writing {path}") from None
+        _repair_tail(path)
+        with path.open("a", encoding="utf-8") as handle:
+            yield handle
+
+
+def _append(handle: Any, record: Mapping[str, Any]) -> None:
+    handle.write(json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n")
+    handle.flush()
+    os.fsync(handle.fileno())
+
+
+def _check_settings(path: Path, settings: dict[str, Any], resuming: bool) -> None:
+    """Write ``settings`` beside the output, or check them against those of the run being resumed."""
+    settings_path = path.with_name(path.name + ".settings.json")
+    if resuming and settings_path.exists():
+        previous = json.loads(settings_path.read_text(encoding="utf-8"))
+        changed = [k for k in RESUME_KEYS if previous.get(k) != settings.get(k)]
+        if changed:
+            diffs = [f"{k}: {previous.get(k)!r} -> {settings.get(k)!r}" for k in changed]
+            raise EvaluationInputError(
+                f"{path} was written with other settings ({first_few(diffs)}); use another --output"
+            )
+    elif resuming:
+        logger.warning("%s: no %s to check the resumed settings against", path, settings_path.name)
+    settings_path.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+
+
+# --------------------------------------------------------------------------------------------- rating logits
+
+
+def rating_values(rating_min: float, rating_max: float) -> list[int]:
+    """The integer rating values of a scale (``1..5``, ``1..10``)."""
+    return list(range(math.ceil(rating_min), math.floor(rating_max) + 1))
+
+
+def response_context(response: str, prefix: str = "") -> tuple[str, bool]:
+    """The response up to and including its last ``<rate>`` (counting the pre-filled ``prefix``), and whether
+    ``<rate>`` had to be appended because the response has none. The returned text excludes ``prefix`` (the prompt
+    already ends with it)."""
+    full = prefix + response
+    pos = full.rfind(RATE_OPEN)
+    if pos < 0:
+        return response + RATE_OPEN, True
+    return full[len(prefix) : pos + len(RATE_OPEN)], False
+
+
+def value_probabilities(
+    token_logprob: Any, value_tokens: Mapping[int, Sequence[int]]
+) -> tuple[dict[int, float], float]:
+    """Exclusive probability of each rating value from a conditional log-probability function.
+
+    ``token_logprob(prefix_tokens, token)`` returns ``log P(token | context + prefix_tokens)``. ``P(v)`` is the
+    product of the conditionals of ``v``'s tokens, minus ``P(w)`` of every other value ``w`` whose tokens start with
+    ``v``'s (clamped at 0). Returns the normalised probabilities and their total before normalising.
+    """
+    joint: dict[int, float] = {}
+    for value, tokens in value_tokens.items():
+        logp = sum(token_logprob(tuple(tokens[:j]), tokens[j]) for j in range(len(tokens)))
+        joint[value] = math.exp(logp)
+    exclusive = {}
+    for value, tokens in value_tokens.items():
+        longer = sum(
+            joint[w]
+            for w, other in value_tokens.items()
+            if w != value and len(other) > len(tokens) and tuple(other[: len(tokens)]) == tuple(tokens)
+        )
+        exclusive[value] = max(joint[value] - longer, 0.0)
+    mass = sum(exclusive.values())
+    if mass <= 0.0:
+        return {v: 1.0 / len(exclusive) for v in exclusive}, 0.0
+    return {v: p / mass for v, p in exclusive.items()}, mass
+
+
+def _value_tokens(tokenizer: Any, values: Sequence[int]) -> dict[int, tuple[int, ...]]:
+    tokens = {v: tuple(tokenizer(str(v), add_special_tokens=False)["input_ids"]) for v in values}
+    multi = [v for v, t in tokens.items() if len(t) != 1]
+    if multi:
+        logger.info("rating values %s are several tokens for this tokenizer: their probability is a product", multi)
+    return tokens
+
+
+def _rating_logits(model: Any, tokenizer: Any, context_text: str, value_tokens: Mapping[int, Sequence[int]]) -> Any:
+    """``(probs, mass)`` of :func:`value_probabilities` with one batched forward pass of ``model``."""
+    import torch
+
+    context = tokenizer(context_text, add_special_tokens=False)["input_ids"]
+    extensions = sorted({tuple(t[:-1]) for t in value_tokens.values()}, key=len, reverse=True)
+    longest = len(extensions[0])
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    ids = [context + list(e) + [pad] * (longest - len(e)) for e in extensions]
+    mask = [[1] * (len(context) + len(e)) + [0] * (longest - len(e)) for e in extensions]
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        logits = model(
+            input_ids=torch.tensor(ids, device=device), attention_mask=torch.tensor(mask, device=device)
+        ).logits
+    logprobs = torch.log_softmax(logits[:, len(context) - 1 :, :].float(), dim=-1).cpu()
+    row_of = {e: k for k, e in enumerate(extensions)}
+
+    def token_logprob(prefix: tuple[int, ...], token: int) -> float:
+        # A row whose extension starts with ``prefix`` holds P(. | context + prefix) at offset len(prefix).
+        row = next(row_of[e] for e in extensions if e[: len(prefix)] == prefix)
+        return float(logprobs[row, len(prefix), token])
+
+    return value_probabilities(token_logprob, value_tokens)
+
+
+# ------------------------------------------------------------------------------------------------- backends
+
+
+def _seed_for(seed: int, pairs: Sequence[tuple[int, int]]) -> int:
+    digest = hashlib.sha256(f"{seed}:{list(pairs)}".encode()).digest()
+    return int.from_bytes(digest[:4], "little")
+
+
+def _generate_transformers(jobs: list[dict[str, Any]], args: argparse.Namespace, tokenizer: Any, model: Any):
+    """Yield ``(job, response, finish_reason, n_tokens)`` batch by batch (left padding)."""
+    import torch
+
+    tokenizer.padding_side = "left"
+    device = next(model.parameters()).device
+    eos = tokenizer.eos_token_id
+    for start in range(0, len(jobs), args.batch_size):
+        batch = jobs[start : start + args.batch_size]
+        encoded = tokenizer(
+            [j["prompt_text"] for j in batch], add_special_tokens=False, padding=True, return_tensors="pt"
+        ).to(device)
+        kwargs: dict[str, Any] = {"max_new_tokens": args.max_tokens, "pad_token_id": tokenizer.pad_token_id}
+        if args.temperature > 0:
+            torch.manual_seed(_seed_for(args.seed, [(j["index"], j["sample"]) for j in batch]))
+            kwargs.update(do_sample=True, temperature=args.temperature, top_p=args.top_p, top_k=0)
+        else:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        with torch.no_grad():
+            out = model.generate(**encoded, **kwargs)
+        new = out[:, encoded["input_ids"].shape[1] :].tolist()
+        for job, tokens in zip(batch, new, strict=True):
+            stop = eos is not None and eos in tokens
+            kept = tokens[: tokens.index(eos) + 1] if stop else tokens
+            text = tokenizer.decode(kept, skip_special_tokens=True)
+            yield job, text, "stop" if stop else "length", len(kept)
+
+
+def _generate_vllm(jobs: list[dict[str, Any]], args: argparse.Namespace, llm: Any, chunk: int = 512):
+    """Yield ``(job, response, finish_reason, n_tokens)`` chunk by chunk, one seeded request per sample."""
+    from vllm import SamplingParams
+
+    for start in range(0, len(jobs), chunk):
+        batch = jobs[start : start + chunk]
+        params = [
+            SamplingParams(
+                n=1,
+                temperature=args.temperature,
+                top_p=args.top_p if args.temperature > 0 else 1.0,
+                max_tokens=args.max_tokens,
+                seed=_seed_for(args.seed, [(j["index"], j["sample"])]),
+                skip_special_tokens=True,
+            )
+            for j in batch
+        ]
+        prompts = [{"prompt_token_ids": j["prompt_ids"]} for j in batch]
+        outputs = llm.generate(prompts, params, use_tqdm=False)
+        for job, output in zip(batch, outputs, strict=True):
+            completion = output.outputs[0]
+            finish = "length" if completion.finish_reason == "length" else "stop"
+            yield job, completion.text, finish, len(completion.token_ids)
+
+
+def _use_vllm(backend: str, rating_logits: bool) -> bool:
+    if backend == "transformers":
+        return False
+    try:
+        import vllm  # noqa: F401
+    except ImportError as err:
+        if backend == "vllm":
+            raise EvaluationInputError(
+                "--backend vllm but vLLM is not installed (pip install 'reczero-verl[gpu]')"
+            ) from err
+        return False
+    if rating_logits:
+        if backend == "vllm":
+            raise EvaluationInputError("--rating-logits needs the transformers backend (vLLM returns only top-k)")
+        logger.info("generate: --rating-logits: using transformers, not vLLM")
+        return False
+    return True
+
+
+def _load_transformers(model_path: str, dtype: str):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype if dtype != "auto" else "auto").to(device)
+    model.eval()
+    return model
+
+
+# ---------------------------------------------------------------------------------------------------- command
+
+
+def _load_rows(data: str, limit: int | None) -> tuple[pd.DataFrame, list[list[dict[str, str]]]]:
+    path = Path(data)
+    if not path.is_file():
+        raise EvaluationInputError(f"{path}: no such file")
+    frame = pd.read_parquet(path, columns=["data_source", "reward_model", "extra_info", "prompt"])
+    targets = targets_from_frame(frame, str(path))
+    order = targets["index"].argsort(kind="stable").to_numpy()
+    if limit is not None:
+        order = order[:limit]
+    messages = []
+    for pos in order:
+        prompt = frame["prompt"].iat[pos]
+        try:
+            messages.append([{"role": str(m["role"]), "content": str(m["content"])} for m in prompt])
+        except (TypeError, KeyError):
+            raise EvaluationInputError(f"{path}: row {pos}: 'prompt' is not a list of role/content messages") from None
+    return targets.iloc[order].reset_index(drop=True), messages
+
+
+def generate(args: argparse.Namespace) -> int:
+    """Generate every missing ``(index, sample)`` pair of ``args.data`` into ``args.output``; return how many."""
+    from transformers import AutoTokenizer
+
+    if args.n < 1 or args.max_tokens < 1 or args.batch_size < 1:
+        raise EvaluationInputError("--n, --max-tokens and --batch-size must be at least 1")
+    if args.temperature == 0 and args.n > 1:
+        logger.warning("generate: --n %d at temperature 0 repeats the same greedy answer", args.n)
+    template, prefix = None, args.prefix
+    if args.prefill:
+        from reczero_verl.template import PREFILL_TEXT, prefill_chat_template
+
+        template, prefix = prefill_chat_template(), PREFILL_TEXT
+    elif args.chat_template:
+        template = Path(args.chat_template).read_text(encoding="utf-8")
+    elif prefix:
+        raise EvaluationInputError("--prefix is only meaningful with --chat-template")
+    output = Path(args.output)
+    settings = {
+        "model": str(args.model),
+        "data": str(args.data),
+        "temperature": args.temperature,
+        "top_p": args.top_p,
+        "max_tokens": args.max_tokens,
+        "seed": args.seed,
+        "prefix": prefix,
+        "chat_template": template,
+        "rating_logits": bool(args.rating_logits),
+        "n": args.n,
+        "limit": args.limit,
+    }
+    targets, messages = _load_rows(args.data, args.limit)
+    done = read_done_pairs(output)
+    _check_settings(output, settings, resuming=bool(done))
+    tokenizer = AutoTokenizer.from_pretrained(str(args.model))
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    jobs = []
+    for row, message in zip(targets.itertuples(index=False), messages, strict=True):
+        pending = [s for s in range(args.n) if (row.index, s) not in done]
+        if not pending:
+            continue
+        text = tokenizer.apply_chat_template(
+            message, tokenize=False, add_generation_prompt=True, chat_template=template
+        )
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        for sample in pending:
+            jobs.append(
+                {
+                    "index": int(row.index),
+                    "sample": sample,
+                    "prompt_text": text,
+                    "prompt_ids": ids,
+                    "scale": (row.rating_min, row.rating_max),
+                }
+            )
+    logger.info(
+        "generate: %d rows x %d samples; %d already done, %d to generate", len(targets), args.n, len(done), len(jobs)
+    )
+    if not jobs:
+        return 0
+    if _use_vllm(args.backend, args.rating_logits):
+        from vllm import LLM
+
+        llm = LLM(
+            model=str(args.model),
+            dtype=args.dtype,
+            seed=args.seed,
+            tensor_parallel_size=args.tensor_parallel_size,
+            gpu_memory_utilization=args.gpu_memory_utilization,
+            max_model_len=args.max_model_len,
+        )
+        stream, model = _generate_vllm(jobs, args, llm), None
+    else:
+        model = _load_transformers(str(args.model), args.dtype)
+        stream = _generate_transformers(jobs, args, tokenizer, model)
+    value_tokens: dict[tuple[float, float], dict[int, tuple[int, ...]]] = {}
+    written = 0
+    with _locked_appender(output) as handle:
+        for job, response, finish, n_tokens in stream:
+            record: dict[str, Any] = {
+                "index": job["index"],
+                "sample": job["sample"],
+                "response": response,
+                "prefix": prefix,
+                "finish_reason": finish,
+                "n_tokens": n_tokens,
+            }
+            if args.rating_logits:
+                scale = job["scale"]
+                if scale not in value_tokens:
+                    value_tokens[scale] = _value_tokens(tokenizer, rating_values(*scale))
+                context, forced = response_context(response, prefix)
+                probs, mass = _rating_logits(model, tokenizer, job["prompt_text"] + context, value_tokens[scale])
+                record.update(
+                    rating_logits_expected=sum(v * p for v, p in probs.items()),
+                    rating_logits_probs={str(v): p for v, p in probs.items()},
+                    rating_logits_mass=mass,
+                    rating_logits_forced=forced,
+                )
+            _append(handle, record)
+            written += 1
+            if written % 100 == 0:
+                logger.info("generate: %d / %d records written", written, len(jobs))
+    return written
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run ``reczero-verl generate``; returns 0, or 2 on bad input (the error is logged)."""
+    try:
+        written = generate(args)
+    except (EvaluationInputError, OSError) as err:
+        logger.error("generate: %s", err)
+        return 2
+    logger.info("generate: %d record(s) written to %s", written, args.output)
+    return 0

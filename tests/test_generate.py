@@ -1,0 +1,168 @@
+# Copyright 2026 The reczero-verl Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+"""``reczero-verl generate`` with a tiny random Qwen2 on CPU: records, resume, seeds, prefill, rating logits."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from reczero_verl.cli import main as cli_main
+from reczero_verl.evaluation.evaluate import evaluate
+from reczero_verl.evaluation.generate import rating_values, response_context, value_probabilities
+from reczero_verl.reward import compute_score
+from tests.test_evaluation_helpers import prepared_row, write_prepared
+
+
+@pytest.fixture()
+def data(tmp_path):
+    rows = [
+        prepared_row(0, "u0", "i0", 4.0),
+        prepared_row(1, "u1", "i1", 2.0),
+        prepared_row(2, "u2", "i2", 9.0, scale=(1.0, 10.0), source="reczero/imdb"),
+    ]
+    return write_prepared(tmp_path / "test.parquet", rows)
+
+
+def _run(model, data, out, *extra):
+    args = ["generate", "--model", str(model), "--data", str(data), "--output", str(out), "--max-tokens", "6"]
+    return cli_main([*args, *extra])
+
+
+def _records(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_generate_then_evaluate(tiny_model_dir, data, tmp_path):
+    out = tmp_path / "gen.jsonl"
+    assert _run(tiny_model_dir, data, out, "--batch-size", "2") == 0
+    records = _records(out)
+    assert [(r["index"], r["sample"]) for r in records] == [(0, 0), (1, 0), (2, 0)]
+    for r in records:
+        assert isinstance(r["response"], str) and r["prefix"] == ""
+        assert r["finish_reason"] in ("stop", "length") and 1 <= r["n_tokens"] <= 6
+    metrics, _ = evaluate(data, out)
+    truth = {0: (4.0, 5.0), 1: (2.0, 5.0), 2: (9.0, 10.0)}
+    expected = [
+        compute_score(
+            solution_str=r["response"],
+            ground_truth=truth[r["index"]][0],
+            extra_info={"rating_min": 1.0, "rating_max": truth[r["index"]][1]},
+        )["abs_error"]
+        for r in records
+    ]
+    assert metrics["headline"]["mae"] == pytest.approx(sum(expected) / 3, abs=1e-9)
+    assert metrics["n_prompts"] == 3 and metrics["samples_per_prompt"] == 1
+
+
+def test_resume_skips_done_pairs_and_repairs_a_partial_line(tiny_model_dir, data, tmp_path):
+    out = tmp_path / "gen.jsonl"
+    assert _run(tiny_model_dir, data, out, "--limit", "2") == 0
+    first = _records(out)
+    assert [(r["index"], r["sample"]) for r in first] == [(0, 0), (1, 0)]
+    with out.open("a") as handle:
+        handle.write('{"index": 2, "sample": 0, "resp')  # a write cut by a kill
+    assert _run(tiny_model_dir, data, out) == 0
+    records = _records(out)
+    assert records[:2] == first  # untouched, not regenerated
+    assert [(r["index"], r["sample"]) for r in records] == [(0, 0), (1, 0), (2, 0)]
+    before = out.read_text()
+    assert _run(tiny_model_dir, data, out) == 0
+    assert out.read_text() == before  # nothing left to do
+    assert _run(tiny_model_dir, data, out, "--temperature", "0.7") == 2  # settings of a resumed run must match
+
+
+def test_seeded_sampling_is_reproducible(tiny_model_dir, data, tmp_path):
+    runs = {}
+    for name, seed in (("a", "1"), ("b", "1"), ("c", "2")):
+        out = tmp_path / f"{name}.jsonl"
+        assert _run(tiny_model_dir, data, out, "--temperature", "1.0", "--n", "2", "--seed", seed) == 0
+        runs[name] = [r["response"] for r in _records(out)]
+    assert len(runs["a"]) == 6
+    assert runs["a"] == runs["b"]
+    assert runs["a"] != runs["c"]
+
+
+def test_prefill_records_the_prefix(tiny_model_dir, data, tmp_path):
+    out = tmp_path / "gen.jsonl"
+    assert _run(tiny_model_dir, data, out, "--prefill", "--limit", "1") == 0
+    assert _records(out)[0]["prefix"] == "<analyze user>"
+
+
+def test_rating_logits_match_a_direct_forward_pass(tiny_model_dir, data, tmp_path):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    out = tmp_path / "gen.jsonl"
+    assert _run(tiny_model_dir, data, out, "--rating-logits") == 0
+    records = _records(out)
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_model_dir))
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir)).eval()
+    for record, (lo, hi) in zip(records, [(1, 5), (1, 5), (1, 10)], strict=True):
+        probs = {int(k): v for k, v in record["rating_logits_probs"].items()}
+        assert sorted(probs) == rating_values(lo, hi)
+        assert sum(probs.values()) == pytest.approx(1.0, abs=1e-9)
+        assert record["rating_logits_expected"] == pytest.approx(sum(v * p for v, p in probs.items()), abs=1e-9)
+        assert 0.0 < record["rating_logits_mass"] <= 1.0
+        assert record["rating_logits_forced"] is ("<rate>" not in record["response"])
+    # Rows 0 and 1 (1-5 scale): recompute by hand from one forward pass when every value is one token.
+    values = rating_values(1, 5)
+    ids = [tokenizer(str(v), add_special_tokens=False)["input_ids"] for v in values]
+    if all(len(t) == 1 for t in ids):
+        messages = json.loads(json.dumps(_prompt(data, 0)))
+        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        context, _ = response_context(records[0]["response"])
+        input_ids = torch.tensor([tokenizer(text + context, add_special_tokens=False)["input_ids"]])
+        with torch.no_grad():
+            p = torch.softmax(model(input_ids=input_ids).logits[0, -1].double(), dim=-1)
+        chosen = torch.stack([p[t[0]] for t in ids])
+        expected = (chosen / chosen.sum()).tolist()
+        got = [records[0]["rating_logits_probs"][str(v)] for v in values]
+        assert got == pytest.approx(expected, abs=1e-5)
+        assert records[0]["rating_logits_mass"] == pytest.approx(float(chosen.sum()), rel=1e-4)
+    metrics, _ = evaluate(data, out)
+    assert metrics["overall"]["rating_logits"]["coverage"] == 1.0
+
+
+def _prompt(path, index):
+    import pandas as pd
+
+    frame = pd.read_parquet(path)
+    row = frame[frame["extra_info"].map(lambda e: e["index"]) == index].iloc[0]
+    return [{"role": m["role"], "content": m["content"]} for m in row["prompt"]]
+
+
+def test_value_probabilities_by_hand():
+    # Tokens: "1" -> (1,), "2" -> (2,), "10" -> (1, 0). P(1)=0.5, P(2)=0.3 at the first step; P(0 | 1) = 0.4.
+    table = {((), 1): 0.5, ((), 2): 0.3, ((1,), 0): 0.4}
+    probs, mass = value_probabilities(
+        lambda prefix, tok: math.log(table[(prefix, tok)]), {1: (1,), 2: (2,), 10: (1, 0)}
+    )
+    # P(10) = 0.5 * 0.4 = 0.2; P(exactly 1) = 0.5 - 0.2 = 0.3; P(2) = 0.3; total 0.8.
+    assert mass == pytest.approx(0.8, abs=1e-12)
+    assert probs == pytest.approx({1: 0.3 / 0.8, 2: 0.3 / 0.8, 10: 0.2 / 0.8}, abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("response", "prefix", "context", "forced"),
+    [
+        ("a<rate>3</rate> b <rate>4</rate>", "", "a<rate>3</rate> b <rate>", False),
+        ("no tag", "", "no tag<rate>", True),
+        (" user</analyze user><rate>2", "<analyze user>", " user</analyze user><rate>", False),
+    ],
+)
+def test_response_context(response, prefix, context, forced):
+    assert response_context(response, prefix) == (context, forced)
