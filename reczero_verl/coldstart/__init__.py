@@ -11,7 +11,7 @@
 # WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 # See the License for the specific language governing permissions and
 # limitations under the License.
-"""RecOne cold start: teacher TbR traces from an OpenAI-compatible endpoint, filtered and rationalized, as verl SFT data.
+"""RecOne cold start: teacher TbR traces from an OpenAI-compatible endpoint, filtered and rationalized, as SFT data.
 
 Modules: :mod:`~reczero_verl.coldstart.traces` (pure keep/rationalize rules), :mod:`~reczero_verl.coldstart.samples`
 (input and stratified selection), :mod:`~reczero_verl.coldstart.client` (async chat-completions client with retries),
