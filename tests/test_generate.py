@@ -121,18 +121,34 @@ def test_rating_logits_match_a_direct_forward_pass(tiny_model_dir, data, tmp_pat
     # Rows 0 and 1 (1-5 scale): recompute by hand from one forward pass when every value is one token.
     values = rating_values(1, 5)
     ids = [tokenizer(str(v), add_special_tokens=False)["input_ids"] for v in values]
-    if all(len(t) == 1 for t in ids):
-        messages = json.loads(json.dumps(_prompt(data, 0)))
-        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        context, _ = response_context(records[0]["response"])
-        input_ids = torch.tensor([tokenizer(text + context, add_special_tokens=False)["input_ids"]])
-        with torch.no_grad():
-            p = torch.softmax(model(input_ids=input_ids).logits[0, -1].double(), dim=-1)
-        chosen = torch.stack([p[t[0]] for t in ids])
-        expected = (chosen / chosen.sum()).tolist()
-        got = [records[0]["rating_logits_probs"][str(v)] for v in values]
-        assert got == pytest.approx(expected, abs=1e-5)
-        assert records[0]["rating_logits_mass"] == pytest.approx(float(chosen.sum()), rel=1e-4)
+    assert all(len(t) == 1 for t in ids)  # true of the tiny tokenizer: digits are single tokens
+    text = tokenizer.apply_chat_template(_prompt(data, 0), tokenize=False, add_generation_prompt=True)
+    context, _ = response_context(records[0]["response"])
+    input_ids = torch.tensor([tokenizer(text + context, add_special_tokens=False)["input_ids"]])
+    with torch.no_grad():
+        p = torch.softmax(model(input_ids=input_ids).logits[0, -1].double(), dim=-1)
+    chosen = torch.stack([p[t[0]] for t in ids])
+    expected = (chosen / chosen.sum()).tolist()
+    got = [records[0]["rating_logits_probs"][str(v)] for v in values]
+    assert got == pytest.approx(expected, abs=1e-5)
+    assert records[0]["rating_logits_mass"] == pytest.approx(float(chosen.sum()), rel=1e-4)
+    # Row 2 (1-10 scale): "10" is two tokens ("1", "0") for the tiny tokenizer, so P(10) = P(1) * P(0 | 1) and the
+    # value 1 keeps only P(1) - P(10); recompute both with a forward pass over the context plus the token of "1".
+    ten = tokenizer("10", add_special_tokens=False)["input_ids"]
+    singles = [tokenizer(str(v), add_special_tokens=False)["input_ids"] for v in range(1, 10)]
+    assert len(ten) == 2 and ten[0] == singles[0][0] and all(len(t) == 1 for t in singles)
+    text = tokenizer.apply_chat_template(_prompt(data, 2), tokenize=False, add_generation_prompt=True)
+    context, _ = response_context(records[2]["response"])
+    base = tokenizer(text + context, add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        logits = model(input_ids=torch.tensor([base + ten[:1]])).logits[0, -2:].double()
+    first, second = torch.softmax(logits[0], -1), torch.softmax(logits[1], -1)
+    joint = {v: float(first[singles[v - 1][0]]) for v in range(1, 10)}
+    joint[10] = float(first[ten[0]] * second[ten[1]])
+    joint[1] -= joint[10]
+    total = sum(joint.values())
+    got = {int(k): v for k, v in records[2]["rating_logits_probs"].items()}
+    assert got == pytest.approx({v: p / total for v, p in joint.items()}, abs=1e-5)
     metrics, _ = evaluate(data, out)
     assert metrics["overall"]["rating_logits"]["coverage"] == 1.0
 
