@@ -65,6 +65,7 @@ __all__ = [
     "BudgetOptions",
     "BudgetReport",
     "Plan",
+    "RowShape",
     "PromptBudgeter",
     "STRUCTURED_COLUMNS",
     "FIT",
