@@ -636,20 +636,24 @@ def test_stratified_order_balances_ratings_and_extends_by_prefix(tmp_path):
 
 def test_malformed_rows_are_reported_and_rejected_under_strict(tmp_path, monkeypatch, caplog):
     monkeypatch.setenv(KEY_ENV, KEY)
-    rows = [contract_row(i, r) for i, r in enumerate([1, 2, 3])]
+    rows = [contract_row(i, r) for i, r in enumerate([1, 2, 3, 4])]
     rows[1]["reward_model"]["ground_truth"] = 9.0  # outside the 1-5 scale
+    rows[2]["prompt"] = rows[2]["prompt"][:1]  # system turn only
     path = tmp_path / "train.parquet"
     pq.write_table(pa.Table.from_pylist(rows, schema=CONTRACT_SCHEMA), path)
     samples, problems = load_samples(path)
-    assert [s.index for s in samples] == [0, 2]
-    assert len(problems) == 1 and "row 1" in problems[0] and "outside the rating scale" in problems[0]
-    with ScriptedChatServer(Teacher([1, 2, 3], {})) as server:
+    assert [s.index for s in samples] == [0, 3]
+    assert len(problems) == 2
+    assert "row 1" in problems[0] and "outside the rating scale" in problems[0]
+    assert "row 2" in problems[1] and "must end with a user message" in problems[1]
+    with ScriptedChatServer(Teacher([1, 2, 3, 4], {})) as server:
         assert run_cli(tmp_path / "strict", path, server, "--strict") == 2
         assert server.received() == []
         assert run_cli(tmp_path / "lenient", path, server) == 0
-    assert "1 malformed input rows" in caplog.text
+        assert len(server.received()) == 2
+    assert "2 malformed input rows" in caplog.text
     stats = json.loads((tmp_path / "lenient" / "stats.json").read_text())
-    assert stats["malformed_input_rows"] == 1 and stats["selected"] == 2
+    assert stats["malformed_input_rows"] == 2 and stats["selected"] == 2 and stats["kept_direct"] == 2
 
 
 def test_duplicate_index_is_an_error(tmp_path, monkeypatch, caplog):

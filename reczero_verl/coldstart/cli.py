@@ -36,7 +36,7 @@ from typing import Any
 
 from reczero_verl.coldstart.export import ExportError
 from reczero_verl.coldstart.journal import JOURNAL_NAME, Journal, JournalError, exclusive_lock, read_journal
-from reczero_verl.coldstart.samples import InputError, Sample, load_samples, stratified_order
+from reczero_verl.coldstart.samples import InputError, Sample, attach_prompts, read_meta, stratified_order
 
 logger = logging.getLogger("reczero_verl.coldstart")
 
@@ -258,27 +258,38 @@ def _summary(stats: dict[str, Any]) -> None:
 def run(args: argparse.Namespace) -> int:
     """Do the work of :func:`main`; raises the errors main turns into exit codes."""
     _validate(args)
-    samples, problems = load_samples(args.input, strict=args.strict)
-    if problems:
-        logger.warning(
-            "%d malformed input rows skipped (--strict rejects them); first: %s", len(problems), "; ".join(problems[:3])
-        )
-    by_index = {s.index: s for s in samples}
-    order = stratified_order(samples, args.seed)
-    selected = [samples[pos] for pos in order[: args.max_samples]]
+    metas, problems = read_meta(args.input, strict=args.strict)
+    order = stratified_order(metas, args.seed)
+    chosen = [metas[pos] for pos in order[: args.max_samples]]
     out_dir: Path = args.output
     out_dir.mkdir(parents=True, exist_ok=True)
 
     with exclusive_lock(out_dir):
         state = read_journal(out_dir / JOURNAL_NAME)
         _check_pinned(state.runs, args, out_dir)
+        # Prompts are read for the chosen samples and for every journaled one (the SFT files hold all kept traces).
+        meta_by_index = {m.index: m for m in metas}
+        needed = {m.index: m for m in chosen}
+        for index in state.finals:
+            if index in meta_by_index:
+                needed.setdefault(index, meta_by_index[index])
+        loaded, prompt_problems = attach_prompts(args.input, list(needed.values()), strict=args.strict)
+        problems += prompt_problems
+        if problems:
+            logger.warning(
+                "%d malformed input rows skipped (--strict rejects them); first: %s",
+                len(problems),
+                "; ".join(problems[:3]),
+            )
+        by_index = {s.index: s for s in loaded}
+        selected = [by_index[m.index] for m in chosen if m.index in by_index]
         _check_digests(state.finals, by_index, out_dir)
         todo = [s for s in selected if s.index not in state.finals]
         logger.info(
             "%d samples selected from %s (%d input rows); %d already finished, %d to do",
             len(selected),
             args.input,
-            len(samples),
+            len(metas),
             len(selected) - len(todo),
             len(todo),
         )
@@ -327,7 +338,7 @@ def run(args: argparse.Namespace) -> int:
             "selected_finished": finished,
             "pending": len(selected) - finished,
             "malformed_input_rows": len(problems),
-            "input_rows": len(samples),
+            "valid_input_rows": len(metas),
             "this_run": counters.as_dict() if counters is not None else {},
             "settings": {k: v for k, v in (final_state.runs[-1] if final_state.runs else {}).items() if k != "type"},
         }

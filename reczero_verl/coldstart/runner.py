@@ -119,8 +119,11 @@ async def _attempt(ctx: _Context, sample: Sample, stage: str, messages: list[dic
     base = {"type": "attempt", "index": sample.index, "stage": stage, "time": _now()}
     try:
         result = await ctx.client.complete(messages)
-    except FatalAPIError:
-        ctx.counters.requests += 1
+    except FatalAPIError as exc:
+        ctx.counters.requests += exc.requests
+        ctx.journal.append(
+            {**base, "status": "fatal", "error": str(exc), "http_status": exc.status, "requests": exc.requests}
+        )
         raise
     except (RejectedRequestError, RetriesExhaustedError) as exc:
         ctx.counters.requests += exc.requests

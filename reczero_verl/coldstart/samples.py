@@ -15,8 +15,10 @@
 
 The input is a ``train.parquet`` written by ``reczero-verl prepare`` (the project's sample contract): each row has the
 chat ``prompt`` GRPO trains on, ``reward_model.ground_truth``, ``extra_info`` (``index`` unique in the file, the rating
-scale) and ``data_source``. Only those four columns are read; the structured history columns are already rendered in
-the prompt. A sample is identified by ``extra_info.index`` everywhere in the cold start (journal, resume, SFT rows).
+scale) and ``data_source``. Only those four columns are read (the structured history columns are already rendered in
+the prompt), in two passes so a large file never sits in memory as Python objects: :func:`read_meta` reads the small
+columns of every row (enough to choose), :func:`attach_prompts` then reads the prompts of the chosen rows only, batch
+by batch. A sample is identified by ``extra_info.index`` everywhere in the cold start (journal, resume, SFT rows).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import logging
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +38,18 @@ from reczero_verl.reward import parse_ground_truth, rating_scale
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Sample", "InputError", "prompt_digest", "load_samples", "stratified_order"]
+__all__ = [
+    "Sample",
+    "InputError",
+    "prompt_digest",
+    "read_meta",
+    "attach_prompts",
+    "load_samples",
+    "stratified_order",
+]
 
-_COLUMNS = ("prompt", "reward_model", "extra_info", "data_source")
+_META_COLUMNS = ("reward_model", "extra_info", "data_source")
+_COLUMNS = ("prompt", *_META_COLUMNS)
 
 
 class InputError(ValueError):
@@ -50,6 +61,7 @@ class Sample:
     """One training prompt with its truth, as sent to the teacher and written to the SFT data."""
 
     index: int
+    row: int  #: position in the input file
     messages: list[dict[str, str]]
     truth: float
     rating_min: float
@@ -85,7 +97,8 @@ def _messages(value: Any) -> list[dict[str, str]]:
     return messages
 
 
-def _row_to_sample(row: Mapping[str, Any]) -> Sample:
+def _row_to_meta(row: Mapping[str, Any], position: int) -> Sample:
+    """A sample without its messages (filled by :func:`attach_prompts`)."""
     extra = row.get("extra_info")
     if not isinstance(extra, Mapping):
         raise ValueError("extra_info is missing")
@@ -101,7 +114,8 @@ def _row_to_sample(row: Mapping[str, Any]) -> Sample:
         raise ValueError(f"reward_model.ground_truth {truth} is outside the rating scale [{lo}, {hi}]")
     return Sample(
         index=int(index),
-        messages=_messages(row.get("prompt")),
+        row=position,
+        messages=[],
         truth=truth,
         rating_min=lo,
         rating_max=hi,
@@ -110,8 +124,26 @@ def _row_to_sample(row: Mapping[str, Any]) -> Sample:
     )
 
 
-def load_samples(path: str | Path, *, strict: bool = False) -> tuple[list[Sample], list[str]]:
-    """Read the samples of a prepared train parquet; return ``(samples, problems)``.
+def _check_file(path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    if not path.is_file():
+        raise InputError(f"input parquet {path} does not exist")
+    names = set(pq.read_schema(path).names)
+    missing = [c for c in _COLUMNS if c not in names]
+    if missing:
+        raise InputError(f"{path} lacks the column(s) {missing}; is it a train.parquet from 'reczero-verl prepare'?")
+
+
+def _problem(problems: list[str], strict: bool, path: Path, position: int, exc: Exception) -> None:
+    problem = f"{path} row {position}: {exc}"
+    if strict:
+        raise InputError(problem) from None
+    problems.append(problem)
+
+
+def read_meta(path: str | Path, *, strict: bool = False) -> tuple[list[Sample], list[str]]:
+    """Read every row's index, truth, scale and source (no prompts); return ``(samples, problems)``.
 
     ``problems`` lists each malformed row as ``"<file> row <n>: <what>"``; such rows are left out (and reported by the
     caller), or raise :class:`InputError` under ``strict``. A missing column or a duplicate ``extra_info.index``
@@ -120,30 +152,58 @@ def load_samples(path: str | Path, *, strict: bool = False) -> tuple[list[Sample
     import pyarrow.parquet as pq
 
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"input parquet {path} does not exist")
-    names = set(pq.read_schema(path).names)
-    missing = [c for c in _COLUMNS if c not in names]
-    if missing:
-        raise InputError(f"{path} lacks the column(s) {missing}; is it a train.parquet from 'reczero-verl prepare'?")
-    rows = pq.read_table(path, columns=list(_COLUMNS)).to_pylist()
+    _check_file(path)
+    rows = pq.read_table(path, columns=list(_META_COLUMNS)).to_pylist()
     samples: list[Sample] = []
     problems: list[str] = []
     seen: dict[int, int] = {}
-    for n, row in enumerate(rows):
+    for position, row in enumerate(rows):
         try:
-            sample = _row_to_sample(row)
+            sample = _row_to_meta(row, position)
         except (ValueError, TypeError) as exc:
-            problem = f"{path} row {n}: {exc}"
-            if strict:
-                raise InputError(problem) from None
-            problems.append(problem)
+            _problem(problems, strict, path, position, exc)
             continue
         if sample.index in seen:
-            raise InputError(f"{path} row {n}: extra_info.index {sample.index} repeats row {seen[sample.index]}")
-        seen[sample.index] = n
+            raise InputError(f"{path} row {position}: extra_info.index {sample.index} repeats row {seen[sample.index]}")
+        seen[sample.index] = position
         samples.append(sample)
     return samples, problems
+
+
+def attach_prompts(
+    path: str | Path, samples: Sequence[Sample], *, strict: bool = False
+) -> tuple[list[Sample], list[str]]:
+    """Return ``samples`` (same order) with their ``prompt`` messages read from ``path``, and the problems found.
+
+    Reads the prompt column batch by batch and converts only the wanted rows. A malformed prompt is reported like a
+    malformed row in :func:`read_meta` (left out, or :class:`InputError` under ``strict``).
+    """
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    wanted = {s.row for s in samples}
+    messages: dict[int, list[dict[str, str]]] = {}
+    problems: list[str] = []
+    offset = 0
+    for batch in pq.ParquetFile(path).iter_batches(columns=["prompt"], batch_size=4096):
+        hits = [p - offset for p in range(offset, offset + batch.num_rows) if p in wanted]
+        if hits:
+            column = batch.column(0).take(hits).to_pylist()
+            for local, value in zip(hits, column, strict=True):
+                try:
+                    messages[offset + local] = _messages(value)
+                except (ValueError, TypeError) as exc:
+                    _problem(problems, strict, path, offset + local, exc)
+        offset += batch.num_rows
+    out = [replace(s, messages=messages[s.row]) for s in samples if s.row in messages]
+    return out, problems
+
+
+def load_samples(path: str | Path, *, strict: bool = False) -> tuple[list[Sample], list[str]]:
+    """Every well-formed sample of ``path`` with its prompt (small files and tests); see :func:`read_meta`."""
+    metas, problems = read_meta(path, strict=strict)
+    samples, more = attach_prompts(path, metas, strict=strict)
+    return samples, problems + more
 
 
 def stratified_order(samples: Sequence[Sample], seed: int) -> list[int]:
