@@ -499,6 +499,7 @@ class _World:
     template: np.ndarray
     summary: np.ndarray
     color: np.ndarray
+    text_color: np.ndarray
     size: np.ndarray
     vote: np.ndarray
     verified: np.ndarray
@@ -643,7 +644,12 @@ def _build_world(cfg: SyntheticConfig) -> _World:
     template = rng.integers(0, _MAX_TEMPLATES * 64, (n, slots), dtype=np.int16)
     summary = np.where(rng.random(n) < 0.35, -1, rng.integers(0, 1 << 15, n)).astype(np.int16)
 
-    variants = np.flatnonzero((rng.random(n) < cfg.variant_rate) & item_has_style[item])
+    # Style: one of the item's (colour, size) combinations. A variant line is the same review shown on another
+    # combination (so only items with several combinations get one); an exact duplicate repeats the line as is.
+    n_sizes = np.maximum(np.array([len(f.sizes) for f in FAMILIES])[item_family], 1)
+    combos = (n_colors * n_sizes)[item]
+    combo = (rng.random(n) * combos).astype(np.int64)
+    variants = np.flatnonzero((rng.random(n) < cfg.variant_rate) & item_has_style[item] & (combos > 1))
     duplicates = np.flatnonzero(rng.random(n) < cfg.exact_duplicate_rate)
     source = np.concatenate([np.arange(n), variants, duplicates])
     total = len(source)
@@ -651,10 +657,12 @@ def _build_world(cfg: SyntheticConfig) -> _World:
     def copy(a: np.ndarray) -> np.ndarray:
         return a[source]
 
-    color = rng.integers(0, 1 << 15, total).astype(np.int16)
-    size = rng.integers(0, 1 << 15, total).astype(np.int16)
-    color[n + len(variants) :] = color[duplicates]  # an exact duplicate repeats everything, style included
-    size[n + len(variants) :] = size[duplicates]
+    other = combos[variants]
+    variant_combo = (combo[variants] + 1 + (rng.random(len(variants)) * (other - 1)).astype(np.int64)) % other
+    combo = np.concatenate([combo, variant_combo, combo[duplicates]])
+    row_sizes = copy(n_sizes[item])
+    color = (combo // row_sizes).astype(np.int16)
+    size = (combo % row_sizes).astype(np.int16)
     n_images = np.where(rng.random(n) < 0.03, rng.integers(1, 3, n), 0).astype(np.int8)
     vote = np.where(rng.random(n) < 0.08, np.minimum(2 + rng.geometric(0.25, n) ** 2 // 2, 2500), 0).astype(np.int32)
     # Rows sorted like the real 5-core files: grouped by item, newest first, copies beside their source.
@@ -681,6 +689,7 @@ def _build_world(cfg: SyntheticConfig) -> _World:
         template=copy(template),
         summary=copy(summary),
         color=color,
+        text_color=color[source],  # a variant line repeats its source's text, colour words included
         size=size,
         vote=copy(vote),
         verified=copy(rng.random(n) < 0.93),
@@ -813,6 +822,7 @@ def _review_lines(w: _World, start: np.datetime64, chunk: int) -> Iterator[tuple
             w.template[rows].tolist(),
             np.where(w.summary[rows] < 0, -1, w.summary[rows] % summary_group_size[w.text_level[rows] - 1]).tolist(),
             w.color[rows].tolist(),
+            w.text_color[rows].tolist(),
             w.size[rows].tolist(),
             w.vote[rows].tolist(),
             w.verified[rows].tolist(),
@@ -839,6 +849,7 @@ def _review_lines(w: _World, start: np.datetime64, chunk: int) -> Iterator[tuple
             templates,
             summary,
             color_pick,
+            text_color_pick,
             size_pick,
             vote,
             verified,
@@ -862,7 +873,8 @@ def _review_lines(w: _World, start: np.datetime64, chunk: int) -> Iterator[tuple
             text = ""
             if has_text:  # safe to quote as is: _check_vocabulary() passed
                 body = _compose_text(level, opener, closer, n_sent, aspects, polarities, templates)
-                text = f'"reviewText": "{body.format(noun=item.noun, material=item.material, color=color.lower())}", '
+                text_color = item.colors[text_color_pick % len(item.colors)].lower()
+                text = f'"reviewText": "{body.format(noun=item.noun, material=item.material, color=text_color)}", '
             summary_part = ""
             if has_summary:
                 key = (rating, level, summary, item.noun)
