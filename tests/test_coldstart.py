@@ -519,21 +519,42 @@ def test_rejections_of_every_first_request_stop_the_run(tmp_path, monkeypatch, c
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def test_outage_leaves_samples_pending_and_a_rerun_finishes_them(tmp_path, monkeypatch):
+def test_unreachable_endpoint_stops_at_once_and_a_rerun_finishes(tmp_path, monkeypatch, caplog):
     monkeypatch.setenv(KEY_ENV, KEY)
     ratings = [1, 2, 3, 4, 5, 3]
     train = write_train(tmp_path / "train.parquet", ratings)
     out = tmp_path / "out"
     with ScriptedChatServer(lambda received, n: error(503, "overloaded")) as server:
-        rc = run_cli(out, train, server, "--max-retries", "2")
-        assert len(server.received()) == 6 * 3
+        rc = run_cli(out, train, server, "--max-retries", "2", "--concurrency", "1")
+        assert len(server.received()) == 3  # one request and its 2 retries; nothing succeeded: stop
     assert rc == 1 and finals(out) == {}
+    assert "endpoint is unavailable" in caplog.text
     assert json.loads((out / "stats.json").read_text())["pending"] == 6
     with ScriptedChatServer(Teacher(ratings, {})) as server:
         assert run_cli(out, train, server, "--max-retries", "2") == 0
         assert len(server.received()) == 6
     assert sorted(finals(out)) == list(range(6))
     assert len(sft_rows(out)) == 6
+
+
+def test_an_outage_mid_run_stops_after_three_failed_samples(tmp_path, monkeypatch):
+    monkeypatch.setenv(KEY_ENV, KEY)
+    ratings = [1, 2, 3, 4, 5] * 2
+    train = write_train(tmp_path / "train.parquet", ratings)
+    out = tmp_path / "out"
+    teacher = Teacher(ratings, {})
+
+    def script(received: Received, n: int) -> Reply:
+        return teacher(received, n) if n < 3 else error(502, "bad gateway")
+
+    with ScriptedChatServer(script) as server:
+        rc = run_cli(out, train, server, "--max-retries", "1", "--concurrency", "1")
+        sent = len(server.received())
+    assert rc == 1
+    assert sent == 3 + 3 * 2  # three answers, then three samples of two requests each; the other four never sent
+    assert len(finals(out)) == 3
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["pending"] == 7 and stats["this_run"]["failed_requests"] == 3
 
 
 def test_journaled_direct_answer_is_not_asked_again(tmp_path, monkeypatch):
@@ -616,6 +637,28 @@ def test_kill_and_resume_in_a_subprocess(tmp_path):
     rows = sft_rows(out)
     assert sorted(r["extra_info"]["index"] for r in rows) == list(range(30))
     assert KEY not in rerun.stdout + rerun.stderr
+
+
+def test_ctrl_c_exits_cleanly_and_keeps_finished_samples(tmp_path):
+    ratings = [1 + i % 5 for i in range(40)]
+    train = write_train(tmp_path / "train.parquet", ratings)
+    out = tmp_path / "out"
+    teacher = Teacher(ratings, {}, delay=0.1)
+    with ScriptedChatServer(teacher) as server:
+        cmd = [
+            sys.executable, "-m", "reczero_verl.cli", "coldstart", "--input", str(train), "--output", str(out),
+            "--base-url", server.base_url, "--model", "teacher-x", "--concurrency", "1", "--no-progress",
+        ]  # fmt: skip
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        journal = out / JOURNAL_NAME
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (journal.exists() and '"type":"sample"' in journal.read_text()):
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 130, output
+    assert "rerun the same command to resume" in output
+    assert 1 <= len(read_journal(journal).finals) < 40
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -113,6 +113,8 @@ def _request_params(args: argparse.Namespace) -> dict[str, Any]:
 def _validate(args: argparse.Namespace) -> None:
     if not args.export_only and (not args.base_url or not args.model):
         raise ValueError("--base-url and --model are required (or --export-only)")
+    if not args.export_only and not args.base_url.startswith(("http://", "https://")):
+        raise ValueError(f"--base-url must start with http:// or https://, got {args.base_url!r}")
     if args.max_samples < 0:
         raise ValueError("--max-samples must be >= 0")
     if args.concurrency < 1:
@@ -162,18 +164,31 @@ def _postfix(counters: Any) -> dict[str, int]:
 
 
 async def _collect(
-    todo: list[Sample], args: argparse.Namespace, api_key: str | None, journal: Journal, state: Any, bar: Any
-) -> Any:
-    """Run the teacher requests for ``todo``, updating ``bar``; return this run's counters."""
+    todo: list[Sample],
+    args: argparse.Namespace,
+    api_key: str | None,
+    journal: Journal,
+    state: Any,
+    bar: Any,
+    counters: Any,
+) -> None:
+    """Run the teacher requests for ``todo``, updating ``bar`` and ``counters`` (kept when it raises)."""
     from reczero_verl.coldstart.client import ChatClient, RetryPolicy
-    from reczero_verl.coldstart.runner import RunCounters, run_samples
+    from reczero_verl.coldstart.runner import run_samples
 
     policy = RetryPolicy(max_retries=args.max_retries, base_delay=args.backoff_base, max_delay=args.backoff_max)
-    counters = RunCounters()
+
+    step = max(1, len(todo) // 20)
+    finished = 0
 
     def on_final(record: dict[str, Any]) -> None:
+        nonlocal finished
+        finished += 1
         bar.set_postfix(_postfix(counters), refresh=False)
         bar.update(1)
+        if bar.disable and (finished % step == 0 or finished == len(todo)):
+            # No bar (not a terminal, or --no-progress): a log line every 5% instead.
+            logger.info("progress: %d/%d samples this run; %s", finished, len(todo), _postfix(counters))
 
     client = ChatClient(
         args.base_url,
@@ -197,7 +212,6 @@ async def _collect(
             on_final=on_final,
             counters=counters,
         )
-    return counters
 
 
 def _export(out_dir: Path, by_index: dict[int, Sample], args: argparse.Namespace, extra: dict[str, Any]) -> dict:
@@ -295,6 +309,7 @@ def run(args: argparse.Namespace) -> int:
         )
         counters = None
         fatal: str | None = None
+        down: str | None = None
         if todo and not args.export_only:
             api_key = os.environ.get(args.api_key_env) or None
             if api_key is None:
@@ -312,6 +327,9 @@ def run(args: argparse.Namespace) -> int:
                 "api_key_env": args.api_key_env,
             }
             from reczero_verl.coldstart.client import FatalAPIError
+            from reczero_verl.coldstart.runner import EndpointDownError, RunCounters
+
+            counters = RunCounters()
 
             with Journal(out_dir / JOURNAL_NAME) as journal:
                 journal.append(run_record)
@@ -326,9 +344,11 @@ def run(args: argparse.Namespace) -> int:
                     dynamic_ncols=True,
                 )
                 try:
-                    counters = asyncio.run(_collect(todo, args, api_key, journal, state, bar))
+                    asyncio.run(_collect(todo, args, api_key, journal, state, bar, counters))
                 except FatalAPIError as exc:
                     fatal = str(exc)
+                except EndpointDownError as exc:
+                    down = str(exc)
                 finally:
                     bar.close()
         final_state = read_journal(out_dir / JOURNAL_NAME)
@@ -347,6 +367,9 @@ def run(args: argparse.Namespace) -> int:
     if fatal is not None:
         logger.error("stopped: %s", fatal)
         return EXIT_ERROR
+    if down is not None:
+        logger.error("stopped: %s. Rerun the same command when the endpoint is back: finished samples are kept", down)
+        return EXIT_PENDING
     if stats["pending"] and not args.export_only:
         logger.warning(
             "%d samples are still pending (their requests kept failing); rerun the same command to retry",

@@ -256,7 +256,9 @@ class ChatClient:
                 response = await self._client.post(self.url, json=payload)
             except httpx.TimeoutException as exc:
                 last_error = f"timeout ({type(exc).__name__})"
-            except httpx.TransportError as exc:
+            except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+                raise FatalAPIError(f"cannot send to {self.url}: {exc}", None, requests) from None
+            except httpx.RequestError as exc:
                 last_error = f"connection error ({type(exc).__name__}: {exc})"
             else:
                 status = response.status_code

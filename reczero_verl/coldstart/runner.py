@@ -24,7 +24,8 @@ are in flight. Each sample goes through :func:`process_sample`:
    the request with a 4xx).
 
 A request whose retries run out leaves its sample without a final record: the next run redoes it. A
-:class:`~reczero_verl.coldstart.client.FatalAPIError` (401/403/404) cancels every worker at once.
+:class:`~reczero_verl.coldstart.client.FatalAPIError` (401/403/404) and an :class:`EndpointDownError` (the server
+unreachable: see there) cancel every worker at once.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from reczero_verl.coldstart.client import (
+    APIError,
     ChatResult,
     FatalAPIError,
     RejectedRequestError,
@@ -50,11 +52,28 @@ from reczero_verl.coldstart.traces import DIRECT, MATCH, RATIONALIZE, judge, rat
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RunCounters", "Completer", "Recorder", "process_sample", "run_samples", "MAX_REJECTIONS_BEFORE_SUCCESS"]
+__all__ = [
+    "RunCounters",
+    "Completer",
+    "Recorder",
+    "EndpointDownError",
+    "process_sample",
+    "run_samples",
+    "MAX_REJECTIONS_BEFORE_SUCCESS",
+]
 
 #: When this many requests were rejected (4xx other than 401/403/404) before any succeeded, the settings are wrong
 #: (an unsupported parameter, say) rather than one prompt: stop like a fatal error.
 MAX_REJECTIONS_BEFORE_SUCCESS = 5
+
+
+class EndpointDownError(APIError):
+    """Requests keep failing after every retry (the server is down or unreachable): stop and resume later.
+
+    Raised at the first such failure before any request of the run succeeded (a wrong port, a server still
+    loading), and after ``max_failures_in_a_row`` consecutive ones later (an outage), so an outage costs minutes,
+    not one full retry cycle per remaining sample.
+    """
 
 
 class Completer(Protocol):
@@ -82,6 +101,7 @@ class RunCounters:
     succeeded: int = 0
     rejected: int = 0
     failed: int = 0  #: requests whose retries ran out (their samples stay pending)
+    failed_in_a_row: int = 0  #: such failures since the last success
     outcomes: Counter = field(default_factory=Counter)
     dropped_by_reason: Counter = field(default_factory=Counter)
 
@@ -112,6 +132,7 @@ class _Context:
     counters: RunCounters
     tolerance: float
     on_final: Callable[[dict[str, Any]], None]
+    max_failures_in_a_row: int
 
 
 async def _attempt(ctx: _Context, sample: Sample, stage: str, messages: list[dict[str, str]]) -> dict[str, Any] | None:
@@ -142,7 +163,15 @@ async def _attempt(ctx: _Context, sample: Sample, stage: str, messages: list[dic
         )
         if not rejected:
             ctx.counters.failed += 1
+            ctx.counters.failed_in_a_row += 1
             logger.warning("sample %d (%s): %s; it stays pending for the next run", sample.index, stage, exc)
+            if ctx.counters.succeeded == 0 or ctx.counters.failed_in_a_row >= ctx.max_failures_in_a_row:
+                raise EndpointDownError(
+                    f"the endpoint is unavailable ({ctx.counters.failed_in_a_row} request(s) in a row failed after "
+                    f"every retry; {ctx.counters.succeeded} succeeded in this run); last: {exc}",
+                    exc.status,
+                    exc.requests,
+                ) from None
             return None
         ctx.counters.rejected += 1
         logger.warning("sample %d (%s) rejected: %s", sample.index, stage, exc)
@@ -152,6 +181,7 @@ async def _attempt(ctx: _Context, sample: Sample, stage: str, messages: list[dic
             ) from None
         return {**base, "status": status}
     ctx.counters.succeeded += 1
+    ctx.counters.failed_in_a_row = 0
     ctx.counters.requests += result.requests
     ctx.counters.retries += result.retries
     ctx.counters.tokens_in += result.prompt_tokens
@@ -255,15 +285,24 @@ async def run_samples(
     journaled_direct: Mapping[int, Mapping[str, Any]] | None = None,
     on_final: Callable[[dict[str, Any]], None] | None = None,
     counters: RunCounters | None = None,
+    max_failures_in_a_row: int | None = None,
 ) -> RunCounters:
     """Process ``samples`` with at most ``concurrency`` in flight; return this run's counters.
 
     ``on_final`` is called with each final record (progress display); ``counters`` may be passed to watch the
     figures grow. Raises :class:`FatalAPIError` (after cancelling every worker) when the endpoint refuses the
-    configuration.
+    configuration, :class:`EndpointDownError` when it is unreachable (``max_failures_in_a_row`` requests in a row
+    exhausted their retries; default ``max(3, concurrency)``).
     """
     counters = counters if counters is not None else RunCounters()
-    ctx = _Context(client, journal, counters, tolerance, on_final or (lambda record: None))
+    ctx = _Context(
+        client,
+        journal,
+        counters,
+        tolerance,
+        on_final or (lambda record: None),
+        max_failures_in_a_row or max(3, concurrency),
+    )
     journaled_direct = journaled_direct or {}
     queue: asyncio.Queue[Sample] = asyncio.Queue()
     for sample in samples:
