@@ -179,3 +179,40 @@ def test_cli_and_evaluate_comparison(tmp_path):
     gens1 = write_generations(tmp_path / "gen1.jsonl", [{"index": 0, "sample": 0, "response": "x"}])
     bad = ["evaluate", "--data", str(other), "--generations", str(gens1), "--output", str(ev)]
     assert cli_main([*bad, "--baselines", str(out / "metrics.json")]) == 2
+
+
+def test_end_to_end_on_real_prepare_output(shared_data, tmp_path):
+    """Real Amazon 2018 reviews -> `prepare` -> `baselines`; then `evaluate` agrees with the baselines' own scoring."""
+    import pandas as pd
+
+    reviews = shared_data / "amazon2018_fashion_5core" / "AMAZON_FASHION_5.json"
+    if not reviews.is_file():
+        pytest.skip(f"{reviews} is absent")
+    prep = tmp_path / "prep"
+    assert cli_main(["prepare", "amazon", "--reviews", str(reviews), "--output-dir", str(prep)]) == 0
+    out = tmp_path / "baselines"
+    args = ["baselines", "--train", str(prep / "train.parquet"), "--test", str(prep / "test.parquet")]
+    assert cli_main([*args, "--output", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    test = load_targets(prep / "test.parquet")
+    assert metrics["n_targets"] == len(test) > 0
+    assert set(metrics["overall"]) == {"global_mean", "user_mean", "item_mean", "biased", "mf"}
+    for block in metrics["overall"].values():
+        assert 0.0 <= block["mae"] <= block["rmse"] <= 4.0
+    predictions = pd.read_parquet(out / "predictions.parquet")
+    assert predictions["index"].tolist() == test["index"].tolist()
+    assert predictions.filter(like="_pred").stack().between(1.0, 5.0).all()
+    # The same predictions written as answers and scored by `evaluate` give the same MAE / RMSE.
+    gens = write_generations(
+        tmp_path / "gen.jsonl",
+        [
+            {"index": int(i), "sample": 0, "response": f"<rate>{float(p)!r}</rate>"}
+            for i, p in zip(predictions["index"], predictions["biased_pred"], strict=True)
+        ],
+    )
+    ev = tmp_path / "eval"
+    evaluate_args = ["evaluate", "--data", str(prep / "test.parquet"), "--generations", str(gens)]
+    assert cli_main([*evaluate_args, "--output", str(ev), "--baselines", str(out / "metrics.json")]) == 0
+    scored = json.loads((ev / "metrics.json").read_text())["overall"]["first_sample"]
+    assert scored["mae"] == pytest.approx(metrics["overall"]["biased"]["mae"], abs=1e-9)
+    assert scored["rmse"] == pytest.approx(metrics["overall"]["biased"]["rmse"], abs=1e-9)

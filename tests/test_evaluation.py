@@ -222,3 +222,24 @@ def test_metric_block_rejects_parsed_nan():
     )
     with pytest.raises(ValueError, match="non-finite"):
         M.metric_block(frame)
+
+
+def test_continuous_true_ratings_are_grouped_by_nearest_integer():
+    y = [1.0 + 0.1 * k for k in range(M.MAX_RATING_GROUPS + 1)]  # 21 distinct ratings from 1.0 to 3.0
+    frame = pd.DataFrame(
+        {
+            "index": range(len(y)),
+            "data_source": A,
+            "y": y,
+            "rating_min": 1.0,
+            "rating_max": 5.0,
+            "pred": 3.0,
+            "parsed": True,
+            "format_ok": 1.0,
+        }
+    )
+    per_rating = M.metric_block(frame)["per_rating"]
+    # 1.0-1.4 -> "1" (5 rows), 1.5-2.4 -> "2" (10 rows), 2.5-3.0 -> "3" (6 rows); MAE from |3 - y| by hand.
+    assert {k: v["n"] for k, v in per_rating.items()} == {"1": 5, "2": 10, "3": 6}
+    _close(per_rating["1"]["mae"], (2.0 + 1.9 + 1.8 + 1.7 + 1.6) / 5)
+    _close(per_rating["3"]["mae"], (0.5 + 0.4 + 0.3 + 0.2 + 0.1 + 0.0) / 6)

@@ -168,6 +168,12 @@ def _load_baselines(path: str | Path, n_prompts: int, data_sources: list[str]) -
     return baselines
 
 
+def _plot_name(name: str, title: str) -> str:
+    if name == HEADLINE:
+        return title
+    return name.removeprefix("baseline: ") if name.startswith("baseline: ") else f"{title} ({name})"
+
+
 def write_outputs(
     metrics: dict[str, Any],
     predictions: dict[str, pd.DataFrame],
@@ -210,7 +216,7 @@ def write_outputs(
             R.plot_errors(frame, plots / f"{stem}_errors.png", f"{title} on {source}: errors ({HEADLINE})"),
             R.plot_per_rating_mae(
                 {
-                    (title if name == HEADLINE else f"{title} ({name})"): block["per_rating"]
+                    _plot_name(name, title): block["per_rating"]
                     for name, block in shown.items()
                     if name in (HEADLINE, "rating_logits") or name.startswith("baseline: ")
                 },

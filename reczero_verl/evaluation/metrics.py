@@ -25,7 +25,9 @@ Definitions (per prediction frame, each row weighted equally):
   mean(error / (rating_max - rating_min))`` (comparable across scales);
 * ``coverage = mean(parsed)``; ``mae_parsed`` / ``rmse_parsed`` are over parsed rows only (None when none parsed);
 * ``format_ok_rate = mean(format_ok)`` over rows where it applies (None when it never does);
-* ``per_rating[r]``: ``n``, ``mae``, ``rmse`` and ``coverage`` over rows whose true rating is ``r``.
+* ``per_rating[r]``: ``n``, ``mae``, ``rmse`` and ``coverage`` over rows whose true rating is ``r`` (when a frame holds
+  more than :data:`MAX_RATING_GROUPS` distinct true ratings, e.g. continuous ones, ``r`` is the true rating rounded to
+  the nearest integer, halves up).
 
 From K samples per prompt (a *sample frame*, one row per ``(index, sample)``) three prediction frames are derived:
 ``first_sample`` (sample 0), ``mean_of_samples`` (mean of the clipped predictions of the parsed samples; parsed when at
@@ -54,6 +56,8 @@ __all__ = [
     "sample_predictions",
     "compute_metrics",
     "rating_label",
+    "rating_groups",
+    "MAX_RATING_GROUPS",
     "json_safe",
 ]
 
@@ -67,6 +71,18 @@ PREDICTION_COLUMNS: tuple[str, ...] = (
     "parsed",
     "format_ok",
 )
+
+
+#: Above this many distinct true ratings, per-rating figures group true ratings by their nearest integer.
+MAX_RATING_GROUPS = 20
+
+
+def rating_groups(y: np.ndarray) -> np.ndarray:
+    """The per-rating group of each true rating: itself, or its nearest integer when there are too many distinct."""
+    y = np.asarray(y, dtype=float)
+    if len(np.unique(y)) <= MAX_RATING_GROUPS:
+        return y
+    return np.floor(y + 0.5)
 
 
 def rating_label(value: float) -> str:
@@ -104,9 +120,9 @@ def metric_block(frame: pd.DataFrame) -> dict[str, Any]:
     format_ok = frame["format_ok"].to_numpy(dtype=float)
     format_known = format_ok[np.isfinite(format_ok)]
     per_rating: dict[str, dict[str, Any]] = {}
-    y = frame["y"].to_numpy(dtype=float)
-    for value in np.unique(y):
-        mask = y == value
+    groups = rating_groups(frame["y"].to_numpy(dtype=float))
+    for value in np.unique(groups):
+        mask = groups == value
         per_rating[rating_label(value)] = {
             "n": int(mask.sum()),
             "mae": float(np.mean(err[mask])),

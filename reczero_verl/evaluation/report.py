@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from reczero_verl.evaluation.metrics import errors
+from reczero_verl.evaluation.metrics import errors, rating_groups
 
 __all__ = ["slug", "plot_confusion", "plot_errors", "plot_per_rating_mae", "metrics_table", "per_rating_table"]
 
@@ -59,12 +59,12 @@ def plot_confusion(frame: pd.DataFrame, path: Path, title: str) -> Path:
     plt = _pyplot()
     lo, hi = float(frame["rating_min"].min()), float(frame["rating_max"].max())
     columns = [str(p) for p in _scale_points(lo, hi)] + ["unparsed"]
-    rows = sorted(frame["y"].unique())
+    y = rating_groups(frame["y"].to_numpy(dtype=float))
+    rows = sorted(np.unique(y))
     parsed = frame["parsed"].to_numpy(dtype=bool)
     pred = frame["pred"].to_numpy(dtype=float)
     rounded = np.where(parsed, np.clip(np.floor(np.where(parsed, pred, lo) + 0.5), np.ceil(lo), np.floor(hi)), np.nan)
     counts = np.zeros((len(rows), len(columns)), dtype=int)
-    y = frame["y"].to_numpy(dtype=float)
     for r, value in enumerate(rows):
         mask = y == value
         for c, point in enumerate(_scale_points(lo, hi)):
@@ -110,6 +110,7 @@ def plot_errors(frame: pd.DataFrame, path: Path, title: str) -> Path:
     ax_u.bar([0], [n_unparsed], color="tab:red")
     ax_u.set_xticks([0], ["unparsed"])
     ax_u.text(0, n_unparsed, str(n_unparsed), ha="center", va="bottom")
+    ax.set_ylim(0, 1.15 * max(ax.get_ylim()[1], n_unparsed, 1))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -117,7 +118,7 @@ def plot_errors(frame: pd.DataFrame, path: Path, title: str) -> Path:
 
 
 def plot_per_rating_mae(per_rating: Mapping[str, Mapping[str, Mapping[str, Any]]], path: Path, title: str) -> Path:
-    """Grouped bars: MAE per true rating (x) for each model (one colour each).
+    """Grouped bars: MAE per true rating (x) for each model (one colour each, legend on the right).
 
     ``per_rating`` maps a model name to its ``per_rating`` block (``{rating label: {"n", "mae", ...}}``).
     """
@@ -125,19 +126,20 @@ def plot_per_rating_mae(per_rating: Mapping[str, Mapping[str, Mapping[str, Any]]
     labels = sorted({r for block in per_rating.values() for r in block}, key=float)
     names = list(per_rating)
     width = 0.8 / max(len(names), 1)
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.0 + 0.35 * len(labels) * len(names)), 3.8))
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.9 + 0.22 * len(labels) * (len(names) + 1)), 3.6))
     x = np.arange(len(labels))
     for k, name in enumerate(names):
         values = [per_rating[name].get(label, {}).get("mae", np.nan) for label in labels]
         ax.bar(x - 0.4 + width * (k + 0.5), values, width=width, label=name)
     counts = {label: next(b[label]["n"] for b in per_rating.values() if label in b) for label in labels}
     ax.set_xticks(x, [f"{label}\n(n={counts[label]})" for label in labels])
+    ax.set_xlim(-0.6, len(labels) - 0.4)
     ax.set_xlabel("true rating")
-    ax.set_ylabel("MAE")
+    ax.set_ylabel("MAE (unparsed at max error)")
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8, ncol=min(len(names), 4))
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
     return path
 
