@@ -34,8 +34,17 @@ import os
 from pathlib import Path
 from typing import Any
 
+from reczero_verl.coldstart.client import ChatClient, FatalAPIError, RetryPolicy
 from reczero_verl.coldstart.export import ExportError
-from reczero_verl.coldstart.journal import JOURNAL_NAME, Journal, JournalError, exclusive_lock, read_journal
+from reczero_verl.coldstart.journal import (
+    JOURNAL_NAME,
+    Journal,
+    JournalError,
+    JournalState,
+    exclusive_lock,
+    read_journal,
+)
+from reczero_verl.coldstart.runner import EndpointDownError, RunCounters, now_utc, run_samples
 from reczero_verl.coldstart.samples import InputError, Sample, attach_prompts, read_meta, stratified_order
 
 logger = logging.getLogger("reczero_verl.coldstart")
@@ -170,11 +179,9 @@ async def _collect(
     journal: Journal,
     state: Any,
     bar: Any,
-    counters: Any,
+    counters: RunCounters,
 ) -> None:
     """Run the teacher requests for ``todo``, updating ``bar`` and ``counters`` (kept when it raises)."""
-    from reczero_verl.coldstart.client import ChatClient, RetryPolicy
-    from reczero_verl.coldstart.runner import run_samples
 
     policy = RetryPolicy(max_retries=args.max_retries, base_delay=args.backoff_base, max_delay=args.backoff_max)
 
@@ -269,88 +276,98 @@ def _summary(stats: dict[str, Any]) -> None:
     )
 
 
+def _select(args: argparse.Namespace, state: JournalState) -> tuple[list[Sample], dict[int, Sample], list[str], int]:
+    """Choose the samples of this run; return ``(selected, samples by index, problems, valid input rows)``.
+
+    Prompts are read for the chosen samples and for every journaled one (the SFT files hold all kept traces, also
+    those of an earlier run with a larger ``--max-samples``).
+    """
+    metas, problems = read_meta(args.input, strict=args.strict)
+    chosen = [metas[pos] for pos in stratified_order(metas, args.seed)[: args.max_samples]]
+    meta_by_index = {m.index: m for m in metas}
+    needed = {m.index: m for m in chosen}
+    for index in state.finals:
+        if index in meta_by_index:
+            needed.setdefault(index, meta_by_index[index])
+    loaded, prompt_problems = attach_prompts(args.input, list(needed.values()), strict=args.strict)
+    problems = problems + prompt_problems
+    if problems:
+        logger.warning(
+            "%d malformed input rows skipped (--strict rejects them); first: %s",
+            len(problems),
+            "; ".join(problems[:3]),
+        )
+    by_index = {s.index: s for s in loaded}
+    selected = [by_index[m.index] for m in chosen if m.index in by_index]
+    return selected, by_index, problems, len(metas)
+
+
+def _teach(
+    args: argparse.Namespace, out_dir: Path, selected: list[Sample], todo: list[Sample], state: JournalState
+) -> tuple[RunCounters, str | None, str | None]:
+    """Send ``todo`` to the teacher; return ``(counters, fatal error, endpoint-down error)``."""
+    api_key = os.environ.get(args.api_key_env) or None
+    if api_key is None:
+        logger.info("environment variable %s is not set: requests carry no API key", args.api_key_env)
+    run_record = {
+        "type": "run",
+        "time": now_utc(),
+        "input": str(args.input),
+        "base_url": args.base_url,
+        "model": args.model,
+        "tolerance": args.tolerance,
+        "seed": args.seed,
+        "max_samples": args.max_samples,
+        "params": _request_params(args),
+        "api_key_env": args.api_key_env,
+    }
+    from tqdm.auto import tqdm
+
+    counters = RunCounters()
+    fatal = down = None
+    with Journal(out_dir / JOURNAL_NAME) as journal:
+        journal.append(run_record)
+        bar = tqdm(
+            total=len(selected),
+            initial=len(selected) - len(todo),
+            desc="coldstart",
+            unit="sample",
+            disable=True if args.no_progress else None,
+            dynamic_ncols=True,
+        )
+        try:
+            asyncio.run(_collect(todo, args, api_key, journal, state, bar, counters))
+        except FatalAPIError as exc:
+            fatal = str(exc)
+        except EndpointDownError as exc:
+            down = str(exc)
+        finally:
+            bar.close()
+    return counters, fatal, down
+
+
 def run(args: argparse.Namespace) -> int:
     """Do the work of :func:`main`; raises the errors main turns into exit codes."""
     _validate(args)
-    metas, problems = read_meta(args.input, strict=args.strict)
-    order = stratified_order(metas, args.seed)
-    chosen = [metas[pos] for pos in order[: args.max_samples]]
     out_dir: Path = args.output
     out_dir.mkdir(parents=True, exist_ok=True)
-
     with exclusive_lock(out_dir):
         state = read_journal(out_dir / JOURNAL_NAME)
         _check_pinned(state.runs, args, out_dir)
-        # Prompts are read for the chosen samples and for every journaled one (the SFT files hold all kept traces).
-        meta_by_index = {m.index: m for m in metas}
-        needed = {m.index: m for m in chosen}
-        for index in state.finals:
-            if index in meta_by_index:
-                needed.setdefault(index, meta_by_index[index])
-        loaded, prompt_problems = attach_prompts(args.input, list(needed.values()), strict=args.strict)
-        problems += prompt_problems
-        if problems:
-            logger.warning(
-                "%d malformed input rows skipped (--strict rejects them); first: %s",
-                len(problems),
-                "; ".join(problems[:3]),
-            )
-        by_index = {s.index: s for s in loaded}
-        selected = [by_index[m.index] for m in chosen if m.index in by_index]
+        selected, by_index, problems, valid_rows = _select(args, state)
         _check_digests(state.finals, by_index, out_dir)
         todo = [s for s in selected if s.index not in state.finals]
         logger.info(
-            "%d samples selected from %s (%d input rows); %d already finished, %d to do",
+            "%d samples selected from %s (%d valid input rows); %d already finished, %d to do",
             len(selected),
             args.input,
-            len(metas),
+            valid_rows,
             len(selected) - len(todo),
             len(todo),
         )
-        counters = None
-        fatal: str | None = None
-        down: str | None = None
+        counters, fatal, down = None, None, None
         if todo and not args.export_only:
-            api_key = os.environ.get(args.api_key_env) or None
-            if api_key is None:
-                logger.info("environment variable %s is not set: requests carry no API key", args.api_key_env)
-            run_record = {
-                "type": "run",
-                "time": _utc_now(),
-                "input": str(args.input),
-                "base_url": args.base_url,
-                "model": args.model,
-                "tolerance": args.tolerance,
-                "seed": args.seed,
-                "max_samples": args.max_samples,
-                "params": _request_params(args),
-                "api_key_env": args.api_key_env,
-            }
-            from reczero_verl.coldstart.client import FatalAPIError
-            from reczero_verl.coldstart.runner import EndpointDownError, RunCounters
-
-            counters = RunCounters()
-
-            with Journal(out_dir / JOURNAL_NAME) as journal:
-                journal.append(run_record)
-                from tqdm.auto import tqdm
-
-                bar = tqdm(
-                    total=len(selected),
-                    initial=len(selected) - len(todo),
-                    desc="coldstart",
-                    unit="sample",
-                    disable=True if args.no_progress else None,
-                    dynamic_ncols=True,
-                )
-                try:
-                    asyncio.run(_collect(todo, args, api_key, journal, state, bar, counters))
-                except FatalAPIError as exc:
-                    fatal = str(exc)
-                except EndpointDownError as exc:
-                    down = str(exc)
-                finally:
-                    bar.close()
+            counters, fatal, down = _teach(args, out_dir, selected, todo, state)
         final_state = read_journal(out_dir / JOURNAL_NAME)
         finished = sum(1 for s in selected if s.index in final_state.finals)
         extra = {
@@ -358,7 +375,7 @@ def run(args: argparse.Namespace) -> int:
             "selected_finished": finished,
             "pending": len(selected) - finished,
             "malformed_input_rows": len(problems),
-            "valid_input_rows": len(metas),
+            "valid_input_rows": valid_rows,
             "this_run": counters.as_dict() if counters is not None else {},
             "settings": {k: v for k, v in (final_state.runs[-1] if final_state.runs else {}).items() if k != "type"},
         }
@@ -377,12 +394,6 @@ def run(args: argparse.Namespace) -> int:
         )
         return EXIT_PENDING
     return EXIT_OK
-
-
-def _utc_now() -> str:
-    from datetime import datetime, timezone
-
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def main(args: argparse.Namespace) -> int:

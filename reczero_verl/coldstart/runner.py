@@ -60,6 +60,7 @@ __all__ = [
     "process_sample",
     "run_samples",
     "MAX_REJECTIONS_BEFORE_SUCCESS",
+    "now_utc",
 ]
 
 #: When this many requests were rejected (4xx other than 401/403/404) before any succeeded, the settings are wrong
@@ -121,7 +122,8 @@ class RunCounters:
         }
 
 
-def _now() -> str:
+def now_utc() -> str:
+    """The current UTC time, ISO 8601 to the second (journal timestamps)."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
@@ -137,7 +139,7 @@ class _Context:
 
 async def _attempt(ctx: _Context, sample: Sample, stage: str, messages: list[dict[str, str]]) -> dict[str, Any] | None:
     """Send one request, journal its outcome, return the attempt record (None when its retries ran out)."""
-    base = {"type": "attempt", "index": sample.index, "stage": stage, "time": _now()}
+    base = {"type": "attempt", "index": sample.index, "stage": stage, "time": now_utc()}
     try:
         result = await ctx.client.complete(messages)
     except FatalAPIError as exc:
@@ -229,7 +231,7 @@ def _final(ctx: _Context, sample: Sample, outcome: str, reason: str | None, atte
         "assistant": attempt.get("content") if outcome != DROPPED else None,
         "prompt_sha1": sample.digest,
         "teacher": ctx.client.model,
-        "time": _now(),
+        "time": now_utc(),
     }
     ctx.journal.append(record)
     ctx.counters.outcomes[outcome] += 1
