@@ -243,3 +243,12 @@ def test_continuous_true_ratings_are_grouped_by_nearest_integer():
     assert {k: v["n"] for k, v in per_rating.items()} == {"1": 5, "2": 10, "3": 6}
     _close(per_rating["1"]["mae"], (2.0 + 1.9 + 1.8 + 1.7 + 1.6) / 5)
     _close(per_rating["3"]["mae"], (0.5 + 0.4 + 0.3 + 0.2 + 0.1 + 0.0) / 6)
+
+
+def test_limit_evaluates_the_first_rows_only(tmp_path):
+    data = _data(tmp_path)
+    gens = write_generations(tmp_path / "gen.jsonl", [r for r in _records() if r["index"] < 2])
+    metrics, _ = evaluate(data, gens, limit=2)
+    _close(metrics["headline"]["mae"], (0.5 + 1.0) / 2)  # rows 0 and 1, sample 0 (see RESPONSES)
+    with pytest.raises(EvaluationInputError, match="without any generation"):
+        evaluate(data, gens)

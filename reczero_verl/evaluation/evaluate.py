@@ -62,6 +62,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "--baselines", default=None, help="metrics.json of `reczero-verl baselines` on the same test file, to compare"
     )
     parser.add_argument("--title", default=None, help="name of the model in the report (default: the file name)")
+    parser.add_argument(
+        "--limit", type=int, default=None, help="only the first N rows by extra_info.index (as `generate --limit N`)"
+    )
 
 
 def score_samples(targets: pd.DataFrame, records: list[dict[str, Any]]) -> pd.DataFrame:
@@ -132,9 +135,13 @@ def _prompt_table(predictions: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return base
 
 
-def evaluate(data: str | Path, generations: str | Path) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
-    """Metrics dict and prediction frames of ``generations`` against ``data`` (no files written)."""
+def evaluate(
+    data: str | Path, generations: str | Path, limit: int | None = None
+) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
+    """Metrics dict and prediction frames of ``generations`` against ``data`` (or its first ``limit`` rows)."""
     targets = load_targets(data)
+    if limit is not None:
+        targets = targets.head(limit)
     records = read_generations(generations)
     k = check_alignment(targets["index"].tolist(), [(r["index"], r["sample"]) for r in records], where=str(generations))
     samples = score_samples(targets, records)
@@ -148,6 +155,7 @@ def evaluate(data: str | Path, generations: str | Path) -> tuple[dict[str, Any],
         "kind": "generations",
         "data": str(data),
         "generations": str(generations),
+        "limit": limit,
         "n_prompts": int(len(targets)),
         "samples_per_prompt": int(k),
         "headline": {"prediction": HEADLINE, "mae": headline["mae"], "rmse": headline["rmse"]},
@@ -247,7 +255,7 @@ def write_outputs(
 def main(args: argparse.Namespace) -> int:
     """Run ``reczero-verl evaluate``; returns 0, or 2 on bad input (the error is logged)."""
     try:
-        metrics, predictions = evaluate(args.data, args.generations)
+        metrics, predictions = evaluate(args.data, args.generations, args.limit)
         baselines = None
         if args.baselines:
             baselines = _load_baselines(args.baselines, metrics["n_prompts"], sorted(metrics["by_data_source"]))
