@@ -27,6 +27,7 @@ import pytest
 
 from reczero_verl.coldstart.client import (
     ChatClient,
+    FatalAPIError,
     RetriesExhaustedError,
     RetryPolicy,
     backoff_delay,
@@ -146,6 +147,7 @@ def test_find_leak_leaves_ordinary_reasoning_alone(text):
         ("<analyze user>The user", 4, 0, DIRECT, "length", "truncated"),
         (tbr("4"), 4, 0, DIRECT, "length", "match"),  # complete despite the limit: kept
         ("   ", 4, 0, DIRECT, "stop", "empty"),
+        ("", 4, 0, DIRECT, "length", "truncated"),  # all max_tokens spent thinking
         (tbr("4", "Given the true rating, likes it."), 4, 0, RATIONALIZE, "stop", "leak"),
         (tbr("4", "Given the true rating, likes it."), 4, 0, DIRECT, "stop", "match"),  # not told: no leak possible
     ],
@@ -238,6 +240,23 @@ def test_unreadable_200_is_retried():
         "stream": False,
     }
     assert "authorization" not in {k for r in server.received() for k in r.headers}  # no key: no header
+
+
+def test_exhausted_quota_is_fatal_but_a_rate_limit_is_retried():
+    def script(received, n):
+        if n == 0:
+            return Reply(429, {"error": {"message": "Rate limit reached", "code": "rate_limit_exceeded"}})
+        return Reply(429, {"error": {"message": "You exceeded your current quota", "code": "insufficient_quota"}})
+
+    async def go():
+        async with ChatClient(server.base_url, "m", policy=RetryPolicy(base_delay=0.001)) as client:
+            await client.complete([{"role": "user", "content": "hi"}])
+
+    with ScriptedChatServer(script) as server:
+        with pytest.raises(FatalAPIError, match="quota is exhausted") as exc:
+            asyncio.run(go())
+        assert len(server.received()) == 2
+    assert exc.value.status == 429 and exc.value.requests == 2
 
 
 def test_journal_names_a_corrupt_line_and_repairs_a_cut_tail(tmp_path):

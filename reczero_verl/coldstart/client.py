@@ -17,7 +17,8 @@ It speaks ``POST {base_url}/chat/completions`` to any compatible server (OpenAI,
 with ``httpx``, so no vendor SDK is needed. Transient failures are retried with exponential backoff and jitter:
 HTTP 408, 409, 429 and 5xx, timeouts, connection errors and unreadable 200 bodies; a ``Retry-After`` header (seconds or
 an HTTP date) sets the wait instead. HTTP 401, 403 and 404 mean a bad key, a forbidden model or a wrong URL/model
-name: they raise :class:`FatalAPIError` at once, so a misconfigured run stops after its first response instead of
+name, and a 429 whose error code is ``insufficient_quota`` means the credit is gone: they raise
+:class:`FatalAPIError` at once, so a misconfigured run stops after its first response instead of
 after thousands. Other 4xx (a prompt too long for the model, say) raise :class:`RejectedRequestError`, which concerns
 one request only.
 
@@ -152,6 +153,16 @@ def _error_text(response: Any) -> str:
     return text[:_MAX_ERROR_CHARS] + ("…" if len(text) > _MAX_ERROR_CHARS else "")
 
 
+def _is_quota_error(response: Any) -> bool:
+    """True for OpenAI's 429 ``insufficient_quota`` (the credit is gone), as opposed to a rate limit."""
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    error = body.get("error") if isinstance(body, dict) else None
+    return isinstance(error, dict) and "insufficient_quota" in (str(error.get("code")), str(error.get("type")))
+
+
 def _fatal_hint(status: int, api_key_env: str | None) -> str:
     if status == 401:
         return f"the API key was refused: check the environment variable {api_key_env or '(none given)'}"
@@ -284,6 +295,13 @@ class ChatClient:
                 elif status in FATAL_STATUSES:
                     raise FatalAPIError(
                         f"HTTP {status} from {self.url}: {_fatal_hint(status, self._api_key_env)}. "
+                        f"Server said: {_error_text(response)}",
+                        status,
+                        requests,
+                    )
+                elif status == 429 and _is_quota_error(response):
+                    raise FatalAPIError(
+                        f"HTTP 429 from {self.url}: the account's quota is exhausted (retrying will not help). "
                         f"Server said: {_error_text(response)}",
                         status,
                         requests,

@@ -178,7 +178,8 @@ def judge(
     fails), ``format``, ``wrong_rating``, ``leak``; ``match`` means keep.
     """
     if not answer.strip():
-        return Verdict("empty", False, False, math.nan)
+        # A reasoning model that spends max_tokens thinking returns an empty answer with finish_reason "length".
+        return Verdict("truncated" if finish_reason == "length" else "empty", False, False, math.nan)
     format_ok, parsed, value = parse_response(answer, rating_min, rating_max)
     if not format_ok:
         reason = "truncated" if finish_reason == "length" else "format"
