@@ -229,3 +229,23 @@ def test_bad_configuration_names_the_field(tmp_path, kwargs, field):
     with pytest.raises(ValueError, match=field):
         write_amazon2018_dump(tmp_path / "r.json", None, **kwargs)
     assert not (tmp_path / "r.json").exists()
+
+
+def test_bundled_sample_is_what_its_readme_says(tmp_path):
+    """The shipped sample regenerates line for line from the command in its README, with the counts stated there."""
+    folder = Path(synthetic.__file__).resolve().parent.parent / "sample_data"
+    readme = (folder / "README.md").read_text(encoding="utf-8")
+    command = re.search(r"--n-reviews (\d+) --n-users (\d+) --n-items (\d+) --seed (\d+)", readme)
+    assert command, "the README gives the generating command"
+    n_reviews, n_users, n_items, seed = (int(x) for x in command.groups())
+    stats = write_amazon2018_dump(tmp_path / "r.json", tmp_path / "m.json", n_reviews, n_users, n_items, seed)
+    shipped = _read_lines(folder / "amazon2018_sample_reviews.json.gz")
+    assert shipped == _read_lines(tmp_path / "r.json")
+    assert _read_lines(folder / "amazon2018_sample_meta.json.gz") == _read_lines(tmp_path / "m.json")
+    counts = stats["rating_counts"]
+    assert f"{counts['1']} / {counts['2']} / {counts['3']} / {counts['4']} / {counts['5']:,}" in readme
+    assert (
+        f"| `amazon2018_sample_reviews.json.gz` | Amazon 2018 reviews, JSON lines (gzip) | {len(shipped):,} |" in readme
+    )
+    assert f'plus {stats["n_variant_lines"]} "variant" lines' in readme
+    assert sum(f.stat().st_size for f in folder.iterdir()) < 1_000_000

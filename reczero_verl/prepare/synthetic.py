@@ -43,11 +43,13 @@ is produced and written in chunks, so the strings are never all in memory. Only 
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import io
 import itertools
 import json
 import logging
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -354,9 +356,21 @@ _SUMMARIES: tuple[tuple[str, ...], ...] = (
 )
 #: P(positive), P(neutral) of an aspect sentence given the (text) rating level 1..5; the rest is negative.
 _POLARITY = np.array([[0.04, 0.10], [0.15, 0.25], [0.40, 0.35], [0.78, 0.15], [0.95, 0.04]])
-#: Number of aspect sentences 0..6 (before the +1 that ratings <= 2 get: unhappy reviewers write more).
-_N_SENT_P = np.array([0.25, 0.30, 0.20, 0.12, 0.07, 0.04, 0.02])
-_MAX_SENT = len(_N_SENT_P)  # 0..6 drawn, +1 for low ratings -> at most 7 slots
+#: Context sentences (no polarity) that some reviewers add after their opening line.
+_CONTEXT = (
+    "I usually wear a medium and ordered my usual size.",
+    "Bought it for a trip to Italy last summer.",
+    "My husband picked it out for me.",
+    "I have washed it several times now.",
+    "I have had it for about three months now.",
+    "I wore it to a wedding last weekend.",
+    "This is my second one, the first lasted two years.",
+    "I compared it with a few similar ones before ordering.",
+    "Ordered it on sale.",
+    "I am fairly picky about {noun} purchases.",
+)
+#: Number of aspect sentences 0..8 (before the +1, capped at 8, that ratings <= 2 get: unhappy reviewers write more).
+_N_SENT_P = np.array([0.15, 0.22, 0.22, 0.16, 0.11, 0.07, 0.04, 0.02, 0.01])
 _N_ASPECTS = len(_ASPECTS)
 _MAX_TEMPLATES = max(len(group) for aspect in _ASPECTS for group in aspect)
 
@@ -492,6 +506,7 @@ class _World:
     rating: np.ndarray
     text_level: np.ndarray
     opener: np.ndarray
+    context: np.ndarray
     closer: np.ndarray
     n_sent: np.ndarray
     aspect: np.ndarray
@@ -628,13 +643,17 @@ def _build_world(cfg: SyntheticConfig) -> _World:
     # Text choices: the words follow the rating, with some slack (a 4-star review written like a 5 or a 3).
     shift = rng.choice(np.array([-1, 0, 1], dtype=np.int8), size=n, p=[0.08, 0.84, 0.08])
     text_level = np.clip(rating + shift, 1, 5).astype(np.int8)
-    n_sent = rng.choice(_MAX_SENT, size=n, p=_N_SENT_P).astype(np.int8) + (rating <= 2)
+    slots = _N_ASPECTS  # each aspect at most once in a review
+    n_sent = np.minimum(rng.choice(len(_N_SENT_P), size=n, p=_N_SENT_P) + (rating <= 2), slots).astype(np.int8)
     opener = np.where(rng.random(n) < 0.7, rng.integers(0, 1 << 15, n), -1).astype(np.int16)
+    context = np.where(rng.random(n) < 0.25, rng.integers(0, len(_CONTEXT), n), -1).astype(np.int8)
     closer = np.where(rng.random(n) < 0.4, rng.integers(0, 1 << 15, n), -1).astype(np.int16)
-    slots = _MAX_SENT + 1
+    short = rng.random(n) < 0.12  # one short line only ("Love it!"), as many real reviews are
+    n_sent[short] = 0
+    opener[short] = context[short] = closer[short] = -1
     # Distinct aspects within a review: row r talks about the aspects in the order of a random permutation.
     permutations = np.array(list(itertools.permutations(range(_N_ASPECTS))), dtype=np.int8)
-    aspect = permutations[rng.integers(0, len(permutations), n)][:, :slots]
+    aspect = permutations[rng.integers(0, len(permutations), n)]
     # 2 positive (u < P(pos)), 1 neutral (u < P(pos) + P(neu)), 0 negative; float32 keeps the (n, slots) draw small.
     u = rng.random((n, slots), dtype=np.float32)
     p_pos = _POLARITY[:, 0].astype(np.float32)[text_level - 1][:, None]
@@ -682,6 +701,7 @@ def _build_world(cfg: SyntheticConfig) -> _World:
         rating=copy(rating),
         text_level=copy(text_level),
         opener=copy(opener),
+        context=copy(context),
         closer=copy(closer),
         n_sent=copy(n_sent),
         aspect=copy(aspect),
@@ -713,7 +733,7 @@ def _json_str(text: str) -> str:
 
 def _check_vocabulary() -> None:
     """Fail loudly if a template or word would need JSON escaping (review lines quote them without escaping)."""
-    words = list(itertools.chain(_STAR_SUMMARY, *_OPENERS, *_CLOSERS, *_SHORT, *_SUMMARIES))
+    words = list(itertools.chain(_STAR_SUMMARY, _CONTEXT, *_OPENERS, *_CLOSERS, *_SHORT, *_SUMMARIES))
     words += [t for aspect in _ASPECTS for group in aspect for t in group]
     for family in FAMILIES:
         words += [family.noun, *family.materials, *family.sizes, *family.colors, *(c.lower() for c in family.colors)]
@@ -723,13 +743,22 @@ def _check_vocabulary() -> None:
 
 
 def _compose_text(
-    level: int, opener: int, closer: int, n_sent: int, aspects: list[int], polarities: list[int], templates: list[int]
+    level: int,
+    opener: int,
+    context: int,
+    closer: int,
+    n_sent: int,
+    aspects: list[int],
+    polarities: list[int],
+    templates: list[int],
 ) -> str:
-    """A review body template at ``level`` (1..5): opener, aspect sentences and closer, or one short line."""
+    """A review body template at ``level`` (1..5): opener, context, aspect sentences and closer, or one short line."""
     parts: list[str] = []
     if opener >= 0:
         group = _OPENERS[level - 1]
         parts.append(group[opener % len(group)])
+    if context >= 0:
+        parts.append(_CONTEXT[context])
     for s in range(n_sent):
         group = _ASPECTS[aspects[s]][polarities[s]]
         parts.append(group[templates[s] % len(group)])
@@ -815,6 +844,7 @@ def _review_lines(w: _World, start: np.datetime64, chunk: int) -> Iterator[tuple
             w.rating[rows].tolist(),
             w.text_level[rows].tolist(),
             w.opener[rows].tolist(),
+            w.context[rows].tolist(),
             w.closer[rows].tolist(),
             w.n_sent[rows].tolist(),
             w.aspect[rows].tolist(),
@@ -842,6 +872,7 @@ def _review_lines(w: _World, start: np.datetime64, chunk: int) -> Iterator[tuple
             rating,
             level,
             opener,
+            context,
             closer,
             n_sent,
             aspects,
@@ -872,7 +903,7 @@ def _review_lines(w: _World, start: np.datetime64, chunk: int) -> Iterator[tuple
                 style = f'"style": {{{size}"Color:": " {color}"}}, '
             text = ""
             if has_text:  # safe to quote as is: _check_vocabulary() passed
-                body = _compose_text(level, opener, closer, n_sent, aspects, polarities, templates)
+                body = _compose_text(level, opener, context, closer, n_sent, aspects, polarities, templates)
                 text_color = item.colors[text_color_pick % len(item.colors)].lower()
                 text = f'"reviewText": "{body.format(noun=item.noun, material=item.material, color=text_color)}", '
             summary_part = ""
@@ -1050,3 +1081,33 @@ def write_amazon2018_dump(
     }
     logger.info("wrote %d review lines to %s in %.1f s", n_lines, reviews_path, stats["seconds"])
     return stats
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m reczero_verl.prepare.synthetic --reviews R --meta M --n-reviews N``: write a dump, print stats."""
+    parser = argparse.ArgumentParser(
+        prog="python -m reczero_verl.prepare.synthetic",
+        description="Write a deterministic synthetic dump in the raw Amazon 2018 review + meta formats.",
+    )
+    parser.add_argument("--reviews", required=True, type=Path, help="reviews output (.json or .json.gz)")
+    parser.add_argument("--meta", type=Path, default=None, help="meta output (.json or .json.gz); omit to skip")
+    parser.add_argument("--n-reviews", type=int, required=True, help="distinct (user, item) reviews")
+    parser.add_argument("--n-users", type=int, default=None, help="reviewers (default: n_reviews / 8)")
+    parser.add_argument("--n-items", type=int, default=None, help="asins (default: n_reviews / 25)")
+    parser.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    parser.add_argument("--compresslevel", type=int, default=6, help="gzip level for .gz outputs (default 6)")
+    args = parser.parse_args(argv)
+    n_users = args.n_users or max(1, args.n_reviews // 8)
+    n_items = args.n_items or max(1, args.n_reviews // 25)
+    try:
+        stats = write_amazon2018_dump(
+            args.reviews, args.meta, args.n_reviews, n_users, n_items, args.seed, compresslevel=args.compresslevel
+        )
+    except ValueError as exc:
+        parser.error(str(exc))
+    sys.stdout.write(json.dumps(stats, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
