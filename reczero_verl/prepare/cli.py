@@ -1,0 +1,312 @@
+# Copyright 2026 The reczero-verl Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+"""``reczero-verl prepare``: raw dump -> prepared-sample parquet (train/test[/val]) + ``stats.json``.
+
+Sub-commands, one per raw format::
+
+    reczero-verl prepare amazon --reviews PATH [--meta PATH] --output-dir DIR [options]
+    reczero-verl prepare yelp --reviews review.json [--business business.json] --output-dir DIR [options]
+    reczero-verl prepare imdb --input test_helpful.json --output-dir DIR [options]
+    reczero-verl prepare interactions --input FILE --user-col U --item-col I --rating-col R --time-col T \\
+        --output-dir DIR [options]
+
+From Python: ``run_prepare(["amazon", "--reviews", ..., "--output-dir", ...])`` returns the stats dict.
+Top-level imports stay light (no torch, no verl): ``reczero-verl --help`` must answer at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .render import TextBudgets
+from .sources import PrepareError
+
+logger = logging.getLogger(__name__)
+
+_DEFAULT_SCALE = {"amazon": (1.0, 5.0), "yelp": (1.0, 5.0), "imdb": (1.0, 10.0), "interactions": (1.0, 5.0)}
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text}")
+    return value
+
+
+def _add_common(p: argparse.ArgumentParser, source: str) -> None:
+    """Options shared by every source."""
+    lo, hi = _DEFAULT_SCALE[source]
+    out = p.add_argument_group("output")
+    out.add_argument("--output-dir", required=True, type=Path, help="folder for train/test[/val].parquet + stats.json")
+    out.add_argument(
+        "--name", default=source, help=f"dataset name; data_source is 'reczero/<name>' (default: {source})"
+    )
+    scale = p.add_argument_group("rating scale")
+    scale.add_argument("--rating-min", type=float, default=lo, help=f"lowest valid rating (default: {lo:g})")
+    scale.add_argument("--rating-max", type=float, default=hi, help=f"highest valid rating (default: {hi:g})")
+    split = p.add_argument_group("split and sampling")
+    has_time = source != "imdb"
+    split.add_argument(
+        "--split",
+        choices=("time", "random", "all-test", "all-train") if has_time else ("all-test", "all-train", "random"),
+        default="time" if has_time else "all-test",
+        help="time: global chronological cut (ties at a cut go wholly to the later split); random: seeded hash; "
+        "all-test/all-train: one split (default: %(default)s)",
+    )
+    split.add_argument("--test-ratio", type=float, default=0.1, help="share of eligible targets in test (default 0.1)")
+    split.add_argument("--val-ratio", type=float, default=0.0, help="share in val; 0 writes no val.parquet (default 0)")
+    split.add_argument("--seed", type=int, default=42, help="seed of the random split and of sampling (default 42)")
+    for name in ("train", "val", "test"):
+        split.add_argument(
+            f"--max-{name}", type=_positive_int, default=None, help=f"sample at most N {name} targets (seeded)"
+        )
+    if has_time:
+        hist = p.add_argument_group("histories")
+        hist.add_argument("--history-len", type=_positive_int, default=10, help="K most recent earlier interactions")
+        hist.add_argument("--min-user-history", type=_positive_int, default=1, help="min earlier user interactions (1)")
+        hist.add_argument("--min-item-history", type=_positive_int, default=1, help="min earlier item interactions (1)")
+        hist.add_argument(
+            "--min-total-history",
+            type=_positive_int,
+            default=0,
+            help="min user + item earlier interactions (0; the public RecZero scripts use 5)",
+        )
+        hist.add_argument(
+            "--dedup",
+            choices=("user-item", "exact", "none"),
+            default="user-item",
+            help="user-item: keep the earliest record of a (user, item) pair; exact: of a (user, item, time); "
+            "none: keep all (default: user-item)",
+        )
+    text = p.add_argument_group("text budgets (characters, after collapsing whitespace)")
+    defaults = TextBudgets()
+    text.add_argument("--max-review-chars", type=_positive_int, default=defaults.review, help="per history review")
+    text.add_argument("--max-title-chars", type=_positive_int, default=defaults.title, help="per title")
+    text.add_argument(
+        "--max-text-chars",
+        type=_positive_int,
+        default=defaults.description,
+        help="description, features, details of the target item",
+    )
+    text.add_argument("--max-profile-chars", type=_positive_int, default=defaults.profile, help="per EXP3RT profile")
+    run = p.add_argument_group("run")
+    run.add_argument("--strict", action="store_true", help="fail on the first malformed/invalid record (file:line)")
+    run.add_argument("--memory-limit", default="3GB", help="DuckDB memory limit; it spills to disk beyond (3GB)")
+    run.add_argument("--threads", type=_positive_int, default=None, help="DuckDB threads (default: all cores)")
+    run.add_argument("--temp-dir", type=Path, default=None, help="where DuckDB spills (default: system temp)")
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Add the ``prepare`` sub-commands to ``parser``."""
+    sub = parser.add_subparsers(dest="source", metavar="SOURCE", required=True)
+
+    p = sub.add_parser(
+        "amazon",
+        help="Amazon reviews 2014/2018/2023 (JSON lines, .gz ok) + optional metadata",
+        description="Amazon Review Data: 2014/2018 (reviewerID, asin, overall, unixReviewTime) or 2023 (user_id, "
+        "parent_asin, rating, timestamp in ms), detected from the fields. --meta: 2014 (Python dict literals, parsed "
+        "safely), 2018 or 2023 metadata. Without metadata, items have no title (prompts show the item id).",
+    )
+    p.add_argument("--reviews", required=True, type=Path, help="reviews file (JSON lines, plain or .gz)")
+    p.add_argument("--meta", type=Path, default=None, help="item metadata file (JSON lines or 2014 literals)")
+    _add_common(p, "amazon")
+
+    p = sub.add_parser(
+        "yelp",
+        help="Yelp Open Dataset review.json (+ business.json)",
+        description="Yelp: review.json (user_id, business_id, stars, date 'YYYY-MM-DD HH:MM:SS' UTC, text) and "
+        "optionally business.json (name, categories, location, attributes).",
+    )
+    p.add_argument("--reviews", required=True, type=Path, help="review.json (JSON lines, plain or .gz)")
+    p.add_argument("--business", type=Path, default=None, help="business.json (JSON lines, plain or .gz)")
+    _add_common(p, "yelp")
+
+    p = sub.add_parser(
+        "imdb",
+        help="EXP3RT rating-bias JSON (IMDb test_helpful.json; Amazon-book unseen.json with --rating-max 5)",
+        description="EXP3RT files: one sample per record, profiles instead of histories (user_persona, "
+        "item_synopsis; their '[Average Rating]' tail gives the averages), item fields from item_description. "
+        "The rationale field is never used. No timestamps: --split all-test (default), all-train or random.",
+    )
+    p.add_argument("--input", required=True, type=Path, help="EXP3RT JSON array (or JSON lines) file")
+    _add_common(p, "imdb")
+
+    p = sub.add_parser(
+        "interactions",
+        help="your own log: CSV, parquet or JSON lines with user/item/rating/time columns",
+        description="A table with one interaction a row. Time: unix seconds, milliseconds or ISO-8601 strings "
+        "(--time-unit auto: numbers above 1e11 are milliseconds, non-numbers ISO). Item text from --item-cols "
+        "FIELD=COLUMN (fields: title, categories, brand, description, features, details) of this file and/or of "
+        "--items FILE.",
+    )
+    p.add_argument("--input", required=True, type=Path, help="CSV (header row), parquet or JSON-lines file")
+    p.add_argument("--format", choices=("auto", "csv", "parquet", "jsonl"), default="auto", help="file format")
+    p.add_argument("--delimiter", default=None, help="CSV delimiter (default: sniffed)")
+    p.add_argument("--user-col", required=True)
+    p.add_argument("--item-col", required=True)
+    p.add_argument("--rating-col", required=True)
+    p.add_argument("--time-col", required=True)
+    p.add_argument("--time-unit", choices=("auto", "s", "ms", "iso"), default="auto")
+    p.add_argument("--text-col", default=None, help="review text column (optional)")
+    p.add_argument("--item-cols", nargs="*", default=[], metavar="FIELD=COLUMN", help="item text columns")
+    p.add_argument("--items", type=Path, default=None, help="separate item table (CSV, parquet, JSON lines)")
+    p.add_argument("--items-id-col", default=None, help="item id column of --items (default: --item-col)")
+    p.add_argument(
+        "--items-cols",
+        nargs="*",
+        default=None,
+        metavar="FIELD=COLUMN",
+        help="item columns of --items (default: --item-cols)",
+    )
+    _add_common(p, "interactions")
+
+
+def _config(args: argparse.Namespace) -> Any:
+    from .pipeline import PrepareConfig, SplitConfig
+
+    budgets = TextBudgets(
+        review=args.max_review_chars,
+        title=args.max_title_chars,
+        description=args.max_text_chars,
+        features=args.max_text_chars,
+        details=args.max_text_chars,
+        profile=args.max_profile_chars,
+    )
+    split = SplitConfig(
+        method=args.split,
+        test_ratio=args.test_ratio,
+        val_ratio=args.val_ratio,
+        seed=args.seed,
+        max_train=args.max_train,
+        max_val=args.max_val,
+        max_test=args.max_test,
+    )
+    extra = {}
+    if args.source != "imdb":
+        extra = {
+            "history_len": args.history_len,
+            "min_user_history": args.min_user_history,
+            "min_item_history": args.min_item_history,
+            "min_total_history": args.min_total_history,
+            "dedup": args.dedup,
+        }
+    return PrepareConfig(
+        output_dir=args.output_dir,
+        name=args.name,
+        rating_min=args.rating_min,
+        rating_max=args.rating_max,
+        split=split,
+        budgets=budgets,
+        strict=args.strict,
+        memory_limit=args.memory_limit,
+        threads=args.threads,
+        temp_dir=args.temp_dir,
+        **extra,
+    )
+
+
+def execute(args: argparse.Namespace) -> dict[str, Any]:
+    """Run the ``prepare`` sub-command described by ``args``; returns the stats (also in ``stats.json``)."""
+    from . import pipeline, sources
+
+    config = _config(args)
+    if args.source == "amazon":
+        reviews = sources.check_file(args.reviews, "--reviews")
+        meta = None
+        if args.meta is not None:
+            meta = sources.JsonLinesMeta(
+                sources.check_file(args.meta, "--meta"), ("parent_asin", "asin"), sources.amazon_item
+            )
+        return pipeline.prepare_interactions(
+            sources.amazon_reviews(reviews), config, meta, {"reviews": str(reviews), "meta": _opt(args.meta)}
+        )
+    if args.source == "yelp":
+        reviews = sources.check_file(args.reviews, "--reviews")
+        business = None
+        if args.business is not None:
+            business = sources.JsonLinesMeta(
+                sources.check_file(args.business, "--business"), ("business_id",), sources.yelp_item
+            )
+        return pipeline.prepare_interactions(
+            sources.yelp_reviews(reviews), config, business, {"reviews": str(reviews), "business": _opt(args.business)}
+        )
+    if args.source == "imdb":
+        path = sources.check_file(args.input, "--input")
+        return pipeline.prepare_exp3rt(path, config, source_name="exp3rt")
+    if args.source == "interactions":
+        path = sources.check_file(args.input, "--input")
+        item_cols = sources.parse_item_cols(args.item_cols)
+        source = sources.interactions_table(
+            path,
+            fmt=args.format,
+            user_col=args.user_col,
+            item_col=args.item_col,
+            rating_col=args.rating_col,
+            time_col=args.time_col,
+            text_col=args.text_col,
+            item_cols=item_cols,
+            time_unit=args.time_unit,
+            delimiter=args.delimiter,
+        )
+        items = None
+        if args.items is not None:
+            items_cols = sources.parse_item_cols(args.items_cols) if args.items_cols is not None else item_cols
+            if not items_cols:
+                raise PrepareError("--items needs --items-cols (or --item-cols) FIELD=COLUMN entries")
+            items = sources.TableItems(
+                sources.check_file(args.items, "--items"),
+                "auto",
+                args.items_id_col or args.item_col,
+                items_cols,
+                args.delimiter,
+            )
+        return pipeline.prepare_interactions(source, config, items, {"input": str(path), "items": _opt(args.items)})
+    raise PrepareError(f"unknown source {args.source!r}")
+
+
+def _opt(path: Path | None) -> str | None:
+    return None if path is None else str(path)
+
+
+def main(args: argparse.Namespace) -> int:
+    """Entry point of ``reczero-verl prepare``: 0 on success, 2 on bad input (the error names file:line)."""
+    try:
+        stats = execute(args)
+    except PrepareError as exc:
+        logger.error("prepare failed: %s", exc)
+        return 2
+    summary = {"written": stats["written"], "dropped_total": stats["dropped_total"], "read": stats["read"]}
+    sys.stdout.write(f"prepared {args.output_dir}: {json.dumps(summary)}\n")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """A standalone ``prepare`` parser (what ``reczero-verl prepare`` uses, without the global options)."""
+    parser = argparse.ArgumentParser(prog="reczero-verl prepare", description=__doc__.split("\n\n")[0])
+    configure_parser(parser)
+    return parser
+
+
+def run_prepare(argv: Sequence[str]) -> dict[str, Any]:
+    """Python API: ``run_prepare(["amazon", "--reviews", p, "--output-dir", d, ...])`` -> stats dict.
+
+    Raises :class:`PrepareError` on bad input (``SystemExit`` on bad options, as argparse does).
+    """
+    return execute(build_parser().parse_args(list(argv)))

@@ -1,0 +1,649 @@
+# Copyright 2026 The reczero-verl Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+"""Readers of the raw formats: each turns a dump into SQL relations that the DuckDB engine (:mod:`.pipeline`) scans.
+
+Why SQL and not Python: the dumps are large (Amazon Books 2018: 27 M reviews), so the review files are never held in
+Python memory; DuckDB scans them (plain or ``.gz``) out of core. Python only parses the metadata lines of the few items
+that the sampled targets need (:class:`JsonLinesMeta`), and the small EXP3RT JSON arrays (:func:`read_exp3rt`).
+
+An interaction relation has the columns ``line`` (BIGINT, 1-based position of the record), ``malformed`` (BOOLEAN),
+``user_id``, ``item_id``, ``rating``, ``time``, ``review`` (all VARCHAR, validated later by the engine) and, for
+``prepare interactions``, item text columns named ``attr_<field>``.
+
+JSON lines are read twice at most: first with DuckDB's ``read_json`` and explicit columns (fast), and, only when DuckDB
+rejects a line as malformed, again as raw text lines with ``json_valid`` per line, so that every malformed line is
+counted and reported with its line number instead of being silently skipped (``ignore_errors`` would hide them).
+"""
+
+from __future__ import annotations
+
+import ast
+import gzip
+import json
+import logging
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+#: Fields of the ``target_item`` struct of the contract, besides ``item_id``.
+ITEM_FIELDS: tuple[str, ...] = ("title", "categories", "brand", "description", "features", "details")
+
+#: Longest line DuckDB accepts when reading raw text lines or JSON records (bytes).
+MAX_LINE_BYTES = 64 * 1024 * 1024
+
+
+class PrepareError(ValueError):
+    """Bad input or options; the message names the file, line or field at fault."""
+
+
+def sql_str(value: str | Path) -> str:
+    """Quote ``value`` as a SQL string literal."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def sql_ident(name: str) -> str:
+    """Quote ``name`` as a SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def check_file(path: str | Path, what: str) -> Path:
+    """Return ``path`` as a Path, or raise :class:`PrepareError` naming ``what`` when it is not a readable file."""
+    p = Path(path)
+    if not p.is_file():
+        raise PrepareError(f"{what} file not found: {p}")
+    return p
+
+
+def open_text(path: Path):
+    """Open a text file, transparently gunzipping ``*.gz``."""
+    if path.suffix == ".gz":
+        return gzip.open(path, "rt", encoding="utf-8", errors="replace")
+    return open(path, encoding="utf-8", errors="replace")
+
+
+def iter_nonblank_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """Yield ``(line_number, line)`` for the non-blank lines of ``path`` (1-based)."""
+    with open_text(path) as f:
+        for n, line in enumerate(f, start=1):
+            if line.strip():
+                yield n, line
+
+
+def record_line_numbers(path: Path, records: Sequence[int]) -> dict[int, int]:
+    """Map 1-based record ordinals (non-blank lines, as ``read_json`` counts them) to file line numbers.
+
+    Used only for the few records that are reported in ``stats.json`` or in a ``--strict`` error, so the Python scan
+    stops at the largest ordinal asked for.
+    """
+    wanted = set(records)
+    out: dict[int, int] = {}
+    if not wanted:
+        return out
+    last = max(wanted)
+    for ordinal, (n, _) in enumerate(iter_nonblank_lines(path), start=1):
+        if ordinal in wanted:
+            out[ordinal] = n
+        if ordinal >= last:
+            break
+    return out
+
+
+def peek_json_objects(path: Path, limit: int = 20) -> list[dict[str, Any]]:
+    """The first ``limit`` JSON objects among the first lines of a JSON-lines file (malformed lines skipped)."""
+    out: list[dict[str, Any]] = []
+    for n, (_, line) in enumerate(iter_nonblank_lines(path)):
+        if n >= limit * 5 or len(out) >= limit:
+            break
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(obj, dict):
+            out.append(obj)
+    return out
+
+
+def raw_lines_sql(path: Path) -> str:
+    """SQL relation ``(line BIGINT, text VARCHAR)`` of every line of a text file, blank lines included (as NULL).
+
+    ``read_csv`` with a delimiter that valid JSON never contains unescaped and no quoting returns each line whole;
+    ``row_number() OVER ()`` follows the file order (DuckDB preserves insertion order).
+    """
+    return (
+        f"(SELECT row_number() OVER () AS line, text FROM read_csv({sql_str(path)}, columns={{'text': 'VARCHAR'}}, "
+        "delim='\\x01', quote='', escape='', header=false, auto_detect=false, "
+        f"max_line_size={MAX_LINE_BYTES}))"
+    )
+
+
+@dataclass(frozen=True)
+class Relation:
+    """One way of scanning an interaction file.
+
+    ``sql`` yields the interaction columns (see the module docstring). ``positions`` says what ``line`` counts:
+    ``"line"`` (exact file line), ``"record"`` (ordinal among non-blank lines: resolved to lines on demand) or
+    ``"row"`` (data row of a table file). ``csv_rejects`` is set when DuckDB's ``reject_errors`` table holds the CSV
+    lines that could not be parsed.
+    """
+
+    sql: str
+    positions: str = "line"
+    csv_rejects: bool = False
+
+
+@dataclass(frozen=True)
+class InteractionSource:
+    """A raw interaction file and how to read it.
+
+    ``relations`` are tried in order: the next one is used only when DuckDB rejects the input of the previous one
+    (malformed JSON). ``time_unit`` is ``s``, ``ms``, ``iso`` or ``auto``.
+    """
+
+    path: Path
+    kind: str
+    relations: tuple[Relation, ...]
+    time_unit: str
+    item_attrs: tuple[str, ...] = ()
+
+
+def json_lines_relations(path: Path, keys: Sequence[str], select: Mapping[str, str]) -> tuple[Relation, ...]:
+    """Fast and exact relations over a JSON-lines file.
+
+    ``keys`` are the top-level JSON keys to read (as VARCHAR: nested values come back as JSON text); ``select`` maps
+    each output column to a SQL expression over those keys (quoted identifiers).
+    """
+    cols = ", ".join(f"{sql_str(k)}: 'VARCHAR'" for k in keys)
+    outputs = ", ".join(f"{expr} AS {sql_ident(name)}" for name, expr in select.items())
+    fast = (
+        f"SELECT line, false AS malformed, {outputs} FROM (SELECT row_number() OVER () AS line, * "
+        f"FROM read_json({sql_str(path)}, format='newline_delimited', columns={{{cols}}}, "
+        f"maximum_object_size={MAX_LINE_BYTES}))"
+    )
+    paths = "[" + ", ".join(sql_str("$." + json.dumps(k)) for k in keys) + "]"
+    extracted = ", ".join(f"x[{i + 1}] AS {sql_ident(k)}" for i, k in enumerate(keys))
+    exact = (
+        f"SELECT line, malformed, {outputs} FROM (SELECT line, NOT ok AS malformed, {extracted} FROM ("
+        f"SELECT line, json_valid(text) AS ok, CASE WHEN json_valid(text) AND json_type(text) = 'OBJECT' "
+        f"THEN json_extract_string(text, {paths}) END AS x FROM {raw_lines_sql(path)} "
+        "WHERE text IS NOT NULL AND trim(text) <> ''))"
+    )
+    return (Relation(fast, positions="record"), Relation(exact, positions="line"))
+
+
+def _first_text(*cols: str) -> str:
+    """SQL: the first of ``cols`` that is a non-empty string."""
+    return "coalesce(" + ", ".join(f"nullif(trim({sql_ident(c)}), '')" for c in cols) + ")"
+
+
+def amazon_flavour(path: Path) -> str:
+    """Detect the Amazon review format from the first records: ``"2018"`` (2014 and 2018 dumps) or ``"2023"``."""
+    for obj in peek_json_objects(path):
+        if "reviewerID" in obj or "unixReviewTime" in obj:
+            return "2018"
+        if "user_id" in obj and ("parent_asin" in obj or "asin" in obj):
+            return "2023"
+    raise PrepareError(
+        f"{path}: not an Amazon review file: expected JSON lines with reviewerID/asin/overall/unixReviewTime "
+        "(2014, 2018) or user_id/parent_asin/rating/timestamp (2023) in its first records"
+    )
+
+
+def amazon_reviews(path: Path) -> InteractionSource:
+    """Amazon reviews, 2014/2018 (seconds) or 2023 (milliseconds) JSON lines. The review text falls back to the
+    summary (2018) or review title (2023) when the text is missing."""
+    flavour = amazon_flavour(path)
+    if flavour == "2018":
+        keys = ["reviewerID", "asin", "overall", "unixReviewTime", "reviewText", "summary"]
+        select = {
+            "user_id": sql_ident("reviewerID"),
+            "item_id": sql_ident("asin"),
+            "rating": sql_ident("overall"),
+            "time": sql_ident("unixReviewTime"),
+            "review": _first_text("reviewText", "summary"),
+        }
+        unit = "s"
+    else:
+        keys = ["user_id", "parent_asin", "asin", "rating", "timestamp", "text", "title"]
+        select = {
+            "user_id": sql_ident("user_id"),
+            "item_id": _first_text("parent_asin", "asin"),
+            "rating": sql_ident("rating"),
+            "time": sql_ident("timestamp"),
+            "review": _first_text("text", "title"),
+        }
+        unit = "ms"
+    return InteractionSource(path, f"amazon{flavour}", json_lines_relations(path, keys, select), unit)
+
+
+def yelp_reviews(path: Path) -> InteractionSource:
+    """Yelp Open Dataset ``review.json``: ``user_id, business_id, stars, date ('YYYY-MM-DD HH:MM:SS'), text``."""
+    keys = ["user_id", "business_id", "stars", "date", "text"]
+    select = {
+        "user_id": sql_ident("user_id"),
+        "item_id": sql_ident("business_id"),
+        "rating": sql_ident("stars"),
+        "time": sql_ident("date"),
+        "review": _first_text("text"),
+    }
+    return InteractionSource(path, "yelp", json_lines_relations(path, keys, select), "iso")
+
+
+def table_format(path: Path, fmt: str = "auto") -> str:
+    """``csv``, ``parquet`` or ``jsonl`` from ``fmt`` or the file name."""
+    if fmt != "auto":
+        return fmt
+    name = path.name.lower().removesuffix(".gz")
+    if name.endswith(".parquet"):
+        return "parquet"
+    if name.endswith((".jsonl", ".json", ".ndjson")):
+        return "jsonl"
+    if name.endswith((".csv", ".tsv", ".txt")):
+        return "csv"
+    raise PrepareError(f"{path}: cannot tell the format from the name; pass --format csv|parquet|jsonl")
+
+
+def table_relations(
+    path: Path, fmt: str, columns: Mapping[str, str | None], delimiter: str | None = None
+) -> tuple[Relation, ...]:
+    """Relations over a user table file (CSV, parquet or JSON lines); ``columns`` maps output -> source column.
+
+    Every value is read as VARCHAR (typed parquet columns are cast) and validated by the engine, so a bad value is a
+    counted drop, never a crash.
+    """
+    fmt = table_format(path, fmt)
+    wanted = {name: col for name, col in columns.items() if col}
+    if fmt == "jsonl":
+        keys = list(dict.fromkeys(wanted.values()))
+        select = {name: sql_ident(col) for name, col in wanted.items()}
+        for name in columns:
+            select.setdefault(name, "NULL::VARCHAR")
+        return json_lines_relations(path, keys, select)
+    outputs = ", ".join(
+        f"CAST({sql_ident(col)} AS VARCHAR) AS {sql_ident(name)}" if col else f"NULL::VARCHAR AS {sql_ident(name)}"
+        for name, col in columns.items()
+    )
+    if fmt == "parquet":
+        sql = (
+            f"SELECT file_row_number + 1 AS line, false AS malformed, {outputs} "
+            f"FROM read_parquet({sql_str(path)}, file_row_number=true)"
+        )
+        return (Relation(sql, positions="row"),)
+    delim = f", delim={sql_str(delimiter)}" if delimiter else ""
+    sql = (
+        f"SELECT row_number() OVER () AS line, false AS malformed, {outputs} FROM read_csv({sql_str(path)}, "
+        f"header=true, all_varchar=true, ignore_errors=true, store_rejects=true{delim}, "
+        f"max_line_size={MAX_LINE_BYTES})"
+    )
+    return (Relation(sql, positions="row", csv_rejects=True),)
+
+
+def interactions_table(
+    path: Path,
+    *,
+    fmt: str,
+    user_col: str,
+    item_col: str,
+    rating_col: str,
+    time_col: str,
+    text_col: str | None,
+    item_cols: Mapping[str, str],
+    time_unit: str,
+    delimiter: str | None = None,
+) -> InteractionSource:
+    """Your own interaction log; ``item_cols`` maps contract item fields (title, categories, ...) to columns."""
+    columns: dict[str, str | None] = {
+        "user_id": user_col,
+        "item_id": item_col,
+        "rating": rating_col,
+        "time": time_col,
+        "review": text_col,
+    }
+    for fld, col in item_cols.items():
+        columns[f"attr_{fld}"] = col
+    return InteractionSource(
+        path,
+        f"interactions-{table_format(path, fmt)}",
+        table_relations(path, fmt, columns, delimiter),
+        time_unit,
+        item_attrs=tuple(item_cols),
+    )
+
+
+def parse_item_cols(specs: Sequence[str]) -> dict[str, str]:
+    """Parse ``--item-cols`` entries ``FIELD=COLUMN`` (or ``COLUMN`` when it is itself a field name)."""
+    out: dict[str, str] = {}
+    for spec in specs:
+        fld, sep, col = spec.partition("=")
+        if not sep:
+            col = fld
+        fld, col = fld.strip(), col.strip()
+        if fld not in ITEM_FIELDS:
+            raise PrepareError(f"--item-cols {spec!r}: field must be one of {', '.join(ITEM_FIELDS)}")
+        if not col:
+            raise PrepareError(f"--item-cols {spec!r}: empty column name")
+        out[fld] = col
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Item metadata
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def flatten_text(value: Any, sep: str = ", ") -> str | None:
+    """One line of text from a metadata value: lists joined with ``sep`` (nested lists too, duplicates removed),
+    mappings as ``key: value; ...``; ``None`` when nothing is left."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        return text or None
+    if isinstance(value, Mapping):
+        parts = [f"{str(k).strip().rstrip(':')}: {t}" for k, v in value.items() if (t := flatten_text(v, sep))]
+        return "; ".join(parts) or None
+    if isinstance(value, (list, tuple)):
+        parts = [t for v in value if (t := flatten_text(v, sep))]
+        return sep.join(dict.fromkeys(parts)) or None
+    if isinstance(value, float) and value != value:
+        return None
+    return str(value)
+
+
+def _details(record: Mapping[str, Any], keys: Sequence[str]) -> str | None:
+    """``details`` text from several metadata keys (a ``details`` dict plus price and the like)."""
+    parts = []
+    for key in keys:
+        text = flatten_text(record.get(key))
+        if text:
+            parts.append(text if key == "details" else f"{key}: {text}")
+    return "; ".join(parts) or None
+
+
+def amazon_item(record: Mapping[str, Any]) -> dict[str, str | None]:
+    """Contract item fields from one Amazon metadata record (2014 literal, 2018 or 2023 JSON)."""
+    categories = record.get("categories", record.get("category"))
+    if categories is None:
+        categories = record.get("main_category", record.get("main_cat"))
+    return {
+        "title": flatten_text(record.get("title")),
+        "categories": flatten_text(categories),
+        "brand": flatten_text(record.get("brand", record.get("store"))),
+        "description": flatten_text(record.get("description"), sep=" "),
+        "features": flatten_text(record.get("features", record.get("feature"))),
+        "details": _details(record, ("details", "price")),
+    }
+
+
+def yelp_item(record: Mapping[str, Any]) -> dict[str, str | None]:
+    """Contract item fields from a Yelp ``business.json`` record. The business's overall ``stars`` and
+    ``review_count`` are left out on purpose: they summarise reviews later than the target (a leak)."""
+    location = ", ".join(str(record[k]).strip() for k in ("address", "city", "state") if record.get(k))
+    return {
+        "title": flatten_text(record.get("name")),
+        "categories": flatten_text(record.get("categories")),
+        "brand": None,
+        "description": location or None,
+        "features": None,
+        "details": flatten_text(record.get("attributes")),
+    }
+
+
+def meta_format(path: Path) -> str:
+    """``json`` (2018/2023 metadata, Yelp) or ``python`` (2014 metadata: one Python dict literal a line)."""
+    for n, (_, line) in enumerate(iter_nonblank_lines(path)):
+        if n >= 100:
+            break
+        try:
+            if isinstance(json.loads(line), dict):
+                return "json"
+        except ValueError:
+            pass
+        try:
+            if isinstance(ast.literal_eval(line.strip()), dict):
+                return "python"
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            pass
+    raise PrepareError(f"{path}: neither JSON lines nor Python dict literals in its first lines")
+
+
+@dataclass
+class MetaStats:
+    """What reading a metadata file found (reported under ``meta`` in ``stats.json``)."""
+
+    path: str
+    format: str
+    malformed: int = 0
+    malformed_first: list[str] = field(default_factory=list)
+    items_needed: int = 0
+    items_found: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "format": self.format,
+            "malformed": self.malformed,
+            "malformed_first": self.malformed_first,
+            "items_needed": self.items_needed,
+            "items_found": self.items_found,
+        }
+
+
+@dataclass(frozen=True)
+class JsonLinesMeta:
+    """Item metadata in JSON lines (or 2014 Python literals), one record an item, parsed in Python only for the
+    items the samples need; ``to_item`` turns a record into contract fields."""
+
+    path: Path
+    id_keys: tuple[str, ...]
+    to_item: Callable[[Mapping[str, Any]], dict[str, str | None]]
+
+    def load(self, con: Any, needed_table: str, report: int) -> tuple[list[dict[str, Any]], MetaStats]:
+        """Items whose id is in ``needed_table(item_id)``: the first record of each id, in file order."""
+        fmt = meta_format(self.path)
+        stats = MetaStats(str(self.path), fmt)
+        raw = raw_lines_sql(self.path)
+        if fmt == "json":
+            ids = ", ".join(
+                f"nullif(json_extract_string(text, {sql_str('$.' + json.dumps(k))}), '')" for k in self.id_keys
+            )
+            id_expr = f"CASE WHEN ok THEN coalesce({ids}) END"
+            valid = "json_valid(text) AND json_type(text) = 'OBJECT'"
+        else:
+            keys = "|".join(re.escape(k) for k in self.id_keys)
+            pattern = rf"""['"]({keys})['"]\s*:\s*['"]([^'"]+)['"]"""
+            id_expr = f"nullif(regexp_extract(text, {sql_str(pattern)}, 2), '')"
+            valid = "true"
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE meta_hits AS SELECT line, item_id, text, ok FROM ("
+            f"SELECT line, text, ok, {id_expr} AS item_id FROM (SELECT line, text, {valid} AS ok FROM {raw} "
+            "WHERE text IS NOT NULL AND trim(text) <> '')) "
+            f"WHERE NOT ok OR item_id IS NULL OR item_id IN (SELECT item_id FROM {needed_table})"
+        )
+        stats.items_needed = con.execute(f"SELECT count(*) FROM {needed_table}").fetchone()[0]
+        bad: list[int] = []
+        items: dict[str, dict[str, Any]] = {}
+        for line, item_id, text, ok in con.execute(
+            "SELECT line, item_id, text, ok FROM meta_hits ORDER BY line"
+        ).fetchall():
+            record = _parse_meta_line(text, fmt) if ok and item_id is not None else None
+            if record is None:
+                bad.append(line)
+                continue
+            if item_id not in items:
+                items[item_id] = {"item_id": item_id, **self.to_item(record)}
+        con.execute("DROP TABLE meta_hits")
+        stats.malformed = len(bad)
+        stats.malformed_first = [f"{self.path}:{n}" for n in bad[:report]]
+        stats.items_found = len(items)
+        if bad:
+            logger.warning("%s: %d malformed metadata lines, first at %s", self.path, len(bad), stats.malformed_first)
+        return list(items.values()), stats
+
+
+def _parse_meta_line(text: str, fmt: str) -> dict[str, Any] | None:
+    """One metadata record, or ``None`` when the line does not parse to a dict (never ``eval``)."""
+    try:
+        record = json.loads(text) if fmt == "json" else ast.literal_eval(text.strip())
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+@dataclass(frozen=True)
+class TableItems:
+    """Item text columns of a user table file (``--items``), keyed by ``id_col``; the first row of an id wins."""
+
+    path: Path
+    fmt: str
+    id_col: str
+    item_cols: Mapping[str, str]
+    delimiter: str | None = None
+
+    def load(self, con: Any, needed_table: str, report: int) -> tuple[list[dict[str, Any]], MetaStats]:
+        columns: dict[str, str | None] = {"item_id": self.id_col, **dict(self.item_cols.items())}
+        relations = table_relations(self.path, self.fmt, columns, self.delimiter)
+        stats = MetaStats(str(self.path), table_format(self.path, self.fmt))
+        stats.items_needed = con.execute(f"SELECT count(*) FROM {needed_table}").fetchone()[0]
+        fields = ", ".join(f"{sql_ident(f)}" for f in self.item_cols)
+        last_error: Exception | None = None
+        for rel in relations:
+            try:
+                rows = con.execute(
+                    f"SELECT item_id, {fields}, line, malformed FROM ({rel.sql}) WHERE malformed OR "
+                    f"item_id IN (SELECT item_id FROM {needed_table}) ORDER BY line"
+                ).fetchall()
+                break
+            except Exception as exc:  # duckdb rejects malformed JSON: use the next, exact relation
+                if not _is_input_error(exc):
+                    raise
+                last_error = exc
+        else:
+            raise PrepareError(f"{self.path}: cannot read: {last_error}")
+        items: dict[str, dict[str, Any]] = {}
+        bad = []
+        for row in rows:
+            item_id, values, line, malformed = row[0], row[1:-2], row[-2], row[-1]
+            if malformed:
+                bad.append(line)
+                continue
+            if item_id not in items:
+                items[item_id] = {
+                    "item_id": item_id,
+                    **{f: flatten_text(v) for f, v in zip(self.item_cols, values, strict=True)},
+                }
+        stats.malformed = len(bad)
+        stats.malformed_first = [f"{self.path}:{n}" for n in bad[:report]]
+        stats.items_found = len(items)
+        return list(items.values()), stats
+
+
+def _is_input_error(exc: Exception) -> bool:
+    """True for DuckDB's errors about the content of an input file (not about our SQL)."""
+    import duckdb
+
+    return isinstance(exc, (duckdb.InvalidInputException, duckdb.ConversionException))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# EXP3RT (IMDb / Amazon-book rating-bias files)
+# ----------------------------------------------------------------------------------------------------------------
+
+_AVG_TAIL = re.compile(r"\s*\[Average Rating\]\s*\n?\s*([-+]?\d+(?:\.\d+)?)\s*$")
+_DESC_LINE = re.compile(r"^([A-Z][A-Za-z /&-]{0,40}):\s*(.*)$")
+#: EXP3RT ``item_description`` keys -> contract fields; other keys (Directors, Cast, Author...) go to ``details``.
+_DESC_FIELDS = {"title": "title", "genres": "categories", "categories": "categories", "plot": "description"}
+
+
+def split_profile(text: Any) -> tuple[str | None, float | None]:
+    """Split an EXP3RT profile into (text without the ``[Average Rating]`` tail, that average)."""
+    if not isinstance(text, str) or not text.strip():
+        return None, None
+    m = _AVG_TAIL.search(text)
+    if not m:
+        return text.strip(), None
+    return text[: m.start()].strip() or None, float(m.group(1))
+
+
+def parse_item_description(text: Any) -> dict[str, str | None]:
+    """Contract item fields from an EXP3RT ``item_description`` (``Title: ...\\nGenres: ...\\nPlot: ...``).
+
+    Title -> title, Genres/Categories -> categories, Plot -> description; the other ``Key: value`` lines (Directors,
+    Cast, Author...) go to ``details`` as ``Key: value; ...``. A line without a key continues the previous entry.
+    """
+    item: dict[str, str | None] = dict.fromkeys(ITEM_FIELDS)
+    if not isinstance(text, str):
+        return item
+    details: list[list[str]] = []
+    last: tuple[str, Any] = ("field", "description")
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line:
+            continue
+        m = _DESC_LINE.match(line)
+        if m:
+            key, value = m.group(1).strip(), m.group(2).strip()
+            fld = _DESC_FIELDS.get(key.lower())
+            if fld is not None and item[fld] is None:
+                item[fld] = value
+                last = ("field", fld)
+            else:
+                details.append([key, value])
+                last = ("detail", len(details) - 1)
+        elif last[0] == "field":
+            item[last[1]] = f"{item[last[1]] or ''} {line}".strip()
+        else:
+            details[last[1]][1] = f"{details[last[1]][1]} {line}".strip()
+    item["details"] = "; ".join(f"{k}: {v}" for k, v in details if v) or None
+    return {k: (v or None) for k, v in item.items()}
+
+
+def read_exp3rt(path: Path) -> list[Any]:
+    """The records of an EXP3RT JSON array file (a JSON-lines file of objects is accepted too)."""
+    with open_text(path) as f:
+        text = f.read()
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        stripped = text.lstrip()
+        if stripped.startswith("["):
+            raise PrepareError(f"{path}:{exc.lineno}: malformed JSON array ({exc.msg})") from exc
+        data = None
+    if isinstance(data, list):
+        return data
+    if isinstance(data, dict):
+        return [data]
+    records: list[Any] = []
+    for n, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                records.append(_Malformed(n))
+    return records
+
+
+@dataclass(frozen=True)
+class _Malformed:
+    """Placeholder for a malformed line of a JSON-lines EXP3RT file."""
+
+    line: int
+
+
+def is_malformed(record: Any) -> int | None:
+    """Line number of a malformed JSON-lines record, else ``None``."""
+    return record.line if isinstance(record, _Malformed) else None
