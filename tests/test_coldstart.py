@@ -707,3 +707,58 @@ def test_duplicate_index_is_an_error(tmp_path, monkeypatch, caplog):
     with ScriptedChatServer(Teacher([3, 3, 3], {})) as server:
         assert run_cli(tmp_path / "out", path, server) == 2
     assert "index 0 repeats row 0" in caplog.text
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Real data: `prepare` output of the Amazon 2018 fashion dump goes through the cold start into verl's SFT dataset
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_real_prepare_output_to_verl_sft_dataset(shared_data, tmp_path, monkeypatch, tiny_tokenizer_dir):
+    from omegaconf import OmegaConf
+    from transformers import AutoTokenizer
+    from verl.utils.dataset.multiturn_sft_dataset import MultiTurnSFTDataset
+
+    reviews = shared_data / "amazon2018_fashion_5core" / "AMAZON_FASHION_5.json"
+    if not reviews.is_file():
+        pytest.skip(f"{reviews} is absent")
+    prep = tmp_path / "prep"
+    assert cli_main(["prepare", "amazon", "--reviews", str(reviews), "--output-dir", str(prep)]) == 0
+    train = prep / "train.parquet"
+    rows = pq.read_table(train).to_pylist()
+    truth = {r["prompt"][-1]["content"]: r["reward_model"]["ground_truth"] for r in rows}
+    wrong_first = {content for n, content in enumerate(sorted(truth)) if n % 2}
+
+    def script(received: Received, n: int) -> Reply:
+        user = received.body["messages"][-1]["content"]
+        if user in truth:  # direct request: half of the prompts get a wrong rating first
+            y = truth[user]
+            return Reply(200, completion(tbr(f"{(y % 5) + 1 if user in wrong_first else y:g}")))
+        original = next(c for c in truth if user.startswith(c))
+        return Reply(200, completion(tbr(f"{truth[original]:g}", " (second take)")))
+
+    monkeypatch.setenv(KEY_ENV, KEY)
+    out = tmp_path / "coldstart"
+    with ScriptedChatServer(script) as server:
+        assert run_cli(out, train, server, "--max-samples", "12") == 0
+        sent = len(server.received())
+    state = read_journal(out / JOURNAL_NAME)
+    n_wrong = sum(1 for a in state.attempts if a["stage"] == "direct" and a["verdict"] == "wrong_rating")
+    assert len(state.finals) == 12 and sent == 12 + n_wrong
+    sft = sft_rows(out)
+    assert len(sft) == 12
+    prompts = {r["extra_info"]["index"]: r["prompt"] for r in rows}
+    for row in sft:
+        assert row["messages"][:2] == prompts[row["extra_info"]["index"]]
+    # The 12 chosen take rating values in turn (stratified), so every value present in the file is represented.
+    values = {r["reward_model"]["ground_truth"] for r in rows}
+    assert {row["extra_info"]["ground_truth"] for row in sft} == values
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_tokenizer_dir))
+    config = OmegaConf.create({"messages_key": "messages", "pad_mode": "no_padding", "max_length": 65536})
+    dataset = MultiTurnSFTDataset([str(out / "sft_train.parquet"), str(out / "sft_val.parquet")], tokenizer, config)
+    assert len(dataset) == 12
+    for k in range(len(dataset)):
+        item = dataset[k]
+        answer_ids = tokenizer.encode(dataset.messages[k][2]["content"] + "<|im_end|>\n")
+        mask = item["loss_mask"].tolist()
+        assert sum(mask) == len(answer_ids) and mask[-len(answer_ids) :] == [1] * len(answer_ids)
