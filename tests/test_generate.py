@@ -182,3 +182,20 @@ def test_value_probabilities_by_hand():
 )
 def test_response_context(response, prefix, context, forced):
     assert response_context(response, prefix) == (context, forced)
+
+
+def test_max_prompt_tokens_fits_prompts_like_the_training_dataset(tiny_model_dir, tmp_path):
+    history = [
+        {"item_id": f"i{k}", "rating": 4.0, "timestamp": k, "review": "great fit but too small " * 10}
+        for k in range(10)
+    ]
+    others = [{"user_id": f"v{k}", "rating": 3.0, "timestamp": k, "review": "faded " * 30} for k in range(10)]
+    data = write_prepared(
+        tmp_path / "long.parquet",
+        [prepared_row(i, f"u{i}", f"x{i}", 4.0, user_history=history, item_history=others) for i in range(2)],
+    )
+    full, fitted = tmp_path / "full.jsonl", tmp_path / "fitted.jsonl"
+    assert _run(tiny_model_dir, data, full, "--max-tokens", "2") == 0
+    assert _run(tiny_model_dir, data, fitted, "--max-tokens", "2", "--max-prompt-tokens", "600") == 0
+    assert all(r["prompt_tokens"] > 600 for r in _records(full))
+    assert all(r["prompt_tokens"] <= 600 for r in _records(fitted))

@@ -14,11 +14,17 @@
 """``reczero-verl generate``: responses of a model for every row of a prepared parquet, as resumable JSON lines.
 
 One JSON object per line and per sample: ``index`` (the row's ``extra_info.index``), ``sample`` (0..K-1),
-``response`` (the generated text, special tokens removed, as verl's reward sees it), ``prefix`` (text the chat template
-pre-filled in the prompt, e.g. ``<analyze user>``; ``evaluate`` prepends it, like the reward's ``prefilled_prefix``),
-``finish_reason`` (``stop`` or ``length``) and ``n_tokens``. The file is append-only and flushed after every record; a
-rerun with the same ``--output`` skips the ``(index, sample)`` pairs already written (a partial last line left by a
-kill is cut first), and refuses to mix settings: they are kept beside the output in ``<output>.settings.json``.
+``response`` (the generated text, special tokens removed, as verl's reward sees it), ``prefix`` (text the chat
+template pre-filled in the prompt, e.g. ``<analyze user>``; ``evaluate`` prepends it, like the reward's
+``prefilled_prefix``), ``prompt_tokens``, ``finish_reason`` (``stop`` or ``length``) and ``n_tokens`` (generated
+tokens). The file is append-only and flushed after every record; a rerun with the same ``--output`` skips the
+``(index, sample)`` pairs already written (a partial last line left by a kill is cut first), and refuses to mix
+settings: they are kept beside the output in ``<output>.settings.json``.
+
+Prompts: the stored ``prompt`` column rendered with the model's chat template (or ``--chat-template FILE``, or
+``--prefill`` for :func:`reczero_verl.template.prefill_chat_template`). With ``--max-prompt-tokens N`` each prompt is
+re-rendered from the structured columns and fitted into N tokens by the training dataset's own budgeter
+(:class:`reczero_verl.dataset.PromptBudgeter`), so the model is evaluated on prompts shaped like its training prompts.
 
 Backends: vLLM when importable (the ``gpu`` extra), else transformers (batched, left padding; CPU or one GPU).
 Temperature 0 is greedy decoding. With temperature > 0, sampling is seeded: vLLM gets one seed per ``(index, sample)``
@@ -76,6 +82,8 @@ RESUME_KEYS: tuple[str, ...] = (
     "prefix",
     "chat_template",
     "rating_logits",
+    "max_prompt_tokens",
+    "variant",
 )
 
 
@@ -103,6 +111,16 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     template.add_argument("--chat-template", default=None, help="Jinja chat template file replacing the tokenizer's")
     parser.add_argument("--prefix", default="", help="with --chat-template: the text it pre-fills after the prompt")
     parser.add_argument("--rating-logits", action="store_true", help="also the expected rating from <rate> logits")
+    parser.add_argument(
+        "--max-prompt-tokens",
+        type=int,
+        default=None,
+        help="re-render each prompt from the structured columns and fit it into N tokens exactly as the training "
+        "dataset does (reczero_verl.dataset, data.max_prompt_length); default: the stored prompt as is",
+    )
+    parser.add_argument(
+        "--variant", default="tbr", help="with --max-prompt-tokens: template variant of the re-rendered prompts"
+    )
     parser.add_argument("--tensor-parallel-size", type=int, default=1, help="vLLM: GPUs per model")
     parser.add_argument("--gpu-memory-utilization", type=float, default=0.9, help="vLLM: share of GPU memory")
     parser.add_argument("--max-model-len", type=int, default=None, help="vLLM: context length (default: the model's)")
@@ -277,13 +295,24 @@ def _seed_for(seed: int, pairs: Sequence[tuple[int, int]]) -> int:
     return int.from_bytes(digest[:4], "little")
 
 
+def _eos_ids(tokenizer: Any, model: Any) -> set[int]:
+    """Token ids that end a generation: the tokenizer EOS and the model generation_config EOS (an int or a list)."""
+    ids = {tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()
+    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    if isinstance(configured, int):
+        ids.add(configured)
+    elif configured:
+        ids.update(int(t) for t in configured)
+    return ids
+
+
 def _generate_transformers(jobs: list[dict[str, Any]], args: argparse.Namespace, tokenizer: Any, model: Any):
     """Yield ``(job, response, finish_reason, n_tokens)`` batch by batch (left padding)."""
     import torch
 
     tokenizer.padding_side = "left"
     device = next(model.parameters()).device
-    eos = tokenizer.eos_token_id
+    eos = _eos_ids(tokenizer, model)
     for start in range(0, len(jobs), args.batch_size):
         batch = jobs[start : start + args.batch_size]
         encoded = tokenizer(
@@ -299,8 +328,9 @@ def _generate_transformers(jobs: list[dict[str, Any]], args: argparse.Namespace,
             out = model.generate(**encoded, **kwargs)
         new = out[:, encoded["input_ids"].shape[1] :].tolist()
         for job, tokens in zip(batch, new, strict=True):
-            stop = eos is not None and eos in tokens
-            kept = tokens[: tokens.index(eos) + 1] if stop else tokens
+            end = next((k for k, t in enumerate(tokens) if t in eos), None)
+            stop = end is not None
+            kept = tokens[: end + 1] if stop else tokens
             text = tokenizer.decode(kept, skip_special_tokens=True)
             yield job, text, "stop" if stop else "length", len(kept)
 
@@ -362,23 +392,46 @@ def _load_transformers(model_path: str, dtype: str):
 # ---------------------------------------------------------------------------------------------------- command
 
 
-def _load_rows(data: str, limit: int | None) -> tuple[pd.DataFrame, list[list[dict[str, str]]]]:
+def _load_rows(data: str, limit: int | None, full: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Targets (sorted by index, first ``limit``) and the matching parquet rows (all columns when ``full``)."""
     path = Path(data)
     if not path.is_file():
         raise EvaluationInputError(f"{path}: no such file")
-    frame = pd.read_parquet(path, columns=["data_source", "reward_model", "extra_info", "prompt"])
+    columns = None if full else ["data_source", "reward_model", "extra_info", "prompt"]
+    frame = pd.read_parquet(path, columns=columns)
     targets = targets_from_frame(frame, str(path))
     order = targets["index"].argsort(kind="stable").to_numpy()
     if limit is not None:
         order = order[:limit]
+    return targets.iloc[order].reset_index(drop=True), frame.iloc[order].reset_index(drop=True)
+
+
+def _stored_messages(frame: pd.DataFrame, data: str) -> list[list[dict[str, str]]]:
     messages = []
-    for pos in order:
-        prompt = frame["prompt"].iat[pos]
+    for pos, prompt in enumerate(frame["prompt"]):
         try:
             messages.append([{"role": str(m["role"]), "content": str(m["content"])} for m in prompt])
         except (TypeError, KeyError):
-            raise EvaluationInputError(f"{path}: row {pos}: 'prompt' is not a list of role/content messages") from None
-    return targets.iloc[order].reset_index(drop=True), messages
+            raise EvaluationInputError(f"{data}: row {pos}: 'prompt' is not a list of role/content messages") from None
+    return messages
+
+
+def _budgeted_messages(frame: pd.DataFrame, tokenizer: Any, max_tokens: int, variant: str) -> list[Any]:
+    """Prompts re-rendered and fitted into ``max_tokens`` by the training dataset's own budgeter."""
+    from reczero_verl.dataset import OVERLONG, BudgetOptions, PromptBudgeter
+
+    budgeter = PromptBudgeter(tokenizer, BudgetOptions(variant=variant), max_tokens)
+    rows = frame.to_dict("records")
+    outcomes = budgeter.fit_rows(rows)
+    overlong = [int(r["extra_info"]["index"]) for r, o in zip(rows, outcomes, strict=True) if o.status == OVERLONG]
+    if overlong:
+        logger.warning(
+            "generate: %d prompt(s) exceed %d tokens even at their shortest: %s",
+            len(overlong),
+            max_tokens,
+            first_few(overlong),
+        )
+    return [[{"role": m["role"], "content": m["content"]} for m in o.messages] for o in outcomes]
 
 
 def generate(args: argparse.Namespace) -> int:
@@ -409,23 +462,29 @@ def generate(args: argparse.Namespace) -> int:
         "prefix": prefix,
         "chat_template": template,
         "rating_logits": bool(args.rating_logits),
+        "max_prompt_tokens": args.max_prompt_tokens,
+        "variant": args.variant if args.max_prompt_tokens else None,
         "n": args.n,
         "limit": args.limit,
     }
-    targets, messages = _load_rows(args.data, args.limit)
+    targets, frame = _load_rows(args.data, args.limit, full=args.max_prompt_tokens is not None)
     done = read_done_pairs(output)
     _check_settings(output, settings, resuming=bool(done))
     tokenizer = AutoTokenizer.from_pretrained(str(args.model))
+    if template is not None:
+        tokenizer.chat_template = template
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
+    todo = [any((int(i), s) not in done for s in range(args.n)) for i in targets["index"]]
+    targets, frame = targets[todo].reset_index(drop=True), frame[todo].reset_index(drop=True)
+    if args.max_prompt_tokens is not None:
+        messages = _budgeted_messages(frame, tokenizer, args.max_prompt_tokens, args.variant)
+    else:
+        messages = _stored_messages(frame, args.data)
     jobs = []
     for row, message in zip(targets.itertuples(index=False), messages, strict=True):
         pending = [s for s in range(args.n) if (row.index, s) not in done]
-        if not pending:
-            continue
-        text = tokenizer.apply_chat_template(
-            message, tokenize=False, add_generation_prompt=True, chat_template=template
-        )
+        text = tokenizer.apply_chat_template(message, tokenize=False, add_generation_prompt=True)
         ids = tokenizer(text, add_special_tokens=False)["input_ids"]
         for sample in pending:
             jobs.append(
@@ -437,9 +496,7 @@ def generate(args: argparse.Namespace) -> int:
                     "scale": (row.rating_min, row.rating_max),
                 }
             )
-    logger.info(
-        "generate: %d rows x %d samples; %d already done, %d to generate", len(targets), args.n, len(done), len(jobs)
-    )
+    logger.info("generate: %d sample(s) already done, %d to generate", len(done), len(jobs))
     if not jobs:
         return 0
     if _use_vllm(args.backend, args.rating_logits):
@@ -466,6 +523,7 @@ def generate(args: argparse.Namespace) -> int:
                 "sample": job["sample"],
                 "response": response,
                 "prefix": prefix,
+                "prompt_tokens": len(job["prompt_ids"]),
                 "finish_reason": finish,
                 "n_tokens": n_tokens,
             }
