@@ -646,7 +646,7 @@ def test_ctrl_c_exits_cleanly_and_keeps_finished_samples(tmp_path):
     teacher = Teacher(ratings, {}, delay=0.1)
     with ScriptedChatServer(teacher) as server:
         cmd = [
-            sys.executable, "-m", "reczero_verl.cli", "coldstart", "--input", str(train), "--output", str(out),
+            sys.executable, "-m", "reczero_verl.cli", "coldstart", "--input", str(train), "--output-dir", str(out),
             "--base-url", server.base_url, "--model", "teacher-x", "--concurrency", "1", "--no-progress",
         ]  # fmt: skip
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

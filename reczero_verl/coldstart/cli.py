@@ -61,7 +61,14 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     """Add the coldstart arguments to ``parser``."""
     io = parser.add_argument_group("input and output")
     io.add_argument("--input", required=True, type=Path, help="train.parquet written by 'reczero-verl prepare'")
-    io.add_argument("--output", required=True, type=Path, help="output folder (created; rerun with it to resume)")
+    io.add_argument(
+        "--output",
+        "--output-dir",
+        dest="output",
+        required=True,
+        type=Path,
+        help="output folder (created; rerun with it to resume)",
+    )
     io.add_argument(
         "--max-samples", type=int, default=1000, help="prompts sent to the teacher, stratified by rating (default 1000)"
     )
