@@ -32,10 +32,12 @@ B. halve the per-review character budget, down to 16 characters, then drop revie
 C. halve the budget of the other text fields (item description and features, titles, profiles), down to 32 characters;
 D. drop the remaining history entries, the oldest first, down to none.
 
-Each stage is a list of ever shorter renderings; the first that fits is found by binary search (the last rendering of
-a stage is tried first, so a stage that cannot help costs one tokenization). A prompt that does not fit even at the
-end of stage D keeps that shortest rendering and is counted as overlong; verl's ``filter_overlong_prompts`` then drops
-it (the exact counts made here are reused, so nothing is tokenized twice) or the rollout left-truncates it.
+Each stage is a list of ever shorter renderings. The first one that fits is found from a guess (the row's own
+measured tokens per character applied to the candidates' text lengths; rendering is cheap next to tokenizing), then
+by galloping and bisection, so a shortened row typically costs two or three tokenizations besides the first. A prompt
+that does not fit even at the end of stage D keeps that shortest rendering and is counted as overlong; verl's
+``filter_overlong_prompts`` then drops it (the exact counts made here are reused, so nothing is tokenized twice) or
+the rollout left-truncates it.
 
 The work is done once, when the dataset is built, over the whole table (``datasets.Dataset.map``, batched, so the
 fast tokenizer encodes a batch on all cores; ``data.filter_overlong_prompts_workers`` processes if set), not lazily in
@@ -50,7 +52,7 @@ public RecZero parquet that only has ``prompt``) are used as stored, with one wa
 from __future__ import annotations
 
 import logging
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from functools import partial
 from typing import Any
@@ -230,7 +232,7 @@ def candidate_stages(shape: RowShape, options: BudgetOptions) -> list[list[Plan]
 
     Stage A starts from the full rendering with the configured clipping, and each later stage from the last plan of
     the stage before. Steps that could not change the text (halving a budget that is already above the longest
-    review) are left out, so every plan is strictly shorter in characters than the one before.
+    review) are left out, so each plan is shorter in characters than the one before.
     """
     review = options.max_review_chars
     field = options.max_field_chars
@@ -255,43 +257,88 @@ def candidate_stages(shape: RowShape, options: BudgetOptions) -> list[list[Plan]
     return [stage_a, stage_b, stage_c, stage_d]
 
 
-def _first_fit(stages: Sequence[Sequence[Plan]], budget: int) -> Generator[Plan, int, tuple[Plan, int, int] | None]:
-    """Yield plans to measure (the caller sends back their token counts); return the first fitting plan.
+def _first_fit_in_stage(
+    stage: Sequence[Plan], budget: int, guess: int
+) -> Generator[Plan, int, tuple[int, int] | tuple[None, int]]:
+    """Find the first plan of ``stage`` that fits, starting at ``guess``; the caller sends back token counts.
 
-    Within a stage the plans are assumed to get shorter in tokens as they get shorter in text (true up to rare
-    tokenizer merges); the returned plan was measured, so a wrong guess can only cost a little text, never overflow.
-    Returns ``(plan, n_tokens, SHORTENED)`` or, when nothing fits, the last plan with ``OVERLONG``; ``None`` when
-    there is no stage at all.
+    Plans are assumed to fit from some index on (they get shorter in tokens as they get shorter in text, true up to
+    rare tokenizer merges; the returned plan was measured, so a wrong assumption costs a little text, never an
+    overflow). From the guess it gallops (steps 1, 2, 4, ...) towards the boundary, then bisects the bracket, so a
+    good guess costs two measurements. Returns ``(index, n_tokens)`` of the first fitting plan, or
+    ``(None, n_tokens of the last plan)`` when even the last plan does not fit.
     """
-    last: tuple[Plan, int, int] | None = None
-    for stage in stages:
+    last = len(stage) - 1
+    lo, hi, n_hi = -1, None, 0  # stage[lo] known too long (-1: the plan before the stage); stage[hi] known to fit
+    n = yield stage[guess]
+    if n <= budget:
+        hi, n_hi = guess, n
+        step = 1
+        while hi - step > lo:  # gallop back towards less shortened plans
+            probe = hi - step
+            n = yield stage[probe]
+            if n > budget:
+                lo = probe
+                break
+            hi, n_hi, step = probe, n, step * 2
+    else:
+        lo, step = guess, 1
+        while hi is None:  # gallop forward towards more shortened plans, ending on the last one
+            if lo == last:
+                return None, n
+            probe = min(lo + step, last)
+            n = yield stage[probe]
+            if n <= budget:
+                hi, n_hi = probe, n
+            else:
+                lo, step = probe, step * 2
+    while hi - lo > 1:  # bisect (lo, hi)
+        mid = (lo + hi) // 2
+        n = yield stage[mid]
+        if n <= budget:
+            hi, n_hi = mid, n
+        else:
+            lo = mid
+    return hi, n_hi
+
+
+def _guess(stage: Sequence[Plan], budget: int, tokens_per_char: float, chars: Callable[[Plan], int]) -> int:
+    """Index of the first plan whose text length, times the row's measured tokens per character, fits the budget.
+
+    Bisects on the text lengths (renderings are cheap next to tokenizations and are cached by the caller).
+    """
+    lo, hi = 0, len(stage) - 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if chars(stage[mid]) * tokens_per_char <= budget:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+def _search(
+    shape: RowShape, options: BudgetOptions, budget: int, chars: Callable[[Plan], int]
+) -> Generator[Plan, int, tuple[Plan, int, int]]:
+    """Yield the plans of one row to measure (the caller sends back token counts); return the chosen one.
+
+    The full rendering comes first: most rows fit as they are, at the cost of one tokenization. Otherwise stages A-D
+    are searched in turn (see :func:`candidate_stages`), each from a guess derived from the tokens per character
+    measured on this very row. Returns ``(plan, n_tokens, status)``; an overlong row returns its shortest plan.
+    """
+    plan = Plan(shape.n_user, shape.n_item, options.max_review_chars, options.max_field_chars)
+    n = yield plan
+    if n <= budget:
+        return plan, n, FIT
+    for stage in candidate_stages(shape, options):
         if not stage:
             continue
-        n_last = yield stage[-1]
-        if n_last > budget:
-            last = (stage[-1], n_last, OVERLONG)
-            continue
-        best = (stage[-1], n_last)
-        lo, hi = 0, len(stage) - 1  # stage[hi] fits; look for the first fitting plan in [lo, hi)
-        while lo < hi:
-            mid = (lo + hi) // 2
-            n_mid = yield stage[mid]
-            if n_mid <= budget:
-                hi, best = mid, (stage[mid], n_mid)
-            else:
-                lo = mid + 1
-        return best[0], best[1], SHORTENED
-    return last
-
-
-def _search(shape: RowShape, options: BudgetOptions, budget: int) -> Generator[Plan, int, tuple[Plan, int, int]]:
-    """Yield the plans of one row in the order they should be measured; return ``(plan, n_tokens, status)``."""
-    full = Plan(shape.n_user, shape.n_item, options.max_review_chars, options.max_field_chars)
-    n_full = yield full
-    if n_full <= budget:
-        return full, n_full, FIT
-    found = yield from _first_fit(candidate_stages(shape, options), budget)
-    return found if found is not None else (full, n_full, OVERLONG)
+        guess = _guess(stage, budget, n / max(chars(plan), 1), chars)
+        index, n_index = yield from _first_fit_in_stage(stage, budget, guess)
+        if index is not None:
+            return stage[index], n_index, SHORTENED
+        plan, n = stage[-1], n_index
+    return plan, n, OVERLONG
 
 
 def _history(row: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
@@ -341,6 +388,11 @@ def render_plan(
         max_review_chars=plan.review_chars,
         max_field_chars=plan.field_chars,
     )
+
+
+def _rendered_chars(render: Callable[[Plan], list[dict[str, str]]], plan: Plan) -> int:
+    """Characters of a plan's rendering (what the token-count guesses scale with)."""
+    return sum(len(message["content"]) for message in render(plan))
 
 
 def _token_ids(tokenized: Any) -> list[list[int]]:
@@ -434,9 +486,10 @@ class PromptBudgeter:
         for i, row in enumerate(rows):
             try:
                 scale = rating_scale(row.get("extra_info"))
-                search = _search(row_shape(row), self.options, self.max_prompt_length)
-                plan = next(search)
                 cache: dict[Plan, list] = {}
+                chars = partial(_rendered_chars, partial(render, i, cache=cache, scale=scale))
+                search = _search(row_shape(row), self.options, self.max_prompt_length, chars)
+                plan = next(search)
                 render(i, plan, cache, scale)
                 active[i] = (search, cache, plan, scale)
             except (KeyError, TypeError, ValueError, AttributeError) as err:

@@ -34,6 +34,7 @@ from reczero_verl.dataset import (
     PromptBudgeter,
     RecZeroDataset,
     RowShape,
+    _first_fit_in_stage,
     candidate_stages,
     halving_ladder,
     keep_counts,
@@ -383,3 +384,31 @@ def test_unknown_or_invalid_options_raise():
     with pytest.raises(ValueError, match="min_history"):
         BudgetOptions(min_history=-1)
     assert BudgetOptions.from_data_config({}) == BudgetOptions()
+
+
+def drive(stage_tokens: list[int], budget: int, guess: int) -> tuple[Any, int, int]:
+    """Run the stage search against fixed token counts; returns (index, n_tokens, number of measurements)."""
+    plans = [Plan(k, 0, None, None) for k in range(len(stage_tokens))]
+    search = _first_fit_in_stage(plans, budget, guess)
+    probes, plan = 1, next(search)
+    while True:
+        try:
+            plan = search.send(stage_tokens[plan.keep_user])
+            probes += 1
+        except StopIteration as stop:
+            return (*stop.value, probes)
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 7, 18])
+def test_stage_search_finds_the_first_fitting_plan_from_any_guess(size):
+    budget = 100
+    for first_fit in range(size + 1):  # size: nothing fits
+        tokens = [150 - k for k in range(first_fit)] + [100 - k for k in range(size - first_fit)]
+        for guess in range(size):
+            index, n, probes = drive(tokens, budget, guess)
+            if first_fit == size:
+                assert (index, n) == (None, tokens[-1])
+            else:
+                assert (index, n) == (first_fit, tokens[first_fit])
+            if guess == first_fit and first_fit > 0:
+                assert probes == 2  # an exact guess costs the guess and its neighbour
