@@ -408,12 +408,10 @@ def assign_splits(con: duckdb.DuckDBPyConnection, split: SplitConfig) -> dict[st
 
         t_test, t_val = cut(n_test), cut(n_test + n_val) if n_val else None
         info.update(test_from_timestamp=t_test, val_from_timestamp=t_val)
-        case = "CASE"
-        if t_test is not None:
-            case += f" WHEN ts >= {int(t_test)} THEN 'test'"
-        if t_val is not None:
-            case += f" WHEN ts >= {int(t_val)} THEN 'val'"
-        case += " ELSE 'train' END"
+        whens = [
+            f"WHEN ts >= {int(t)} THEN {sql_str(s)}" for t, s in ((t_test, "test"), (t_val, "val")) if t is not None
+        ]
+        case = f"CASE {' '.join(whens)} ELSE 'train' END" if whens else "'train'"
     elif split.method == "random":
         u = _hash_unit(split.seed, "split")
         t, v = float(split.test_ratio), float(split.test_ratio + split.val_ratio)

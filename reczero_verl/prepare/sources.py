@@ -118,6 +118,10 @@ def peek_json_objects(path: Path, limit: int = 20) -> list[dict[str, Any]]:
     return out
 
 
+#: SQL: the raw line ``text`` is a JSON object (CASE, not AND: DuckDB evaluates both sides of AND).
+_IS_OBJECT = "CASE WHEN json_valid(text) THEN json_type(text) = 'OBJECT' ELSE false END"
+
+
 def raw_lines_sql(path: Path) -> str:
     """SQL relation ``(line BIGINT, text VARCHAR)`` of every line of a text file, blank lines included (as NULL).
 
@@ -178,9 +182,9 @@ def json_lines_relations(path: Path, keys: Sequence[str], select: Mapping[str, s
     extracted = ", ".join(f"x[{i + 1}] AS {sql_ident(k)}" for i, k in enumerate(keys))
     exact = (
         f"SELECT line, malformed, {outputs} FROM (SELECT line, NOT ok AS malformed, {extracted} FROM ("
-        f"SELECT line, json_valid(text) AS ok, CASE WHEN json_valid(text) AND json_type(text) = 'OBJECT' "
-        f"THEN json_extract_string(text, {paths}) END AS x FROM {raw_lines_sql(path)} "
-        "WHERE text IS NOT NULL AND trim(text) <> ''))"
+        f"SELECT line, ok, CASE WHEN ok THEN json_extract_string(text, {paths}) END AS x FROM ("
+        f"SELECT line, text, {_IS_OBJECT} AS ok "
+        f"FROM {raw_lines_sql(path)} WHERE text IS NOT NULL AND trim(text) <> '')))"
     )
     return (Relation(fast, positions="record"), Relation(exact, positions="line"))
 
@@ -462,7 +466,7 @@ class JsonLinesMeta:
                 f"nullif(json_extract_string(text, {sql_str('$.' + json.dumps(k))}), '')" for k in self.id_keys
             )
             id_expr = f"CASE WHEN ok THEN coalesce({ids}) END"
-            valid = "json_valid(text) AND json_type(text) = 'OBJECT'"
+            valid = _IS_OBJECT
         else:
             keys = "|".join(re.escape(k) for k in self.id_keys)
             pattern = rf"""['"]({keys})['"]\s*:\s*['"]([^'"]+)['"]"""
