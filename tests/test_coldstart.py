@@ -453,6 +453,17 @@ def test_rerun_sends_nothing_and_duplicates_nothing(full_run, monkeypatch):
     assert read_journal(full_run["out"] / JOURNAL_NAME).duplicates == 0
 
 
+def test_export_only_rebuilds_the_files_from_the_journal_without_a_server(full_run):
+    out = full_run["out"]
+    before = sft_rows(out)
+    for name in ("sft_train.parquet", "sft_val.parquet", "stats.json"):
+        (out / name).unlink()
+    argv = ["coldstart", "--input", str(full_run["train"]), "--output", str(out), "--export-only"]
+    assert cli_main([*argv, "--val-ratio", "0.2", "--max-samples", "100"]) == 0
+    assert sft_rows(out) == before
+    assert json.loads((out / "stats.json").read_text())["kept_rationalized"] == 4
+
+
 def test_verl_multiturn_sft_dataset_masks_exactly_the_assistant_turn(full_run, tiny_tokenizer_dir):
     from omegaconf import OmegaConf
     from transformers import AutoTokenizer
