@@ -340,6 +340,39 @@ def test_budget_follows_the_chat_template_verl_hands_over(tiny_tokenizer_dir, ve
     assert len(chosen["prefill"][0][1]["content"]) < len(chosen["chatml"][0][1]["content"])
 
 
+def test_prepare_output_goes_through_verl(tiny_tokenizer, verl_data_config, tmp_path):
+    """``reczero-verl prepare`` on the bundled Amazon sample, then verl loads train + test through our class."""
+    from importlib.resources import files
+
+    from reczero_verl.prepare.cli import run_prepare
+
+    sample = files("reczero_verl") / "sample_data"
+    out = tmp_path / "prepared"
+    run_prepare(
+        ["amazon", "--reviews", str(sample / "amazon2018_sample_reviews.json.gz")]
+        + ["--meta", str(sample / "amazon2018_sample_meta.json.gz"), "--output-dir", str(out)]
+        + ["--max-train", "24", "--max-test", "4"]
+    )
+    paths = [str(out / "train.parquet"), str(out / "test.parquet")]
+    stored = [row for path in paths for row in pq.read_table(path).to_pylist()]
+    limit = 1600
+    # prepare's text budgets are tighter than ours, so our first rendering is exactly the stored prompt.
+    first = [n_tokens(tiny_tokenizer, row["prompt"]) for row in stored]
+    long = sum(n > limit for n in first)
+    assert 0 < long < len(stored)  # premise: both kinds present
+
+    ds = build(paths, data_config(verl_data_config, tmp_path, max_prompt_length=limit), tiny_tokenizer)
+
+    report = ds.budget_report
+    assert (report.rows, report.shortened, report.fit, report.overlong) == (len(stored), long, len(stored) - long, 0)
+    for i, row in enumerate(stored):
+        item = ds[i]
+        assert n_tokens(tiny_tokenizer, item["raw_prompt"]) <= limit
+        assert item["raw_prompt"][0] == row["prompt"][0]
+        if first[i] <= limit:
+            assert item["raw_prompt"] == row["prompt"]
+
+
 def test_files_without_structured_columns_are_used_as_stored(tiny_tokenizer, verl_data_config, tmp_path, caplog):
     stored = [{"role": "user", "content": "Rate item 7 for user 3. <analyze user>"}]
     table = pa.table(
