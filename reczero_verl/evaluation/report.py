@@ -71,7 +71,7 @@ def plot_confusion(frame: pd.DataFrame, path: Path, title: str) -> Path:
             counts[r, c] = int(np.sum(mask & parsed & (rounded == point)))
         counts[r, -1] = int(np.sum(mask & ~parsed))
     share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(1.0 + 0.75 * len(columns), 1.2 + 0.6 * len(rows)))
+    fig, ax = plt.subplots(figsize=(1.0 + 0.75 * len(columns), max(2.8, 1.2 + 0.6 * len(rows))))
     image = ax.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0, aspect="auto")
     for r in range(len(rows)):
         for c in range(len(columns)):
@@ -85,9 +85,8 @@ def plot_confusion(frame: pd.DataFrame, path: Path, title: str) -> Path:
     ax.set_xlabel("predicted rating (rounded)")
     ax.set_ylabel("true rating")
     ax.set_title(title, fontsize=10)
-    fig.colorbar(image, ax=ax, label="share of the true-rating row")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.colorbar(image, ax=ax, label="share of the row")
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
     return path
 
