@@ -441,18 +441,25 @@ def split_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def _history_sql(side: str, k: int) -> tuple[str, str]:
-    """SQL of (the K latest strictly earlier interactions of each target's user or item, the count and mean
-    rating of all of them). ``side`` is ``user`` or ``item``."""
+def _history_tables(con: duckdb.DuckDBPyConnection, side: str, k: int) -> None:
+    """Create ``{u,i}h`` (the ``k`` latest strictly earlier interactions of each target's user or item) and
+    ``{u,i}a`` (the mean rating of all of them) from one join of the sampled targets with ``ev``."""
     key = f"{side}_id"
     other = "item_id" if side == "user" else "user_id"
-    pairs = f"FROM tg t JOIN ev h ON h.{key} = t.{key} AND h.ts < t.ts"
-    rows = (
-        f"SELECT t.line AS tline, h.line AS hline, h.{other} AS other, h.rating, h.ts {pairs} "
-        f"QUALIFY row_number() OVER (PARTITION BY t.line ORDER BY h.ts DESC, h.line DESC) <= {int(k)}"
+    s = side[0]
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE {s}p AS
+        SELECT t.line AS tline, h.line AS hline, h.{other} AS other, h.rating, h.ts
+        FROM tg t JOIN ev h ON h.{key} = t.{key} AND h.ts < t.ts
+    """)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {s}h AS SELECT * FROM {s}p "
+        f"QUALIFY row_number() OVER (PARTITION BY tline ORDER BY ts DESC, hline DESC) <= {int(k)}"
     )
-    agg = f"SELECT t.line AS tline, count(*) AS n, avg(h.rating) AS mean {pairs} GROUP BY t.line"
-    return rows, agg
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {s}a AS SELECT tline, avg(rating) AS mean FROM {s}p GROUP BY tline"
+    )
+    con.execute(f"DROP TABLE {s}p")
 
 
 def _texts(
@@ -489,10 +496,8 @@ def gather_targets(
     Returns also the metadata stats (or ``None``) and how many written targets have an item title.
     """
     k = int(config.history_len)
-    u_rows, u_agg = _history_sql("user", k)
-    i_rows, i_agg = _history_sql("item", k)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE uh AS {u_rows}")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE ih AS {i_rows}")
+    _history_tables(con, "user", k)
+    _history_tables(con, "item", k)
     con.execute("CREATE OR REPLACE TEMP TABLE hist_lines AS SELECT hline FROM uh UNION SELECT hline FROM ih")
     con.execute(
         "CREATE OR REPLACE TEMP TABLE needed AS SELECT DISTINCT item_id FROM "
@@ -525,8 +530,8 @@ def gather_targets(
     out: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
     with_title = 0
     for line, split, user_id, item_id, rating, ts, u_avg, i_avg in con.execute(
-        f"SELECT t.line, t.split, t.user_id, t.item_id, t.rating, t.ts, ua.mean, ia.mean FROM tg t "
-        f"LEFT JOIN ({u_agg}) ua ON ua.tline = t.line LEFT JOIN ({i_agg}) ia ON ia.tline = t.line "
+        "SELECT t.line, t.split, t.user_id, t.item_id, t.rating, t.ts, ua.mean, ia.mean FROM tg t "
+        "LEFT JOIN ua ON ua.tline = t.line LEFT JOIN ia ON ia.tline = t.line "
         "ORDER BY t.split, t.ts, t.user_id, t.item_id, t.line"
     ).fetchall():
         item = items.get(item_id) or {}
@@ -544,7 +549,7 @@ def gather_targets(
                 "item_avg_rating": i_avg,
             }
         )
-    for table in ("uh", "ih", "hist_lines", "needed"):
+    for table in ("uh", "ih", "ua", "ia", "hist_lines", "needed"):
         con.execute(f"DROP TABLE {table}")
     return out, meta_stats, with_title
 
