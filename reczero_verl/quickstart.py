@@ -188,14 +188,27 @@ def build_plan(args: argparse.Namespace) -> Plan:
 
 
 def resolve_config(plan: Plan) -> str:
-    """Step 2a: ``main_ppo ... --cfg job`` in a subprocess (verl's own Hydra composition); returns the YAML."""
+    """Step 2a: ``main_ppo ... --cfg job`` in a subprocess (verl's own Hydra composition); returns the YAML.
+
+    While verl starts up in the subprocess, this process imports what step 2b needs, so the two start-ups overlap.
+    """
     command = [*plan.train_command(), "--cfg", "job"]
     logger.info("step 2/3 resolve: %s", shlex.join(command))
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        tail = "\n".join(done.stderr.strip().splitlines()[-15:])
-        raise QuickstartError(f"verl could not compose the recipe {plan.recipe} (exit code {done.returncode}):\n{tail}")
-    return done.stdout
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as process:
+        _import_checks()
+        stdout, stderr = process.communicate()
+    if process.returncode != 0:
+        tail = "\n".join(stderr.strip().splitlines()[-15:])
+        raise QuickstartError(
+            f"verl could not compose the recipe {plan.recipe} (exit code {process.returncode}):\n{tail}"
+        )
+    return stdout
+
+
+def _import_checks() -> None:
+    """Import verl's config validation (the slow part of step 2b: verl's package start-up)."""
+    import verl.trainer.ppo.utils  # noqa: F401
+    import verl.utils.config  # noqa: F401
 
 
 def check_resolved(yaml_text: str) -> list[str]:

@@ -221,6 +221,7 @@ def test_grpo_recipe_converts_and_passes_verl_validation(recipe, composed):
     assert actor.use_kl_loss and actor.kl_loss_type == "low_var_kl" and actor.kl_loss_coef == pytest.approx(1e-3)
     assert rollout.name == "vllm" and rollout.n >= 2 and rollout.temperature == pytest.approx(1.0)
     assert model.tokenizer is not None  # the tiny model folder loaded through HFModelConfig
+    assert set(actor.checkpoint.save_contents) == {"model", "optimizer", "extra", "hf_model"}
     assert need_reference_policy(cfg) and not need_critic(cfg)
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):

@@ -1,0 +1,252 @@
+# Copyright 2026 The reczero-verl Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+"""``reczero-verl quickstart`` (the main job) on CPU.
+
+One real run (module fixture): the bundled sample goes through the real ``prepare`` pipeline, the 1-GPU recipe is
+resolved by a real ``python -m verl.trainer.main_ppo ... --cfg job`` process and checked with verl's
+``validate_config``; the command then stops with one sentence because GRPO rollout needs a GPU and vLLM. The tests
+check what that run left behind (every file the resolved config names exists, the data go through the recipe's
+dataset class), and the other branches of the command (GPU present: exec of the exact resolved command;
+``--require-gpu``; ``--dry-run``; failures) reusing that run's products.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from reczero_verl import cli, quickstart
+
+REPO = Path(__file__).resolve().parents[1]
+#: A user override passed through to verl (it must come last and win).
+EPOCHS = "trainer.total_epochs=2"
+
+
+def run_main(argv: list[str]) -> int:
+    """``reczero-verl <argv>`` in this process, as the console script runs it."""
+    return cli.main(argv)
+
+
+@pytest.fixture(scope="module")
+def cpu_run(tmp_path_factory, tiny_model_dir):
+    """The quickstart run for real on this machine, told it has no GPU (so a GPU runner never starts training)."""
+    out = tmp_path_factory.mktemp("quickstart") / "out"
+    mp = pytest.MonkeyPatch()
+    mp.setattr(quickstart, "missing_for_training", lambda: ["CUDA GPU", "vLLM"])
+    launched: list = []
+    mp.setattr(quickstart, "launch", launched.append)
+    import io
+    from contextlib import redirect_stdout
+
+    printed = io.StringIO()
+    try:
+        with redirect_stdout(printed):
+            code = run_main(
+                ["quickstart", "--output-dir", str(out), "--model", str(tiny_model_dir), "trainer.total_epochs=2"]
+            )
+    finally:
+        mp.undo()
+    return {"out": out, "code": code, "stdout": printed.getvalue(), "launched": launched}
+
+
+def test_cpu_run_does_every_step_and_stops_with_one_sentence(cpu_run):
+    assert cpu_run["code"] == quickstart.EXIT_OK and cpu_run["launched"] == []
+    lines = cpu_run["stdout"].strip().splitlines()
+    sentence = lines[-1]
+    assert sentence == quickstart.no_gpu_sentence(["CUDA GPU", "vLLM"])
+    assert "needs a CUDA GPU and vLLM" in sentence and 'pip install -e ".[gpu]"' in sentence
+    assert sentence.count(". ") == 0 and sentence.endswith(".")  # one sentence
+    assert "Traceback" not in cpu_run["stdout"]
+    assert any(line.startswith("training command:") for line in lines)
+
+
+def test_every_path_the_resolved_config_names_exists(cpu_run, tiny_model_dir):
+    out: Path = cpu_run["out"]
+    cfg = yaml.safe_load((out / "resolved_config.yaml").read_text())
+    data = cfg["data"]
+    for path in (data["train_files"], data["val_files"], cfg["actor_rollout_ref"]["model"]["path"]):
+        assert Path(path).exists(), path
+    assert data["train_files"] == str(out / "data" / "train.parquet")
+    assert data["val_files"] == str(out / "data" / "test.parquet")  # prepare writes no val split by default
+    assert cfg["actor_rollout_ref"]["model"]["path"] == str(tiny_model_dir)
+    assert cfg["trainer"]["default_local_dir"] == str(out / "checkpoints")
+    assert cfg["trainer"]["total_epochs"] == 2  # the user's override came last and won
+    assert (out / "data" / "stats.json").is_file()
+
+    train = pd.read_parquet(data["train_files"])
+    assert len(train) >= data["train_batch_size"]  # at least one step per epoch
+    assert set(train["data_source"]) == {f"reczero/{quickstart.SAMPLE_NAME}"}
+
+
+def test_prepared_sample_goes_through_the_recipe_dataset(cpu_run):
+    """The test split, read by verl's create_rl_dataset with the resolved data config and the model's tokenizer."""
+    from omegaconf import OmegaConf
+    from verl.trainer.ppo.utils import create_rl_dataset
+    from verl.utils.config import omega_conf_to_dataclass
+
+    from reczero_verl.dataset import RecZeroDataset
+
+    cfg = OmegaConf.load(cpu_run["out"] / "resolved_config.yaml")
+    tokenizer = omega_conf_to_dataclass(cfg.actor_rollout_ref.model).tokenizer
+    dataset = create_rl_dataset(cfg.data.val_files, cfg.data, tokenizer, None, is_train=False)
+    assert isinstance(dataset, RecZeroDataset)
+    assert len(dataset) == len(pd.read_parquet(cfg.data.val_files))  # nothing dropped as overlong
+    item = dataset[0]
+    assert [m["role"] for m in item["raw_prompt"]] == ["system", "user"]
+    ids = tokenizer.apply_chat_template(list(item["raw_prompt"]), add_generation_prompt=True, tokenize=True)
+    assert len(ids if isinstance(ids, list) else ids["input_ids"]) <= cfg.data.max_prompt_length
+
+
+def _rerun(cpu_run, monkeypatch, *extra: str, missing: list[str]) -> tuple[int, list, str]:
+    """main() again on the same output folder, reusing the real run's data and resolved YAML (no new process)."""
+    out: Path = cpu_run["out"]
+    resolved = (out / "resolved_config.yaml").read_text()
+    monkeypatch.setattr(quickstart, "prepare_sample", lambda data_dir: None)
+    monkeypatch.setattr(quickstart, "resolve_config", lambda plan: resolved)
+    monkeypatch.setattr(quickstart, "missing_for_training", lambda: missing)
+    launched: list = []
+    monkeypatch.setattr(quickstart, "launch", launched.append)
+    import io
+    from contextlib import redirect_stdout
+
+    printed = io.StringIO()
+    with redirect_stdout(printed):
+        code = run_main(["quickstart", "--output-dir", str(out), *extra])
+    return code, launched, printed.getvalue()
+
+
+def test_require_gpu_turns_the_stop_into_an_error_code(cpu_run, monkeypatch):
+    code, launched, printed = _rerun(cpu_run, monkeypatch, "--require-gpu", missing=["vLLM"])
+    assert code == quickstart.EXIT_NO_GPU and launched == []
+    assert printed.strip().splitlines()[-1] == quickstart.no_gpu_sentence(["vLLM"])
+
+
+def test_dry_run_never_checks_for_a_gpu(cpu_run, monkeypatch):
+    code, launched, printed = _rerun(cpu_run, monkeypatch, "--dry-run", missing=["CUDA GPU"])
+    assert code == 0 and launched == [] and "dry run" in printed and "needs a CUDA GPU" not in printed
+
+
+def test_with_a_gpu_it_execs_exactly_the_resolved_command(cpu_run, monkeypatch, tiny_model_dir):
+    out: Path = cpu_run["out"]
+    code, launched, _ = _rerun(
+        cpu_run, monkeypatch, "--model", str(tiny_model_dir), "trainer.total_epochs=2", missing=[]
+    )
+    assert code == 0 and len(launched) == 1
+    command = launched[0]
+    recipes = REPO / "recipes"
+    assert command[:9] == [
+        sys.executable,
+        "-m",
+        "verl.trainer.main_ppo",
+        "--config-path",
+        str(recipes / "reczero"),
+        "--config-name",
+        "qwen2.5-0.5b-instruct_1gpu",
+        "--config-dir",
+        str(recipes),
+    ]
+    assert command[9:] == [
+        f"data.train_files={out / 'data' / 'train.parquet'}",
+        f"data.val_files={out / 'data' / 'test.parquet'}",
+        f"actor_rollout_ref.model.path={tiny_model_dir}",
+        f"trainer.default_local_dir={out / 'checkpoints'}",
+        "trainer.total_epochs=2",
+    ]
+    # What trains is what was resolved: the resolve step ran this command plus `--cfg job`.
+    args = cli.build_parser("quickstart").parse_args(
+        ["quickstart", "--output-dir", str(out), "--model", str(tiny_model_dir), "trainer.total_epochs=2"]
+    )
+    assert quickstart.build_plan(args).train_command() == command
+
+
+def test_failures_are_one_clear_error_and_exit_code_1(tmp_path, caplog, capsys):
+    code = run_main(["quickstart", "--output-dir", str(tmp_path), "--recipe", str(tmp_path / "nope.yaml")])
+    assert code == quickstart.EXIT_FAILED
+    assert "recipe" in caplog.text and "nope.yaml" in caplog.text and "Traceback" not in caplog.text
+
+
+def test_a_failing_resolve_reports_verls_message(tmp_path, monkeypatch):
+    """What verl printed on stderr is shown (its last lines), with the exit code; no traceback of ours."""
+    script = "import sys; sys.stderr.write('noise\\nCould not override data.nokey\\n'); sys.exit(1)"
+    monkeypatch.setattr(quickstart.Plan, "train_command", lambda self, python=sys.executable: [python, "-c", script])
+    plan = quickstart.Plan(tmp_path, tmp_path / "data", tmp_path / "r.yaml", tmp_path, ())
+    with pytest.raises(quickstart.QuickstartError, match=r"(?s)exit code 1.*Could not override data\.nokey"):
+        quickstart.resolve_config(plan)
+
+
+def test_checks_reject_a_batch_larger_than_the_data(cpu_run):
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.load(cpu_run["out"] / "resolved_config.yaml")
+    rows = len(pd.read_parquet(cfg.data.train_files))
+    cfg.data.train_batch_size = rows + 1
+    cfg.actor_rollout_ref.actor.ppo_mini_batch_size = rows + 1
+    with pytest.raises(quickstart.QuickstartError, match="zero steps"):
+        quickstart.check_resolved(OmegaConf.to_yaml(cfg))
+    cfg.data.train_batch_size = 16
+    cfg.actor_rollout_ref.actor.ppo_mini_batch_size = 32  # larger than the batch: verl's own validation says no
+    with pytest.raises(quickstart.QuickstartError, match="validate_config"):
+        quickstart.check_resolved(OmegaConf.to_yaml(cfg))
+    cfg.data.val_files = str(cpu_run["out"] / "missing.parquet")
+    with pytest.raises(quickstart.QuickstartError, match="does not exist"):
+        quickstart.check_resolved(OmegaConf.to_yaml(cfg))
+
+
+def test_bundled_sample_files(tmp_path):
+    reviews, meta = quickstart.find_sample_files(quickstart.sample_dir())
+    assert reviews.name == "amazon2018_sample_reviews.json.gz" and meta.name == "amazon2018_sample_meta.json.gz"
+    (tmp_path / "a_reviews.json").write_text("{}\n")
+    (tmp_path / "b_reviews.json").write_text("{}\n")
+    with pytest.raises(quickstart.QuickstartError, match="one reviews file"):
+        quickstart.find_sample_files(tmp_path)
+    with pytest.raises(quickstart.QuickstartError, match="missing"):
+        quickstart.find_sample_files(tmp_path / "absent")
+
+
+def test_no_gpu_sentence_names_what_is_missing():
+    both = quickstart.no_gpu_sentence(["CUDA GPU", "vLLM"])
+    assert "has neither a CUDA GPU nor vLLM" in both
+    assert "has no vLLM" in quickstart.no_gpu_sentence(["vLLM"])
+    assert "has no CUDA GPU" in quickstart.no_gpu_sentence(["CUDA GPU"])
+
+
+def test_missing_for_training_reads_this_machine():
+    import importlib.util
+
+    import torch
+
+    expected = (["CUDA GPU"] if not torch.cuda.is_available() else []) + (
+        ["vLLM"] if importlib.util.find_spec("vllm") is None else []
+    )
+    assert quickstart.missing_for_training() == expected
+
+
+def test_options_and_light_import():
+    parser = argparse.ArgumentParser()
+    quickstart.configure_parser(parser)
+    args = parser.parse_args(["+ablations=format_only", "trainer.total_epochs=1"])
+    assert args.overrides == ["+ablations=format_only", "trainer.total_epochs=1"]
+    assert args.model == "Qwen/Qwen2.5-0.5B-Instruct" and args.output_dir == str(Path("outputs") / "quickstart")
+    probe = (
+        "import sys; from reczero_verl import cli; cli.build_parser('quickstart'); "
+        "heavy = [m for m in ('torch', 'verl', 'transformers', 'vllm') if m in sys.modules]; print(heavy)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
