@@ -52,9 +52,12 @@ public RecZero parquet that only has ``prompt``) are used as stored, with one wa
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from verl.utils.dataset.rl_dataset import RLHFDataset
@@ -80,6 +83,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+# ``import verl`` sets the root logger to WARNING; like verl's own modules, take the level from VERL_LOGGING_LEVEL, so
+# the one-line INFO summary reaches a training log by default.
+logger.setLevel(os.getenv("VERL_LOGGING_LEVEL", "INFO"))
 
 #: Columns of the prepared-sample contract a prompt is rendered from; a file with none of them is used as stored.
 STRUCTURED_COLUMNS: tuple[str, ...] = (
@@ -521,6 +527,32 @@ class PromptBudgeter:
         return [outcome for outcome in outcomes if outcome is not None]
 
 
+def _map_fingerprint(previous: str, budgeter: PromptBudgeter, prompt_key: str) -> str:
+    """Cache key of the re-rendering ``map``: everything its result depends on, our source code included.
+
+    ``datasets`` would hash the mapped function by reference only, so an upgraded template or search would silently
+    reuse prompts cached by an older version; hashing the source of the modules involved rules that out.
+    """
+    from datasets.fingerprint import Hasher
+
+    from reczero_verl import reward, template
+
+    sources = [Path(module.__file__).read_bytes() for module in (sys.modules[__name__], template, reward)]
+    return Hasher.hash(
+        [
+            previous,
+            sources,
+            budgeter.options,
+            budgeter.max_prompt_length,
+            budgeter.chat_template_kwargs,
+            budgeter.tools,
+            prompt_key,
+            getattr(budgeter.tokenizer, "chat_template", None),
+            budgeter.tokenizer,
+        ]
+    )
+
+
 def _budget_batch(
     batch: Mapping[str, list], indices: list[int], *, budgeter: PromptBudgeter, prompt_key: str
 ) -> dict[str, list]:
@@ -588,6 +620,7 @@ class RecZeroDataset(RLHFDataset):
             batch_size=MAP_BATCH_SIZE,
             with_indices=True,
             num_proc=num_proc,
+            new_fingerprint=_map_fingerprint(dataframe._fingerprint, budgeter, self.prompt_key),
             desc=f"Fitting prompts into {self.max_prompt_length} tokens",
         )
         dataframe, self.budget_report = self._report(dataframe)
