@@ -605,6 +605,10 @@ class RecZeroDataset(RLHFDataset):
                 self.filter_overlong_prompts,
             )
             return super().maybe_filter_out_long_prompts(dataframe)
+        if len(dataframe) == 0:  # nothing to render; ``map`` would not even add the status columns
+            self.budget_report = BudgetReport(0, 0, 0, 0, 0, 0, self.max_prompt_length, 0)
+            logger.warning("%s: no rows to render", self.data_files)
+            return dataframe
 
         budgeter = PromptBudgeter(
             self.tokenizer,
