@@ -25,6 +25,7 @@ validation metric names, and the RecOne SFT data contract through verl's ``Multi
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import math
 import os
@@ -237,33 +238,49 @@ def test_grpo_recipe_converts_and_passes_verl_validation(recipe, composed):
     assert cfg.trainer.test_freq > 0 and cfg.trainer.val_before_train
 
 
-@pytest.mark.parametrize("recipe", GRPO_RECIPES, ids=rid)
-def test_grpo_batch_arithmetic(recipe, composed):
+def check_batch_arithmetic(cfg, n_gpus: int) -> None:
+    """The batch sizes of a GRPO config divide as verl needs them to on ``n_gpus`` GPUs."""
     from verl.trainer.ppo.v1.trainer_base import PPOTrainer
 
-    cfg = composed(recipe)
-    n_gpus = cfg.trainer.n_gpus_per_node * cfg.trainer.nnodes
     arr = cfg.actor_rollout_ref
     batch, group = cfg.data.train_batch_size, arr.rollout.n
     mini, micro = arr.actor.ppo_mini_batch_size, arr.actor.ppo_micro_batch_size_per_gpu
     assert not arr.actor.use_dynamic_bsz and micro >= 1
     assert batch % mini == 0, "a step must be a whole number of PPO mini-batches"
     assert (batch * group) % n_gpus == 0
-    per_gpu_mini = mini * group // n_gpus
-    assert (mini * group) % n_gpus == 0 and per_gpu_mini % micro == 0, "mini-batch must split into micro-batches"
+    assert (mini * group) % n_gpus == 0 and (mini * group // n_gpus) % micro == 0, "mini-batch -> micro-batches"
+    assert n_gpus % arr.rollout.tensor_model_parallel_size == 0
+    # verl pads every step's batch up to this multiple (dp size, actor mini-batch): none needed, none wasted.
+    stub = SimpleNamespace(use_critic=False, config=cfg, global_steps=1)
+    assert (batch * group) % PPOTrainer._get_required_batch_multiple(stub, n_gpus) == 0
+
+
+@pytest.mark.parametrize("recipe", GRPO_RECIPES, ids=rid)
+def test_grpo_batch_arithmetic(recipe, composed):
+    cfg = composed(recipe)
+    n_gpus = cfg.trainer.n_gpus_per_node * cfg.trainer.nnodes
+    check_batch_arithmetic(cfg, n_gpus)
+    arr = cfg.actor_rollout_ref
     for role in (arr.rollout, arr.ref):
         assert role.log_prob_micro_batch_size_per_gpu >= 1 and role.log_prob_micro_batch_size is None
-    assert n_gpus % arr.rollout.tensor_model_parallel_size == 0
     if n_gpus == 1:
         assert arr.rollout.tensor_model_parallel_size == 1
         assert cfg.reward.num_workers <= 4 and arr.rollout.agent.num_workers <= 4
         assert cfg.transfer_queue.backend.SimpleStorage.num_data_storage_units <= 4
-    # verl pads every step's batch up to this multiple (dp size, actor mini-batch): no padding means no waste.
-    stub = SimpleNamespace(use_critic=False, config=cfg, global_steps=1)
-    assert (batch * group) % PPOTrainer._get_required_batch_multiple(stub, n_gpus) == 0
+        assert cfg.data.dataloader_num_workers <= 4
+    else:  # the documented multi-node use: trainer.nnodes=2 or 4 with the same batch sizes
+        for nnodes in (2, 4):
+            check_batch_arithmetic(cfg, n_gpus * nnodes)
     # Validation: one greedy answer per prompt, so mean@1 of abs_error is the MAE of the policy's answer.
     assert arr.rollout.val_kwargs.n == 1 and not arr.rollout.val_kwargs.do_sample
     assert arr.rollout.val_kwargs.temperature == 0
+
+
+def test_batch_check_can_fail(composed):
+    cfg = copy.deepcopy(composed(QUICKSTART))  # the cached config must stay intact
+    cfg.actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu = 3  # 64 responses per update do not split into 3s
+    with pytest.raises(AssertionError, match="micro"):
+        check_batch_arithmetic(cfg, 1)
 
 
 def test_8gpu_recipes_share_hyper_parameters(composed):
