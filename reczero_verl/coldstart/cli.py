@@ -35,7 +35,20 @@ from pathlib import Path
 from typing import Any
 
 from reczero_verl.coldstart.client import ChatClient, FatalAPIError, RetryPolicy
-from reczero_verl.coldstart.export import ExportError
+from reczero_verl.coldstart.export import (
+    DROPPED,
+    KEPT_DIRECT,
+    KEPT_RATIONALIZED,
+    SFT_TRAIN_NAME,
+    SFT_VAL_NAME,
+    STATS_NAME,
+    ExportError,
+    build_sft_rows,
+    journal_totals,
+    split_train_val,
+    write_json_atomic,
+    write_parquet_atomic,
+)
 from reczero_verl.coldstart.journal import (
     JOURNAL_NAME,
     Journal,
@@ -110,6 +123,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def _request_params(args: argparse.Namespace) -> dict[str, Any]:
+    """The sampling parameters sent with every request (``--extra-body`` merged last)."""
     params: dict[str, Any] = {"temperature": args.temperature}
     if args.top_p is not None:
         params["top_p"] = args.top_p
@@ -127,6 +141,7 @@ def _request_params(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _validate(args: argparse.Namespace) -> None:
+    """Reject impossible option values before anything is read or sent."""
     if not args.export_only and (not args.base_url or not args.model):
         raise ValueError("--base-url and --model are required (or --export-only)")
     if not args.export_only and not args.base_url.startswith(("http://", "https://")):
@@ -158,6 +173,7 @@ def _check_pinned(runs: list[dict[str, Any]], args: argparse.Namespace, out_dir:
 
 
 def _check_digests(finals: dict[int, dict[str, Any]], by_index: dict[int, Sample], out_dir: Path) -> None:
+    """Refuse an input whose prompts differ from those the journaled answers were written for."""
     for index, record in finals.items():
         sample = by_index.get(index)
         if sample is not None and record.get("prompt_sha1") != sample.digest:
@@ -167,9 +183,8 @@ def _check_digests(finals: dict[int, dict[str, Any]], by_index: dict[int, Sample
             )
 
 
-def _postfix(counters: Any) -> dict[str, int]:
-    from reczero_verl.coldstart.export import DROPPED, KEPT_DIRECT, KEPT_RATIONALIZED
-
+def _postfix(counters: RunCounters) -> dict[str, int]:
+    """The figures shown on the progress bar."""
     return {
         "kept": counters.outcomes.get(KEPT_DIRECT, 0),
         "rat": counters.outcomes.get(KEPT_RATIONALIZED, 0),
@@ -184,12 +199,11 @@ async def _collect(
     args: argparse.Namespace,
     api_key: str | None,
     journal: Journal,
-    state: Any,
+    state: JournalState,
     bar: Any,
     counters: RunCounters,
 ) -> None:
     """Run the teacher requests for ``todo``, updating ``bar`` and ``counters`` (kept when it raises)."""
-
     policy = RetryPolicy(max_retries=args.max_retries, base_delay=args.backoff_base, max_delay=args.backoff_max)
 
     step = max(1, len(todo) // 20)
@@ -229,17 +243,7 @@ async def _collect(
 
 
 def _export(out_dir: Path, by_index: dict[int, Sample], args: argparse.Namespace, extra: dict[str, Any]) -> dict:
-    from reczero_verl.coldstart.export import (
-        SFT_TRAIN_NAME,
-        SFT_VAL_NAME,
-        STATS_NAME,
-        build_sft_rows,
-        journal_totals,
-        split_train_val,
-        write_json_atomic,
-        write_parquet_atomic,
-    )
-
+    """Rebuild the SFT parquet files and stats.json from the journal (atomically); return the stats."""
     state = read_journal(out_dir / JOURNAL_NAME)
     rows = build_sft_rows(state, by_index)
     train, val = split_train_val(rows, args.val_ratio, args.seed)
@@ -252,6 +256,7 @@ def _export(out_dir: Path, by_index: dict[int, Sample], args: argparse.Namespace
 
 
 def _summary(stats: dict[str, Any]) -> None:
+    """Log this run's figures and the cumulative ones (the same as stats.json)."""
     this = stats.get("this_run", {})
     logger.info(
         "this run: %d requests (%d retries), tokens in/out %d/%d, kept direct %d, kept rationalized %d, dropped %d %s",
