@@ -269,7 +269,11 @@ def test_journal_names_a_corrupt_line_and_repairs_a_cut_tail(tmp_path):
     with Journal(path) as journal:
         journal.append({"type": "sample", "index": 2})
     assert sorted(read_journal(path).finals) == [1, 2]
-    path.write_text(path.read_text() + "garbage\n" + to_json({"type": "sample", "index": 3}) + "\n")
+    clean = path.read_text()
+    path.write_text(clean + "garbage\n" + to_json({"type": "sample", "index": 3}) + "\n")
+    with pytest.raises(JournalError, match="line 3"):
+        read_journal(path)
+    path.write_text(clean + to_json({"type": "sample", "outcome": "dropped"}) + "\n")  # no index
     with pytest.raises(JournalError, match="line 3"):
         read_journal(path)
 

@@ -97,6 +97,8 @@ def read_journal(path: str | Path) -> JournalState:
         try:
             record = json.loads(line)
             kind = record["type"]
+            if kind in ("attempt", "sample"):
+                record["index"] = int(record["index"])
         except (ValueError, KeyError, TypeError) as exc:
             raise JournalError(
                 f"{path} line {lineno} is not a journal record ({exc}); fix or remove the line"
@@ -106,7 +108,7 @@ def read_journal(path: str | Path) -> JournalState:
         elif kind == "attempt":
             state.attempts.append(record)
         elif kind == "sample":
-            index = int(record["index"])
+            index = record["index"]
             if index in state.finals:
                 state.duplicates += 1
             else:
@@ -114,7 +116,7 @@ def read_journal(path: str | Path) -> JournalState:
         else:
             raise JournalError(f"{path} line {lineno} has an unknown record type {kind!r}")
     for record in state.attempts:
-        index = int(record["index"])
+        index = record["index"]
         if index not in state.finals and record.get("stage") == "direct" and record.get("status") == "ok":
             state.pending_direct[index] = record
     return state
