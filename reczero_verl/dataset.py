@@ -43,7 +43,8 @@ The work is done once, when the dataset is built, over the whole table (``datase
 fast tokenizer encodes a batch on all cores; ``data.filter_overlong_prompts_workers`` processes if set), not lazily in
 ``__getitem__``: verl's overlong filter needs the final prompts at build time, the counts must be reported once for the
 whole file (DataLoader workers are separate processes), and ``datasets`` caches the result on disk, so a resumed or
-repeated run reuses it. The cost is about one tokenization per row, what verl's own overlong filter pays.
+repeated run reuses it. The cost is one tokenization per row that fits as rendered (what verl's own overlong filter
+pays) plus two or three per row that has to be shortened; the candidate renderings are tokenized in batches.
 
 Our options live under ``data.reczero`` (see :class:`BudgetOptions`). Files without the structured columns (e.g. a
 public RecZero parquet that only has ``prompt``) are used as stored, with one warning.
