@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -234,20 +235,22 @@ class Ingest:
 
 
 def review_prefix(budgets: TextBudgets) -> int:
-    """Raw characters of a review kept at ingestion: twice the budget plus slack, because ``clip_text`` collapses
-    whitespace before cutting (a review is read in full only by DuckDB; only this prefix is stored)."""
+    """Raw characters of a review fetched for a history row: twice the budget plus slack, because ``clip_text``
+    collapses whitespace before cutting."""
     return budgets.review * 2 + 256
 
 
 def _classify_sql(relation: Relation, config: PrepareConfig, unit: str, attrs: Sequence[str]) -> str:
-    """SQL of every input record with its typed fields, its review prefix and its drop reason (NULL when valid)."""
+    """SQL of every input record with its typed fields, its raw review texts and its drop reason (NULL when valid).
+
+    Text is stored as read: trimming and cutting it costs more than the parse itself, so it is done later, only for
+    the history rows that are shown."""
     ts = time_expr(unit)
     lo, hi = float(config.rating_min), float(config.rating_max)
     missing = " OR ".join(f"nullif(trim({c}), '') IS NULL" for c in ("user_id", "item_id", "rating", "time"))
     attr_cols = "".join(f", {sql_ident('attr_' + a)}" for a in attrs)
     return f"""
-        SELECT line, user_id, item_id, r AS rating, ts, left(review, {review_prefix(config.budgets)}) AS review
-            {attr_cols},
+        SELECT line, user_id, item_id, r AS rating, ts, review, review_alt{attr_cols},
             CASE WHEN malformed THEN 'malformed'
                  WHEN {missing} THEN 'missing_field'
                  WHEN r IS NULL OR isnan(r) THEN 'invalid_rating'
@@ -344,41 +347,31 @@ def ingest(con: duckdb.DuckDBPyConnection, source: InteractionSource, config: Pr
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def _kth_smallest(col: str, k: int) -> str:
-    """SQL aggregate: the ``k``-th smallest value of ``col`` (ties counted), NULL when fewer than ``k`` rows."""
-    if k == 1:
-        return f"min({col})"
-    return f"CASE WHEN count(*) >= {k} THEN min({col}, {k})[{k}] END"
-
-
 def select_eligible(con: duckdb.DuckDBPyConnection, config: PrepareConfig) -> dict[str, int]:
-    """Create table ``el`` of the targets that meet the minimum-history rules; returns the drops per rule.
+    """Create ``evp`` (see :func:`timeline_positions`) and table ``el`` of the targets that meet the minimum-history
+    rules; returns the drops per rule.
 
     "At least ``m`` interactions strictly before ``t``" holds exactly when ``t`` is later than the ``m``-th smallest
-    timestamp of the user (item), so two group-bys replace a window over every interaction.
+    timestamp of the user (item), which the timeline window gives for free (``nth_value``).
     """
     mu, mi, mt = int(config.min_user_history), int(config.min_item_history), int(config.min_total_history)
-    ctes, joins, cases = [], [], []
+    timeline_positions(con, mu, mi)
+    cases = []
     if mu > 0:
-        ctes.append(f"uk AS (SELECT user_id, {_kth_smallest('ts', mu)} AS u_cut FROM ev GROUP BY user_id)")
-        joins.append("JOIN uk USING (user_id)")
-        cases.append("WHEN u_cut IS NULL OR e.ts <= u_cut THEN 'too_few_user_history'")
+        cases.append("WHEN u_cut IS NULL OR ts <= u_cut THEN 'too_few_user_history'")
     if mi > 0:
-        ctes.append(f"ik AS (SELECT item_id, {_kth_smallest('ts', mi)} AS i_cut FROM ev GROUP BY item_id)")
-        joins.append("JOIN ik USING (item_id)")
-        cases.append("WHEN i_cut IS NULL OR e.ts <= i_cut THEN 'too_few_item_history'")
+        cases.append("WHEN i_cut IS NULL OR ts <= i_cut THEN 'too_few_item_history'")
+    source = "evp"
     if mt > mu + mi:  # not implied by the two rules above: count exactly
-        ctes.append(
-            "tot AS (SELECT line, rank() OVER (PARTITION BY user_id ORDER BY ts) "
-            "+ rank() OVER (PARTITION BY item_id ORDER BY ts) - 2 AS n_prev FROM ev)"
+        source = (
+            "(SELECT *, rank() OVER (PARTITION BY user_id ORDER BY ts) + rank() OVER (PARTITION BY item_id ORDER BY ts)"
+            " - 2 AS n_prev FROM evp)"
         )
-        joins.append("JOIN tot USING (line)")
         cases.append(f"WHEN n_prev < {mt} THEN 'too_few_total_history'")
     reason = f"CASE {' '.join(cases)} END" if cases else "NULL::VARCHAR"
-    with_clause = f"WITH {', '.join(ctes)} " if ctes else ""
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE el AS {with_clause}"
-        f"SELECT e.line, e.user_id, e.item_id, e.rating, e.ts, {reason} AS reason FROM ev e {' '.join(joins)}"
+        "CREATE OR REPLACE TEMP TABLE el AS "
+        f"SELECT line, user_id, item_id, rating, ts, {reason} AS reason FROM {source}"
     )
     counts = dict(con.execute("SELECT reason, count(*) FROM el WHERE reason IS NOT NULL GROUP BY ALL").fetchall())
     con.execute("DELETE FROM el WHERE reason IS NOT NULL")
@@ -441,34 +434,78 @@ def split_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
 # ----------------------------------------------------------------------------------------------------------------
 
 
+def timeline_positions(con: duckdb.DuckDBPyConnection, min_user: int, min_item: int) -> None:
+    """Replace ``ev`` by ``evp``: each interaction's 0-based position in its user's and its item's timeline, ordered
+    by (ts, line), the running sum of the ratings up to it, and ``u_cut`` / ``i_cut``: the ``min_user``-th
+    (``min_item``-th) smallest timestamp of the user (item), NULL when it has fewer interactions.
+
+    One sorted window per side gives all of it. The first ``u_prev`` positions of a user's timeline are exactly the
+    interactions strictly before ``t`` (``u_prev`` = position of the first interaction at ``t``), so the ``K`` latest
+    of them are positions ``u_prev - K .. u_prev - 1`` (an equi-join: ``K`` rows a target however popular the item)
+    and their mean is ``running_sum[u_prev - 1] / u_prev``.
+    """
+    cuts = []
+    for side, m in (("u", min_user), ("i", min_item)):
+        whole = f"w{side}f"
+        cuts.append(f"nth_value(ts, {m}) OVER {whole} AS {side}_cut" if m > 0 else f"NULL::BIGINT AS {side}_cut")
+    frame = "ROWS BETWEEN UNBOUNDED PRECEDING AND"
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE evp AS
+        SELECT line, user_id, item_id, rating, ts,
+            row_number() OVER wu - 1 AS u_pos, sum(rating) OVER wu AS u_sum, {cuts[0]},
+            row_number() OVER wi - 1 AS i_pos, sum(rating) OVER wi AS i_sum, {cuts[1]}
+        FROM ev
+        WINDOW wu AS (PARTITION BY user_id ORDER BY ts, line {frame} CURRENT ROW),
+               wi AS (PARTITION BY item_id ORDER BY ts, line {frame} CURRENT ROW),
+               wuf AS (PARTITION BY user_id ORDER BY ts, line {frame} UNBOUNDED FOLLOWING),
+               wif AS (PARTITION BY item_id ORDER BY ts, line {frame} UNBOUNDED FOLLOWING)
+    """)
+    con.execute("DROP TABLE ev")
+
+
+def _target_positions(con: duckdb.DuckDBPyConnection) -> None:
+    """Create ``tgp``: per sampled target, how many interactions of its user (item) are strictly earlier."""
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE tgp AS
+        WITH up AS (SELECT t.line, min(h.u_pos) AS u_prev FROM tg t
+                    JOIN evp h ON h.user_id = t.user_id AND h.ts = t.ts GROUP BY t.line),
+             ip AS (SELECT t.line, min(h.i_pos) AS i_prev FROM tg t
+                    JOIN evp h ON h.item_id = t.item_id AND h.ts = t.ts GROUP BY t.line)
+        SELECT t.line, t.user_id, t.item_id, up.u_prev, ip.i_prev FROM tg t JOIN up USING (line) JOIN ip USING (line)
+    """)
+
+
 def _history_tables(con: duckdb.DuckDBPyConnection, side: str, k: int) -> None:
     """Create ``{u,i}h`` (the ``k`` latest strictly earlier interactions of each target's user or item) and
-    ``{u,i}a`` (the mean rating of all of them) from one join of the sampled targets with ``ev``."""
+    ``{u,i}a`` (the mean rating of all of them) from ``evp`` / ``tgp`` (see :func:`timeline_positions`)."""
     key = f"{side}_id"
     other = "item_id" if side == "user" else "user_id"
     s = side[0]
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE {s}p AS
-        SELECT t.line AS tline, h.line AS hline, h.{other} AS other, h.rating, h.ts
-        FROM tg t JOIN ev h ON h.{key} = t.{key} AND h.ts < t.ts
+        CREATE OR REPLACE TEMP TABLE {s}h AS
+        SELECT p.tline, h.line AS hline, h.{other} AS other, h.rating, h.ts
+        FROM (SELECT line AS tline, {key}, unnest(range(greatest({s}_prev - {int(k)}, 0), {s}_prev)) AS pos
+              FROM tgp) p
+        JOIN evp h ON h.{key} = p.{key} AND h.{s}_pos = p.pos
     """)
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {s}h AS SELECT * FROM {s}p "
-        f"QUALIFY row_number() OVER (PARTITION BY tline ORDER BY ts DESC, hline DESC) <= {int(k)}"
-    )
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {s}a AS SELECT tline, avg(rating) AS mean FROM {s}p GROUP BY tline"
-    )
-    con.execute(f"DROP TABLE {s}p")
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE {s}a AS
+        SELECT t.line AS tline, h.{s}_sum / t.{s}_prev AS mean
+        FROM tgp t JOIN evp h ON h.{key} = t.{key} AND h.{s}_pos = t.{s}_prev - 1
+    """)
 
 
 def _texts(
-    con: duckdb.DuckDBPyConnection, attrs: Sequence[str]
+    con: duckdb.DuckDBPyConnection, attrs: Sequence[str], config: PrepareConfig
 ) -> tuple[dict[int, str | None], dict[str, dict[str, Any]]]:
     """Review prefixes of the history rows (table ``hist_lines``) and the item columns (``attr_*``: per item, the
     first non-empty value in file order) of the items in ``needed``, from the ingested table ``ev_all``."""
+    text = "coalesce(nullif(trim(review), ''), nullif(trim(review_alt), ''))"
     reviews = dict(
-        con.execute("SELECT line, review FROM ev_all WHERE line IN (SELECT hline FROM hist_lines)").fetchall()
+        con.execute(
+            f"SELECT line, left({text}, {review_prefix(config.budgets)}) FROM ev_all "
+            "WHERE line IN (SELECT hline FROM hist_lines)"
+        ).fetchall()
     )
     items: dict[str, dict[str, Any]] = {}
     if attrs:
@@ -496,6 +533,7 @@ def gather_targets(
     Returns also the metadata stats (or ``None``) and how many written targets have an item title.
     """
     k = int(config.history_len)
+    _target_positions(con)
     _history_tables(con, "user", k)
     _history_tables(con, "item", k)
     con.execute("CREATE OR REPLACE TEMP TABLE hist_lines AS SELECT hline FROM uh UNION SELECT hline FROM ih")
@@ -503,7 +541,7 @@ def gather_targets(
         "CREATE OR REPLACE TEMP TABLE needed AS SELECT DISTINCT item_id FROM "
         "(SELECT item_id FROM tg UNION ALL SELECT other AS item_id FROM uh)"
     )
-    reviews, items = _texts(con, attrs)
+    reviews, items = _texts(con, attrs, config)
     meta_stats = None
     if items_loader is not None:
         loaded, stats = items_loader.load(con, "needed", config.report_positions)
@@ -549,7 +587,7 @@ def gather_targets(
                 "item_avg_rating": i_avg,
             }
         )
-    for table in ("uh", "ih", "ua", "ia", "hist_lines", "needed"):
+    for table in ("uh", "ih", "ua", "ia", "hist_lines", "needed", "evp", "tgp"):
         con.execute(f"DROP TABLE {table}")
     return out, meta_stats, with_title
 
@@ -614,6 +652,18 @@ def finish_stats(
     return stats
 
 
+class _Clock:
+    """Logs the wall time of each pipeline stage (timings stay out of ``stats.json``, which is deterministic)."""
+
+    def __init__(self) -> None:
+        self.last = time.perf_counter()
+
+    def lap(self, what: str) -> None:
+        now = time.perf_counter()
+        logger.info("%s (%.2f s)", what, now - self.last)
+        self.last = now
+
+
 def _base_stats(config: PrepareConfig, source: str, inputs: Mapping[str, str | None]) -> dict[str, Any]:
     return {
         "data_source": config.data_source,
@@ -632,23 +682,27 @@ def prepare_interactions(
 ) -> dict[str, Any]:
     """Run the whole pipeline for an interaction dump; writes the parquet files and ``stats.json``, returns stats."""
     Path(config.output_dir).mkdir(parents=True, exist_ok=True)
+    clock = _Clock()
     with tempfile.TemporaryDirectory(prefix="reczero-prepare-", dir=config.temp_dir) as tmp:
         con = connect(config, Path(tmp))
         try:
             logger.info("reading %s (%s)", source.path, source.kind)
             found = ingest(con, source, config)
-            n_valid = con.execute("SELECT count(*) FROM ev").fetchone()[0]
-            logger.info("%d records read, %d valid interactions", found.read, n_valid)
+            n_valid = con.execute("SELECT count(*) FROM ev").fetchone()[0]  # becomes evp in select_eligible
+            clock.lap(f"read and validated {found.read} records, {n_valid} valid interactions")
             dropped = dict(found.dropped)
             dropped.update(select_eligible(con, config))
             split_info = assign_splits(con, config.split)
             per_split = split_counts(con)
             dropped["sampled_out"] = split_info["eligible"] - sum(per_split.values())
+            clock.lap(f"{split_info['eligible']} eligible targets, sampled {per_split}")
             targets, meta_stats, with_title = gather_targets(con, config, items_loader, source.item_attrs)
+            clock.lap("gathered histories and item texts")
         finally:
             con.close()
     write_val = config.split.val_ratio > 0 and config.split.method in ("time", "random")
     written = write_outputs(targets, config, write_val)
+    clock.lap("rendered and wrote the samples")
     stats = _base_stats(config, source.kind, inputs or {"input": str(source.path)})
     stats.update(
         timestamp_unit=found.time_unit,

@@ -18,8 +18,9 @@ Python memory; DuckDB scans them (plain or ``.gz``) out of core. Python only par
 that the sampled targets need (:class:`JsonLinesMeta`), and the small EXP3RT JSON arrays (:func:`read_exp3rt`).
 
 An interaction relation has the columns ``line`` (BIGINT, 1-based position of the record), ``malformed`` (BOOLEAN),
-``user_id``, ``item_id``, ``rating``, ``time``, ``review`` (all VARCHAR, validated later by the engine) and, for
-``prepare interactions``, item text columns named ``attr_<field>``.
+``user_id``, ``item_id``, ``rating``, ``time``, ``review`` and ``review_alt`` (the text shown when ``review`` is empty:
+the Amazon summary / review title) (all VARCHAR, validated later by the engine) and, for ``prepare interactions``,
+item text columns named ``attr_<field>``.
 
 JSON lines are read twice at most: first with DuckDB's ``read_json`` and explicit columns (fast), and, only when DuckDB
 rejects a line as malformed, again as raw text lines with ``json_valid`` per line, so that every malformed line is
@@ -218,7 +219,8 @@ def amazon_reviews(path: Path) -> InteractionSource:
             "item_id": sql_ident("asin"),
             "rating": sql_ident("overall"),
             "time": sql_ident("unixReviewTime"),
-            "review": _first_text("reviewText", "summary"),
+            "review": sql_ident("reviewText"),
+            "review_alt": sql_ident("summary"),
         }
         unit = "s"
     else:
@@ -228,7 +230,8 @@ def amazon_reviews(path: Path) -> InteractionSource:
             "item_id": _first_text("parent_asin", "asin"),
             "rating": sql_ident("rating"),
             "time": sql_ident("timestamp"),
-            "review": _first_text("text", "title"),
+            "review": sql_ident("text"),
+            "review_alt": sql_ident("title"),
         }
         unit = "ms"
     return InteractionSource(path, f"amazon{flavour}", json_lines_relations(path, keys, select), unit)
@@ -242,7 +245,8 @@ def yelp_reviews(path: Path) -> InteractionSource:
         "item_id": sql_ident("business_id"),
         "rating": sql_ident("stars"),
         "time": sql_ident("date"),
-        "review": _first_text("text"),
+        "review": sql_ident("text"),
+        "review_alt": "NULL::VARCHAR",
     }
     return InteractionSource(path, "yelp", json_lines_relations(path, keys, select), "iso")
 
@@ -316,6 +320,7 @@ def interactions_table(
         "rating": rating_col,
         "time": time_col,
         "review": text_col,
+        "review_alt": None,
     }
     for fld, col in item_cols.items():
         columns[f"attr_{fld}"] = col
