@@ -96,6 +96,17 @@ def run_child(command: list[str], cwd: Path | None = None) -> Run:
     return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, proc.returncode, stdout, stderr)
 
 
+def code_version() -> str:
+    """``git describe`` of the checkout holding this script (``-dirty``: uncommitted changes were measured)."""
+    try:
+        done = subprocess.run(
+            ["git", "describe", "--always", "--dirty"], cwd=HERE, capture_output=True, text=True, check=False
+        )
+    except OSError:
+        return "unknown"
+    return done.stdout.strip() or "unknown"
+
+
 def load_average() -> str:
     return "load avg " + " ".join(f"{x:.2f}" for x in os.getloadavg()) + f" on {os.cpu_count()} cores"
 
@@ -209,10 +220,15 @@ def main(argv: list[str] | None = None) -> int:
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench_prepare_"))
     workdir.mkdir(parents=True, exist_ok=True)
-    results: dict = {"python": sys.version.split()[0], "duckdb": duckdb.__version__, "cores": os.cpu_count()}
+    results: dict = {
+        "python": sys.version.split()[0],
+        "duckdb": duckdb.__version__,
+        "cores": os.cpu_count(),
+        "code": code_version(),
+    }
     print(
         f"# bench_prepare ({datetime.now().isoformat(timespec='seconds')}, python {results['python']}, "
-        f"duckdb {results['duckdb']}, {load_average()}; workdir {workdir})"
+        f"duckdb {results['duckdb']}, code {results['code']}, {load_average()}; workdir {workdir})"
     )
 
     # 1. scaling against the bare-parse floor

@@ -249,3 +249,16 @@ def test_bundled_sample_is_what_its_readme_says(tmp_path):
     )
     assert f'plus {stats["n_variant_lines"]} "variant" lines' in readme
     assert sum(f.stat().st_size for f in folder.iterdir()) < 1_000_000
+
+
+def test_command_line_writes_the_dump_and_prints_its_stats(tmp_path, capsys):
+    reviews, meta = tmp_path / "r.json.gz", tmp_path / "m.json"
+    argv = ["--reviews", str(reviews), "--meta", str(meta), "--n-reviews", "400", "--seed", "5"]
+    assert synthetic.main(argv) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["n_lines"] == len(_read_lines(reviews))
+    assert printed["n_users"] == 400 // 8 and printed["n_items"] == 400 // 25  # the documented defaults
+    assert printed["n_meta_records"] == len(_read_lines(meta))
+    with pytest.raises(SystemExit):  # a bad configuration is an argparse error naming the field
+        synthetic.main(["--reviews", str(reviews), "--n-reviews", "10", "--n-users", "20"])
+    assert "n_reviews" in capsys.readouterr().err
