@@ -133,9 +133,8 @@ def resolve_recipe(recipe: str | None, recipes_root: Path) -> Path:
     if recipe is None:
         path = recipes_root / DEFAULT_RECIPE
     else:
-        path = Path(recipe)
-        if not path.suffix:
-            path = path.with_suffix(".yaml")
+        # Recipe names contain dots (qwen2.5-...): add ".yaml" by name, never with Path.with_suffix.
+        path = Path(recipe if recipe.endswith((".yaml", ".yml")) else f"{recipe}.yaml")
         if not path.is_file() and (recipes_root / path).is_file():
             path = recipes_root / path
     if not path.is_file():
@@ -178,9 +177,12 @@ def build_plan(args: argparse.Namespace) -> Plan:
     data_dir = output_dir / "data"
     recipes_root = Path(args.recipes_dir).resolve() if args.recipes_dir else default_recipes_root()
     recipe = resolve_recipe(args.recipe, recipes_root)
+    # --model defaults to Qwen2.5-0.5B-Instruct for the quickstart recipe only; another recipe keeps its own model
+    # (a RecOne GRPO recipe must not silently fall back to a base model).
+    model = args.model or (DEFAULT_MODEL if args.recipe is None else None)
     overrides = [
         *data_overrides(data_dir),
-        f"actor_rollout_ref.model.path={args.model}",
+        *([f"actor_rollout_ref.model.path={model}"] if model else []),
         f"trainer.default_local_dir={output_dir / 'checkpoints'}",
         *args.overrides,
     ]
@@ -306,7 +308,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help="folder for data/, resolved_config.yaml and checkpoints/ (default: %(default)s)",
     )
     parser.add_argument(
-        "--model", default=DEFAULT_MODEL, help="Hugging Face id or local folder of the policy (default: %(default)s)"
+        "--model",
+        default=None,
+        help=f"Hugging Face id or local folder of the policy (default: {DEFAULT_MODEL} with the quickstart recipe, "
+        "the recipe's own model with --recipe)",
     )
     parser.add_argument(
         "--recipe",

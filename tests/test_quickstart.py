@@ -243,7 +243,15 @@ def test_options_and_light_import():
     quickstart.configure_parser(parser)
     args = parser.parse_args(["+ablations=format_only", "trainer.total_epochs=1"])
     assert args.overrides == ["+ablations=format_only", "trainer.total_epochs=1"]
-    assert args.model == "Qwen/Qwen2.5-0.5B-Instruct" and args.output_dir == str(Path("outputs") / "quickstart")
+    assert args.output_dir == str(Path("outputs") / "quickstart")
+    plan = quickstart.build_plan(args)
+    assert "actor_rollout_ref.model.path=Qwen/Qwen2.5-0.5B-Instruct" in plan.overrides
+    assert plan.recipe == (REPO / "recipes" / "reczero" / "qwen2.5-0.5b-instruct_1gpu.yaml")
+    # Another recipe keeps its own model unless --model is given (RecOne GRPO must start from the SFT checkpoint).
+    other = parser.parse_args(["--recipe", "recone/qwen2.5-0.5b-instruct_1gpu_grpo"])
+    plan = quickstart.build_plan(other)
+    assert plan.recipe.name == "qwen2.5-0.5b-instruct_1gpu_grpo.yaml"
+    assert not any(o.startswith("actor_rollout_ref.model.path=") for o in plan.overrides)
     probe = (
         "import sys; from reczero_verl import cli; cli.build_parser('quickstart'); "
         "heavy = [m for m in ('torch', 'verl', 'transformers', 'vllm') if m in sys.modules]; print(heavy)"
