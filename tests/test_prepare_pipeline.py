@@ -464,7 +464,7 @@ def test_malformed_lines_counted_with_file_line_and_strict(tmp_path, events):
     assert stats["first_positions"]["rating_out_of_scale"] == [f"{path}:31"]
     assert stats["read"] == stats["written_total"] + stats["dropped_total"]
     assert stats["written_total"] == len(read_all(out))
-    with pytest.raises(PrepareError, match=rf"{path}:11: malformed"):
+    with pytest.raises(PrepareError, match=rf"{path}:11: malformed"):  # the first invalid line of the file
         prepare("amazon", "--reviews", path, "--output-dir", tmp_path / "strict", "--strict")
     # Without malformed lines DuckDB's fast reader is used: positions still count the blank line.
     del lines[40], lines[10]
@@ -538,3 +538,46 @@ def test_prepare_imports_neither_torch_nor_verl():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_exp3rt_records_profiles_and_random_split(tmp_path):
+    def rec(user, item, score, avg_u="4.5", avg_i="6.0", **extra):
+        return {
+            "user_id": user,
+            "item_id": item,
+            "user_persona": f"[Like]\n- things\n\n[Dislike]\n- None\n\n[Average Rating]\n{avg_u}",
+            "item_synopsis": f"[Like]\n- plot\n\n[Average Rating]\n{avg_i}",
+            "item_description": f"Title: Film {item}\nGenres: Drama\nDirectors: D\nCast: A, B\nPlot: Long.\nMore.",
+            "rationale": "SECRET RATIONALE",
+            "score": score,
+            **extra,
+        }
+
+    records = [rec(f"u{i}", f"m{i}", str(1 + i % 10)) for i in range(40)]
+    records += [rec("u0", "m0", "3"), rec("x", "y", "11"), rec("x", "z", None), rec("x", "w", "abc"), "not an object"]
+    path = tmp_path / "test.json"
+    path.write_text(json.dumps(records), encoding="utf-8")
+    out = tmp_path / "out"
+    stats = prepare("imdb", "--input", path, "--output-dir", out, "--split", "random", "--val-ratio", 0.2)
+    assert stats["read"] == 45 and stats["written_total"] == 40
+    assert {k: v for k, v in stats["dropped"].items() if v} == {
+        "duplicate": 1,
+        "rating_out_of_scale": 1,
+        "missing_field": 1,
+        "invalid_rating": 1,
+        "malformed": 1,
+    }
+    assert stats["first_positions"]["duplicate"] == [f"{path}:record 41"]
+    rows = read_all(out)
+    assert {r["extra_info"]["split"] for r in rows} == {"train", "val", "test"}
+    row = next(r for r in rows if r["extra_info"]["user_id"] == "u3")
+    assert row["reward_model"]["ground_truth"] == 4.0 and row["extra_info"]["rating_max"] == 10.0
+    assert (row["user_avg_rating"], row["item_avg_rating"]) == (4.5, 6.0)
+    assert row["user_profile"] == "[Like] - things [Dislike] - None"  # tail removed, whitespace collapsed
+    assert row["target_item"]["title"] == "Film m3" and row["target_item"]["description"] == "Long. More."
+    assert row["target_item"]["details"] == "Directors: D; Cast: A, B"
+    assert all("SECRET" not in m["content"] for r in rows for m in r["prompt"])
+    with pytest.raises(PrepareError, match=rf"{path}:record 42: rating out of scale"):
+        prepare("imdb", "--input", path, "--output-dir", tmp_path / "strict", "--strict")
+    with pytest.raises(SystemExit):  # EXP3RT has no timestamps: no time split offered
+        prepare("imdb", "--input", path, "--output-dir", tmp_path / "t", "--split", "time")

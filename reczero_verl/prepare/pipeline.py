@@ -23,11 +23,12 @@ Protocol (the public RecZero / Reason4Rec scripts, made exact):
 * Histories may contain interactions that are themselves targets of another split (a test target's history holds
   train interactions): that is the protocol, history is everything strictly earlier; never anything later.
 
-Scale: the dump is scanned by DuckDB (out of core, ``memory_limit`` and a temp directory for spilling). Per-interaction
-counts and averages of earlier interactions come from window functions over ``(ts)`` with a ``RANGE ... 1 PRECEDING``
-frame (integer seconds: exactly "strictly earlier"); each interaction's position in its user's (item's) timeline
-makes the history of a target a range join on positions. Targets are split and sampled BEFORE any history text is
-gathered, so only the sampled targets' histories are joined and only those rows reach Python for rendering.
+Scale: the dump is scanned once by DuckDB (out of core: ``memory_limit`` and a temp directory to spill to); the review
+text is stored as read and trimmed only for the rows shown. One sorted window per side (user, item) gives each
+interaction its position in the timeline, the running sum of ratings and the ``m``-th earliest timestamp (the
+minimum-history rules); targets are split and sampled BEFORE any history is gathered, and a sampled target's history
+is then an equi-join on timeline positions (``K`` rows, however popular the item), its mean a running-sum lookup. Only
+the sampled targets and their histories reach Python, for rendering.
 """
 
 from __future__ import annotations
@@ -333,7 +334,8 @@ def ingest(con: duckdb.DuckDBPyConnection, source: InteractionSource, config: Pr
     if config.strict:
         bad = {r: dropped[r] for r in _RECORD_REASONS if dropped[r]}
         if bad:
-            reason = next(iter(bad))
+            # the earliest invalid record of the file (CSV lines DuckDB could not parse come first: no row number)
+            reason = min(bad, key=lambda r: (r not in first_lines, first_lines.get(r, [0])[0]))
             raise PrepareError(
                 f"{first[reason][0]}: {reason.replace('_', ' ')} (--strict; invalid records: "
                 + ", ".join(f"{r} {n}" for r, n in bad.items())
