@@ -35,8 +35,8 @@ import yaml
 from reczero_verl import cli, quickstart
 
 REPO = Path(__file__).resolve().parents[1]
-#: A user override passed through to verl (it must come last and win).
-EPOCHS = "trainer.total_epochs=2"
+#: User overrides passed through to verl (they come last and win; `+ablations=` needs the recipes search path).
+USER_OVERRIDES = ["trainer.total_epochs=2", "+ablations=format_only"]
 
 
 def run_main(argv: list[str]) -> int:
@@ -58,9 +58,7 @@ def cpu_run(tmp_path_factory, tiny_model_dir):
     printed = io.StringIO()
     try:
         with redirect_stdout(printed):
-            code = run_main(
-                ["quickstart", "--output-dir", str(out), "--model", str(tiny_model_dir), "trainer.total_epochs=2"]
-            )
+            code = run_main(["quickstart", "--output-dir", str(out), "--model", str(tiny_model_dir), *USER_OVERRIDES])
     finally:
         mp.undo()
     return {"out": out, "code": code, "stdout": printed.getvalue(), "launched": launched}
@@ -87,7 +85,8 @@ def test_every_path_the_resolved_config_names_exists(cpu_run, tiny_model_dir):
     assert data["val_files"] == str(out / "data" / "test.parquet")  # prepare writes no val split by default
     assert cfg["actor_rollout_ref"]["model"]["path"] == str(tiny_model_dir)
     assert cfg["trainer"]["default_local_dir"] == str(out / "checkpoints")
-    assert cfg["trainer"]["total_epochs"] == 2  # the user's override came last and won
+    assert cfg["trainer"]["total_epochs"] == 2  # the user's overrides came last and won
+    assert cfg["reward"]["custom_reward_function"]["reward_kwargs"]["mode"] == "format_only"
     assert (out / "data" / "stats.json").is_file()
 
     train = pd.read_parquet(data["train_files"])
@@ -145,9 +144,7 @@ def test_dry_run_never_checks_for_a_gpu(cpu_run, monkeypatch):
 
 def test_with_a_gpu_it_execs_exactly_the_resolved_command(cpu_run, monkeypatch, tiny_model_dir):
     out: Path = cpu_run["out"]
-    code, launched, _ = _rerun(
-        cpu_run, monkeypatch, "--model", str(tiny_model_dir), "trainer.total_epochs=2", missing=[]
-    )
+    code, launched, _ = _rerun(cpu_run, monkeypatch, "--model", str(tiny_model_dir), *USER_OVERRIDES, missing=[])
     assert code == 0 and len(launched) == 1
     command = launched[0]
     recipes = REPO / "recipes"
@@ -167,11 +164,11 @@ def test_with_a_gpu_it_execs_exactly_the_resolved_command(cpu_run, monkeypatch, 
         f"data.val_files={out / 'data' / 'test.parquet'}",
         f"actor_rollout_ref.model.path={tiny_model_dir}",
         f"trainer.default_local_dir={out / 'checkpoints'}",
-        "trainer.total_epochs=2",
+        *USER_OVERRIDES,
     ]
     # What trains is what was resolved: the resolve step ran this command plus `--cfg job`.
     args = cli.build_parser("quickstart").parse_args(
-        ["quickstart", "--output-dir", str(out), "--model", str(tiny_model_dir), "trainer.total_epochs=2"]
+        ["quickstart", "--output-dir", str(out), "--model", str(tiny_model_dir), *USER_OVERRIDES]
     )
     assert quickstart.build_plan(args).train_command() == command
 

@@ -458,6 +458,14 @@ def test_reward_options_reach_the_scorer(ablation, response, expected, composed,
     assert result["reward_extra_info"]["abs_error"] == pytest.approx(1.0)
 
 
+def test_reward_kwargs_override_on_the_command_line(composed, tiny_tokenizer):
+    """The recipes define reward_kwargs, so a plain `key=value` override (no `+`) reaches the scorer."""
+    cfg = composed(QUICKSTART, "reward.custom_reward_function.reward_kwargs.format_weight=1.0")
+    result = score_through_verl(cfg, tiny_tokenizer, TBR_ANSWER, ground_truth=5.0)
+    assert result["reward_score"] == pytest.approx(1.0 + 0.75)
+    assert result["reward_extra_info"]["format_reward"] == pytest.approx(1.0)
+
+
 def test_prefill_prefix_is_what_makes_the_prefilled_answer_valid():
     plain = compute_score("reczero/test", TBR_ANSWER[len(PREFILL_TEXT) :], 5.0, {"rating_min": 1, "rating_max": 5})
     assert plain["format_ok"] == 0.0 and plain["score"] == pytest.approx(-0.5)
