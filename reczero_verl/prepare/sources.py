@@ -378,19 +378,18 @@ def _details(record: Mapping[str, Any], keys: Sequence[str]) -> str | None:
     parts = []
     for key in keys:
         text = flatten_text(record.get(key))
-        if text:
+        if text and text.lower() not in ("none", "null", "nan"):
             parts.append(text if key == "details" else f"{key}: {text}")
     return "; ".join(parts) or None
 
 
 def amazon_item(record: Mapping[str, Any]) -> dict[str, str | None]:
-    """Contract item fields from one Amazon metadata record (2014 literal, 2018 or 2023 JSON)."""
-    categories = record.get("categories", record.get("category"))
-    if categories is None:
-        categories = record.get("main_category", record.get("main_cat"))
+    """Contract item fields from one Amazon metadata record (2014 literal, 2018 or 2023 JSON). Categories fall back
+    to the main category; a ``price`` of ``"None"`` (2023) or ``""`` counts as missing."""
+    categories = flatten_text(record.get("categories", record.get("category")))
     return {
         "title": flatten_text(record.get("title")),
-        "categories": flatten_text(categories),
+        "categories": categories or flatten_text(record.get("main_category", record.get("main_cat"))),
         "brand": flatten_text(record.get("brand", record.get("store"))),
         "description": flatten_text(record.get("description"), sep=" "),
         "features": flatten_text(record.get("features", record.get("feature"))),
