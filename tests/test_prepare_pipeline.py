@@ -581,3 +581,24 @@ def test_exp3rt_records_profiles_and_random_split(tmp_path):
         prepare("imdb", "--input", path, "--output-dir", tmp_path / "strict", "--strict")
     with pytest.raises(SystemExit):  # EXP3RT has no timestamps: no time split offered
         prepare("imdb", "--input", path, "--output-dir", tmp_path / "t", "--split", "time")
+
+
+def test_interactions_jsonl_with_separate_items_table(tmp_path):
+    log = [
+        json.dumps({"u": "a", "i": "x", "r": 3, "t": "2021-05-01 10:00:00"}),
+        json.dumps({"u": "b", "i": "x", "r": 4, "t": "2021-05-02 10:00:00"}),
+        json.dumps({"u": "a", "i": "y", "r": 5, "t": "2021-05-03 10:00:00"}),
+        json.dumps({"u": "b", "i": "y", "r": 2, "t": "2021-05-04 10:00:00"}),
+    ]
+    path = write_lines(tmp_path / "log.jsonl", log)
+    items = write_lines(tmp_path / "items.csv", ["id,name,tags", "x,Ex,t1", 'y,Why,"t2, t3"', "y,Dup,ignored"])
+    out = tmp_path / "out"
+    prepare(
+        "interactions", "--input", path, "--user-col", "u", "--item-col", "i", "--rating-col", "r", "--time-col", "t",
+        "--items", items, "--items-id-col", "id", "--items-cols", "title=name", "categories=tags",
+        "--output-dir", out, "--split", "all-test",
+    )  # fmt: skip
+    (row,) = read_split(out, "test")
+    assert row["target_item"]["title"] == "Why" and row["target_item"]["categories"] == "t2, t3"
+    assert [(h["item_id"], h["title"]) for h in row["user_history"]] == [("x", "Ex")]
+    assert row["extra_info"]["timestamp"] == int(datetime(2021, 5, 4, 10, tzinfo=timezone.utc).timestamp())
