@@ -40,6 +40,7 @@ import importlib.util
 import io
 import logging
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -162,13 +163,20 @@ def prepare_sample(data_dir: Path) -> None:
         raise QuickstartError(f"preparing the bundled sample into {data_dir} failed (exit code {code}; see above)")
 
 
+def hydra_value(text: str) -> str:
+    """``text`` as a Hydra override value: as is when plain, else single-quoted (spaces, commas, brackets...)."""
+    if re.fullmatch(r"[\w./+:@-]+", text):
+        return text
+    # Inside Hydra's quotes only a quote and the backslashes right before a quote (or the end) need escaping.
+    doubled = re.sub(r"(\\+)(?='|$)", lambda m: m.group(1) * 2, text)
+    return "'" + doubled.replace("'", "\\'") + "'"
+
+
 def data_overrides(data_dir: Path) -> list[str]:
-    """``data.train_files`` / ``data.val_files`` for a prepared folder (validation on val.parquet when written)."""
-    train = data_dir / "train.parquet"
-    val = data_dir / "val.parquet"
-    if not val.is_file():
-        val = data_dir / "test.parquet"
-    return [f"data.train_files={train}", f"data.val_files={val}"]
+    """``data.train_files`` / ``data.val_files`` for the prepared sample (prepare writes train and test by default)."""
+    train = hydra_value(str(data_dir / "train.parquet"))
+    test = hydra_value(str(data_dir / "test.parquet"))
+    return [f"data.train_files={train}", f"data.val_files={test}"]
 
 
 def build_plan(args: argparse.Namespace) -> Plan:
@@ -182,8 +190,8 @@ def build_plan(args: argparse.Namespace) -> Plan:
     model = args.model or (DEFAULT_MODEL if args.recipe is None else None)
     overrides = [
         *data_overrides(data_dir),
-        *([f"actor_rollout_ref.model.path={model}"] if model else []),
-        f"trainer.default_local_dir={output_dir / 'checkpoints'}",
+        *([f"actor_rollout_ref.model.path={hydra_value(model)}"] if model else []),
+        f"trainer.default_local_dir={hydra_value(str(output_dir / 'checkpoints'))}",
         *args.overrides,
     ]
     return Plan(output_dir, data_dir, recipe, recipes_root, tuple(overrides))

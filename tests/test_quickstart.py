@@ -255,3 +255,22 @@ def test_options_and_light_import():
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "/data/train.parquet",
+        "Qwen/Qwen2.5-0.5B-Instruct",
+        "/my data/x,y[1].parquet",
+        "/it's/a\\b=c",
+        "~/models/qwen",
+        "C:\\models\\",
+    ],
+)
+def test_paths_survive_hydra_override_parsing(text):
+    """Paths go to verl as `key=value` overrides: spaces, commas, quotes and backslashes must come back intact."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    value = quickstart.hydra_value(text)
+    assert OverridesParser.create().parse_override(f"data.train_files={value}").value() == text
