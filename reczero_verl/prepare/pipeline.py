@@ -273,10 +273,11 @@ def _positions(source: InteractionSource, relation: Relation, lines: Sequence[in
 
 
 def ingest(con: duckdb.DuckDBPyConnection, source: InteractionSource, config: PrepareConfig) -> Ingest:
-    """Create table ``ev(line, user_id, item_id, rating, ts)``: the valid, deduplicated interactions.
+    """Create ``ev_all`` (every record with its drop reason and raw text) and ``ev(line, user_id, item_id, rating,
+    ts)``: the valid, deduplicated interactions.
 
-    Duplicates are marked in the same pass that validates (a window over (user, item) ordered by (ts, line)): the
-    earliest record of a pair is kept, so a re-review never shadows the first opinion and ties resolve by file order.
+    Dedup keeps the earliest record of a (user, item) pair (a window ordered by (ts, line)), so a re-review never
+    shadows the first opinion and ties resolve by file order; the later records count as ``duplicate``.
     """
     last_error: Exception | None = None
     for relation in source.relations:

@@ -431,7 +431,11 @@ def meta_format(path: Path) -> str:
 
 @dataclass
 class MetaStats:
-    """What reading a metadata file found (reported under ``meta`` in ``stats.json``)."""
+    """What reading a metadata file found (reported under ``meta`` in ``stats.json``).
+
+    ``malformed`` counts the lines that are not JSON objects (JSON metadata) or carry no recognisable item id (2014
+    literals), plus the needed lines that do not parse; a metadata line is parsed only when its item is needed.
+    """
 
     path: str
     format: str
