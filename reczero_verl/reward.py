@@ -34,7 +34,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from reczero_verl.template import SECTION_NAMES, close_tag, open_tag
+from reczero_verl.template import DEFAULT_VARIANT, SECTION_NAMES, VARIANTS, close_tag, open_tag
 
 __all__ = [
     "REWARD_KEYS",
@@ -104,17 +104,35 @@ def _last_rate_value(response: str) -> float | None:
     return _parse_number(response[start:end])
 
 
-def parse_response(response: str, rating_min: float = 1.0, rating_max: float = 5.0) -> ParsedResponse:
-    """Check the TbR structure of ``response`` and extract its rating.
+def parse_response(
+    response: str, rating_min: float = 1.0, rating_max: float = 5.0, variant: str = DEFAULT_VARIANT
+) -> ParsedResponse:
+    """Check the structure of ``response`` for template ``variant`` and extract its rating.
 
     This is the one parser of the project: the reward, the cold-start filter and the evaluation all call it.
-    ``value`` is the unclipped number of the last ``<rate>`` section (NaN when ``parsed`` is False).
+    ``tbr`` expects the four sections (see the module docstring); ``plain`` (the no-structure ablation, whose prompt
+    asks for the rating only) expects the response to be exactly ``<rate>X</rate>`` up to surrounding whitespace.
+    In both, the rating must be inside the scale. ``value`` is the unclipped number of the last ``<rate>`` section
+    (NaN when ``parsed`` is False).
     """
     value = _last_rate_value(response)
     parsed = value is not None
     if not parsed:
         return ParsedResponse(False, False, UNPARSED_PRED)
+    if variant == "plain":
+        return ParsedResponse(_plain_ok(response, value, rating_min, rating_max), True, value)
     return ParsedResponse(_structure_ok(response, value, rating_min, rating_max), True, value)
+
+
+def _plain_ok(response: str, value: float, rating_min: float, rating_max: float) -> bool:
+    stripped = response.strip()
+    return (
+        rating_min <= value <= rating_max
+        and stripped.startswith(_RATE_OPEN)
+        and stripped.endswith(_RATE_CLOSE)
+        and stripped.count(_RATE_OPEN) == 1
+        and stripped.count(_RATE_CLOSE) == 1
+    )
 
 
 def _blank(text: str) -> bool:
@@ -179,6 +197,7 @@ def compute_score(
     mode: str = "full",
     format_weight: float = 0.5,
     prefilled_prefix: str = "",
+    variant: str = DEFAULT_VARIANT,
     **kwargs: Any,
 ) -> dict[str, float]:
     """Score one response; verl's reward managers call this with keyword arguments.
@@ -192,6 +211,8 @@ def compute_score(
         format_weight: magnitude of the format reward (0.5 in the paper).
         prefilled_prefix: text the chat template pre-filled in the generation prompt (for example
             ``"<analyze user>"``); it is prepended to ``solution_str`` before checking.
+        variant: the template variant the prompts were rendered with (``tbr`` or ``plain``); it sets what the
+            format check expects (see :func:`parse_response`).
         **kwargs: other keyword arguments verl may pass; ignored.
 
     Returns:
@@ -205,6 +226,8 @@ def compute_score(
     """
     if mode not in MODES:
         raise ValueError(f"unknown reward mode {mode!r}; expected one of {MODES}")
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown template variant {variant!r}; expected one of {VARIANTS}")
     y = parse_ground_truth(ground_truth)
     lo, hi = rating_scale(extra_info)
     max_error = hi - lo
@@ -212,7 +235,7 @@ def compute_score(
     response = solution_str if isinstance(solution_str, str) else ("" if solution_str is None else str(solution_str))
     if prefilled_prefix:
         response = prefilled_prefix + response
-    format_ok, parsed, value = parse_response(response, lo, hi)
+    format_ok, parsed, value = parse_response(response, lo, hi, variant)
 
     if parsed and math.isfinite(value):
         pred = min(max(value, lo), hi)

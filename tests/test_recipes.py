@@ -67,7 +67,8 @@ ABLATION_KEYS = {
     "accuracy_only": {"reward.custom_reward_function.reward_kwargs.mode"},
     "format_only": {"reward.custom_reward_function.reward_kwargs.mode"},
     "no_std_norm": {"algorithm.norm_adv_by_std_in_grpo"},
-    "plain_template": {"data.reczero.variant", "reward.custom_reward_function.reward_kwargs.mode"},
+    # The reward's variant interpolates ${data.reczero.variant}: one key switches both (REWARD_CASES proves it).
+    "plain_template": {"data.reczero.variant"},
     "prefill_tag": {
         "actor_rollout_ref.model.custom_chat_template",
         "reward.custom_reward_function.reward_kwargs.prefilled_prefix",
@@ -444,7 +445,8 @@ REWARD_CASES = [
     ("format_only", TBR_ANSWER, 0.5),
     ("accuracy_only", TBR_ANSWER, 0.75),
     ("no_std_norm", TBR_ANSWER, 0.5 + 0.75),
-    ("plain_template", "<rate>4</rate>", 0.75),
+    ("plain_template", "<rate>4</rate>", 0.5 + 0.75),
+    ("plain_template", TBR_ANSWER, -0.5),  # the plain format check rejects the four sections
     # The pre-filled tag is in the prompt, not in the response: without prefilled_prefix this would be -0.5.
     ("prefill_tag", TBR_ANSWER[len(PREFILL_TEXT) :], 0.5 + 0.75),
 ]

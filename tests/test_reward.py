@@ -265,3 +265,28 @@ def test_picklable_and_thread_safe():
     for t in threads:
         t.join()
     assert results == expected
+
+
+@pytest.mark.parametrize(
+    "response,format_ok",
+    [
+        ("<rate>4</rate>", True),
+        ("  <rate> 3.5 </rate>\n", True),
+        ("<rate>6</rate>", False),
+        ("The user likes it. <rate>4</rate>", False),
+        ("<rate>4</rate> done", False),
+        ("<rate>4</rate><rate>4</rate>", False),
+        (tbr(rate="4"), False),
+    ],
+)
+def test_plain_variant_format_is_the_rating_alone(response, format_ok):
+    out = compute_score(solution_str=response, ground_truth=4, variant="plain")
+    assert out["format_ok"] == float(format_ok)
+    assert out["format_reward"] == (0.5 if format_ok else -0.5)
+    # The error metrics do not depend on the variant either.
+    assert out["abs_error"] == compute_score(solution_str=response, ground_truth=4)["abs_error"]
+
+
+def test_unknown_variant_is_a_configuration_error():
+    with pytest.raises(ValueError, match="variant"):
+        compute_score(solution_str="<rate>4</rate>", ground_truth=4, variant="json")
