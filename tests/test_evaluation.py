@@ -133,6 +133,15 @@ def test_prefix_is_prepended_before_scoring(tmp_path):
     assert evaluate(data, without)[0]["overall"]["first_sample"]["format_ok_rate"] == 0.0
 
 
+def test_plain_variant_checks_the_plain_format(tmp_path):
+    data = write_prepared(tmp_path / "t.parquet", [prepared_row(0, "u", "i", 3.0)])
+    gens = write_generations(tmp_path / "g.jsonl", [{"index": 0, "sample": 0, "response": "<rate>2</rate>"}])
+    tbr_metrics = evaluate(data, gens)[0]["overall"]["first_sample"]
+    plain_metrics = evaluate(data, gens, variant="plain")[0]["overall"]["first_sample"]
+    assert (tbr_metrics["format_ok_rate"], plain_metrics["format_ok_rate"]) == (0.0, 1.0)
+    assert tbr_metrics["mae"] == plain_metrics["mae"] == 1.0
+
+
 def test_rating_logits_prediction(tmp_path):
     data = write_prepared(tmp_path / "t.parquet", [prepared_row(0, "u", "i", 3.0), prepared_row(1, "v", "j", 5.0)])
     records = [

@@ -61,17 +61,24 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--baselines", default=None, help="metrics.json of `reczero-verl baselines` on the same test file, to compare"
     )
+    parser.add_argument(
+        "--variant",
+        choices=["tbr", "plain"],
+        default="tbr",
+        help="template variant the model was trained with (sets what the format-OK rate checks; default tbr)",
+    )
     parser.add_argument("--title", default=None, help="name of the model in the report (default: the file name)")
     parser.add_argument(
         "--limit", type=int, default=None, help="only the first N rows by extra_info.index (as `generate --limit N`)"
     )
 
 
-def score_samples(targets: pd.DataFrame, records: list[dict[str, Any]]) -> pd.DataFrame:
+def score_samples(targets: pd.DataFrame, records: list[dict[str, Any]], variant: str = "tbr") -> pd.DataFrame:
     """One row per generation: the target's fields plus ``sample``, ``pred``, ``parsed``, ``format_ok``.
 
     Each response is scored with :func:`reczero_verl.reward.compute_score`, its ``prefix`` (the text a pre-filling
-    chat template put in the prompt) prepended, exactly as the reward does in training.
+    chat template put in the prompt) prepended, exactly as the reward does in training. ``variant`` is the template
+    variant the model was trained with; it only changes what ``format_ok`` checks, never the error metrics.
     """
     from reczero_verl.reward import compute_score
 
@@ -85,6 +92,7 @@ def score_samples(targets: pd.DataFrame, records: list[dict[str, Any]]) -> pd.Da
             ground_truth=float(target["rating"]),
             extra_info={"rating_min": float(target["rating_min"]), "rating_max": float(target["rating_max"])},
             prefilled_prefix=record.get("prefix", "") or "",
+            variant=variant,
         )
         rows.append(
             {
@@ -136,7 +144,7 @@ def _prompt_table(predictions: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 
 def evaluate(
-    data: str | Path, generations: str | Path, limit: int | None = None
+    data: str | Path, generations: str | Path, limit: int | None = None, variant: str = "tbr"
 ) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
     """Metrics dict and prediction frames of ``generations`` against ``data`` (or its first ``limit`` rows)."""
     targets = load_targets(data)
@@ -144,7 +152,7 @@ def evaluate(
         targets = targets.head(limit)
     records = read_generations(generations)
     k = check_alignment(targets["index"].tolist(), [(r["index"], r["sample"]) for r in records], where=str(generations))
-    samples = score_samples(targets, records)
+    samples = score_samples(targets, records, variant)
     predictions = M.sample_predictions(samples)
     logits = _logit_predictions(samples)
     if logits is not None:
@@ -255,7 +263,7 @@ def write_outputs(
 def main(args: argparse.Namespace) -> int:
     """Run ``reczero-verl evaluate``; returns 0, or 2 on bad input (the error is logged)."""
     try:
-        metrics, predictions = evaluate(args.data, args.generations, args.limit)
+        metrics, predictions = evaluate(args.data, args.generations, args.limit, args.variant)
         baselines = None
         if args.baselines:
             baselines = _load_baselines(args.baselines, metrics["n_prompts"], sorted(metrics["by_data_source"]))
