@@ -66,6 +66,8 @@ logger = logging.getLogger(__name__)
 FASHION_5CORE_RATING_COUNTS: tuple[int, int, int, int, int] = (117, 93, 337, 471, 2158)
 
 _DAY = 86_400
+#: Most users or items a dump may have (identifiers are drawn from 36**8 values at least; see _random_ids).
+_MAX_ENTITIES = 10**8
 _BASE36 = np.frombuffer(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", dtype=np.uint8)
 _MONTHS = (
     "January",
@@ -406,8 +408,8 @@ class SyntheticConfig:
             raise ValueError(
                 f"n_reviews ({self.n_reviews}) must be at least n_users ({self.n_users}) and n_items ({self.n_items})"
             )
-        if self.n_users > 36**10 or self.n_items > 36**7:
-            raise ValueError("too many users or items for Amazon-style identifiers")
+        if self.n_users >= _MAX_ENTITIES or self.n_items >= _MAX_ENTITIES:
+            raise ValueError(f"n_users and n_items must be below {_MAX_ENTITIES} (distinct Amazon-style identifiers)")
         if len(self.rating_counts) != 5 or min(self.rating_counts) < 0 or sum(self.rating_counts) <= 0:
             raise ValueError(f"rating_counts must be 5 non-negative counts, got {self.rating_counts}")
         if np.datetime64(self.end) <= np.datetime64(self.start) + np.timedelta64(90, "D"):
@@ -418,14 +420,23 @@ class SyntheticConfig:
 
 
 # ----------------------------------------------------------------------------------------------------------- helpers
-def _base36_ids(index: np.ndarray, width: int, multiplier: int, offset: int) -> np.ndarray:
-    """Distinct fixed-width base-36 strings for distinct ``index`` values (an affine bijection mod 36**width)."""
-    modulus = 36**width
-    mixed = (index.astype(np.int64) * multiplier + offset) % modulus
-    digits = np.empty((len(index), width), dtype=np.uint8)
+def _random_ids(rng: np.random.Generator, n: int, width: int) -> np.ndarray:
+    """``n`` distinct random base-36 strings of ``width`` (<= 12) characters, like the tails of Amazon ids."""
+    space = 36**width
+    values = rng.integers(0, space, n, dtype=np.int64)
+    for _ in range(100):  # collisions are rare (n**2 / 2 / 36**width); re-draw them
+        _, first = np.unique(values, return_index=True)
+        if len(first) == n:
+            break
+        repeated = np.ones(n, dtype=bool)
+        repeated[first] = False
+        values[repeated] = rng.integers(0, space, int(repeated.sum()), dtype=np.int64)
+    else:
+        raise ValueError(f"cannot draw {n} distinct identifiers of {width} characters")
+    digits = np.empty((n, width), dtype=np.uint8)
     for pos in range(width - 1, -1, -1):
-        digits[:, pos] = _BASE36[mixed % 36]
-        mixed //= 36
+        digits[:, pos] = _BASE36[values % 36]
+        values //= 36
     return digits.view(f"S{width}").ravel().astype(str)
 
 
@@ -480,12 +491,6 @@ def _open_text_out(path: Path, compresslevel: int) -> Iterator[IO[str]]:
                 yield text
 
 
-def _choice_rows(rng: np.random.Generator, probs: np.ndarray) -> np.ndarray:
-    """One categorical draw per row of ``probs`` (rows sum to 1), vectorised."""
-    u = rng.random(len(probs))
-    return (u[:, None] > np.cumsum(probs, axis=1)[:, :-1]).sum(axis=1)
-
-
 # -------------------------------------------------------------------------------------------------------- the world
 @dataclass
 class _World:
@@ -530,10 +535,9 @@ class _World:
 def _build_users(cfg: SyntheticConfig, rng: np.random.Generator) -> tuple[np.ndarray, list[str | None]]:
     """reviewerIDs (``A`` + 12-13 base-36 chars) and reviewerNames (``Amazon Customer`` for many, a few missing)."""
     n = cfg.n_users
-    core = _base36_ids(np.arange(n), 11, 7_777_777_777_777 - 36, 123_456_789_012)
-    lead = _BASE36[rng.integers(1, 36, n)].view("S1").astype(str)
+    core = _random_ids(rng, n, 12)
     extra = np.where(rng.random(n) < 0.5, _BASE36[rng.integers(0, 36, n)].view("S1").astype(str), "")
-    user_ids = np.char.add(np.char.add(np.char.add("A", lead), core), extra)
+    user_ids = np.char.add(np.char.add("A", core), extra)  # distinct cores: distinct ids whatever the extra char
     kind = rng.random(n)
     first = rng.integers(0, len(_FIRST_NAMES), n)
     initial = rng.integers(0, 26, n)
@@ -622,7 +626,7 @@ def _build_world(cfg: SyntheticConfig) -> _World:
     span = int((np.datetime64(cfg.end) - np.datetime64(cfg.start)).astype(np.int64))
 
     user_ids, user_names = _build_users(cfg, rng)
-    asins = np.char.add("B0", _base36_ids(np.arange(cfg.n_items), 8, 1_000_003 * 5 + 2, 9_876_543_210))
+    asins = np.char.add("B0", _random_ids(rng, cfg.n_items, 8))
     item_family = rng.integers(0, len(FAMILIES), cfg.n_items).astype(np.int16)
     item_material = rng.integers(0, 1 << 15, cfg.n_items).astype(np.int16)  # reduced mod len(materials) later
     item_has_style = rng.random(cfg.n_items) < 0.9
