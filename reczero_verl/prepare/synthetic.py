@@ -35,7 +35,8 @@ The model behind the data: users and items get Zipf-like popularity (every user 
 ``min(5, ...)`` reviews, like a 5-core file); a rating is a low-rank score (user bias + item bias + dot product of
 latent factors that depend on the product family + noise) cut at quantiles so that the marginal distribution matches
 the real ``AMAZON_FASHION_5.json``; the text is made of templated sentences about item aspects whose polarity follows
-the rating. Everything derives from one ``seed`` (same arguments -> byte-identical files, gzip included).
+the rating. Everything derives from one ``seed``: the same arguments give byte-identical files, gzip included
+(with the same numpy and zlib releases).
 
 Cost: the per-review numbers are numpy arrays (peak resident memory about 230 bytes a review: 300 MB for one million
 reviews, 135 MB for 250k, measured); the text is produced and written in chunks, so the strings are never all in
