@@ -23,7 +23,7 @@ import pytest
 from reczero_verl.cli import main as cli_main
 from reczero_verl.evaluation.baselines import BaselineSettings, fit_biases, run_baselines, training_interactions
 from reczero_verl.evaluation.data import load_targets
-from tests.test_evaluation_helpers import prepared_row, write_generations, write_prepared
+from tests.builders import prepared_row, write_generations, write_prepared
 
 TOL = 1e-9
 

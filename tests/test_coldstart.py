@@ -40,6 +40,7 @@ from reczero_verl.coldstart.journal import JOURNAL_NAME, Journal, read_journal
 from reczero_verl.coldstart.samples import load_samples, stratified_order
 from reczero_verl.coldstart.traces import rationalization_instruction, rationalization_messages
 from reczero_verl.template import build_messages
+from tests.builders import CONTRACT_SCHEMA
 from tests.fake_openai_server import Received, Reply, ScriptedChatServer, completion, error
 
 KEY_ENV = "RECZERO_TEST_TEACHER_KEY"
@@ -50,75 +51,6 @@ _ITEM = re.compile(r"ITEM-(\d{4})")
 # ---------------------------------------------------------------------------------------------------------------
 # Input fixture: a train.parquet that follows the prepared-sample contract (common brief)
 # ---------------------------------------------------------------------------------------------------------------
-
-_MESSAGE = pa.struct([("role", pa.string()), ("content", pa.string())])
-CONTRACT_SCHEMA = pa.schema(
-    [
-        ("data_source", pa.string()),
-        ("ability", pa.string()),
-        ("prompt", pa.list_(_MESSAGE)),
-        ("reward_model", pa.struct([("style", pa.string()), ("ground_truth", pa.float64())])),
-        (
-            "extra_info",
-            pa.struct(
-                [
-                    ("split", pa.string()),
-                    ("index", pa.int64()),
-                    ("user_id", pa.string()),
-                    ("item_id", pa.string()),
-                    ("timestamp", pa.int64()),
-                    ("rating_min", pa.float64()),
-                    ("rating_max", pa.float64()),
-                ]
-            ),
-        ),
-        (
-            "user_history",
-            pa.list_(
-                pa.struct(
-                    [
-                        ("item_id", pa.string()),
-                        ("rating", pa.float64()),
-                        ("timestamp", pa.int64()),
-                        ("title", pa.string()),
-                        ("review", pa.string()),
-                    ]
-                )
-            ),
-        ),
-        (
-            "item_history",
-            pa.list_(
-                pa.struct(
-                    [
-                        ("user_id", pa.string()),
-                        ("rating", pa.float64()),
-                        ("timestamp", pa.int64()),
-                        ("review", pa.string()),
-                    ]
-                )
-            ),
-        ),
-        (
-            "target_item",
-            pa.struct(
-                [
-                    ("item_id", pa.string()),
-                    ("title", pa.string()),
-                    ("categories", pa.string()),
-                    ("brand", pa.string()),
-                    ("description", pa.string()),
-                    ("features", pa.string()),
-                    ("details", pa.string()),
-                ]
-            ),
-        ),
-        ("user_avg_rating", pa.float64()),
-        ("item_avg_rating", pa.float64()),
-        ("user_profile", pa.string()),
-        ("item_profile", pa.string()),
-    ]
-)
 
 
 def contract_row(index: int, rating: float) -> dict:

@@ -40,52 +40,7 @@ from reczero_verl.dataset import (
     keep_counts,
 )
 from reczero_verl.template import build_messages, prefill_chat_template, system_prompt
-
-S = pa.string()
-CONTRACT_SCHEMA = pa.schema(
-    [
-        ("data_source", S),
-        ("ability", S),
-        ("prompt", pa.list_(pa.struct([("role", S), ("content", S)]))),
-        ("reward_model", pa.struct([("style", S), ("ground_truth", pa.float64())])),
-        (
-            "extra_info",
-            pa.struct(
-                [
-                    ("split", S),
-                    ("index", pa.int64()),
-                    ("user_id", S),
-                    ("item_id", S),
-                    ("timestamp", pa.int64()),
-                    ("rating_min", pa.float64()),
-                    ("rating_max", pa.float64()),
-                ]
-            ),
-        ),
-        (
-            "user_history",
-            pa.list_(
-                pa.struct(
-                    [("item_id", S), ("rating", pa.float64()), ("timestamp", pa.int64()), ("title", S), ("review", S)]
-                )
-            ),
-        ),
-        (
-            "item_history",
-            pa.list_(pa.struct([("user_id", S), ("rating", pa.float64()), ("timestamp", pa.int64()), ("review", S)])),
-        ),
-        (
-            "target_item",
-            pa.struct(
-                [(k, S) for k in ("item_id", "title", "categories", "brand", "description", "features", "details")]
-            ),
-        ),
-        ("user_avg_rating", pa.float64()),
-        ("item_avg_rating", pa.float64()),
-        ("user_profile", S),
-        ("item_profile", S),
-    ]
-)
+from tests.builders import CONTRACT_SCHEMA
 
 WORDS = "great fit comfortable running shoes too small quality arrived quickly loves color size".split()
 MAX_PROMPT_LENGTH = 700

@@ -25,7 +25,7 @@ from reczero_verl.cli import main as cli_main
 from reczero_verl.evaluation import metrics as M
 from reczero_verl.evaluation.data import EvaluationInputError
 from reczero_verl.evaluation.evaluate import evaluate
-from tests.test_evaluation_helpers import prepared_row, tbr, write_generations, write_prepared
+from tests.builders import prepared_row, tbr, write_generations, write_prepared
 
 A, B = "reczero/a", "reczero/b"
 TOL = 1e-9

@@ -24,7 +24,7 @@ from reczero_verl.cli import main as cli_main
 from reczero_verl.evaluation.evaluate import evaluate
 from reczero_verl.evaluation.generate import rating_values, response_context, value_probabilities
 from reczero_verl.reward import compute_score
-from tests.test_evaluation_helpers import prepared_row, write_prepared
+from tests.builders import prepared_row, write_prepared
 
 
 @pytest.fixture()

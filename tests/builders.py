@@ -1,0 +1,160 @@
+# Copyright 2026 The reczero-verl Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+"""Builders of test inputs in the project's own formats: prepared-sample parquet (the contract every command reads),
+generation JSON lines and TbR responses. One definition of the contract schema for all tests."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from reczero_verl.template import build_messages
+
+MESSAGE = pa.struct([("role", pa.string()), ("content", pa.string())])
+CONTRACT_SCHEMA = pa.schema(
+    [
+        ("data_source", pa.string()),
+        ("ability", pa.string()),
+        ("prompt", pa.list_(MESSAGE)),
+        ("reward_model", pa.struct([("style", pa.string()), ("ground_truth", pa.float64())])),
+        (
+            "extra_info",
+            pa.struct(
+                [
+                    ("split", pa.string()),
+                    ("index", pa.int64()),
+                    ("user_id", pa.string()),
+                    ("item_id", pa.string()),
+                    ("timestamp", pa.int64()),
+                    ("rating_min", pa.float64()),
+                    ("rating_max", pa.float64()),
+                ]
+            ),
+        ),
+        (
+            "user_history",
+            pa.list_(
+                pa.struct(
+                    [
+                        ("item_id", pa.string()),
+                        ("rating", pa.float64()),
+                        ("timestamp", pa.int64()),
+                        ("title", pa.string()),
+                        ("review", pa.string()),
+                    ]
+                )
+            ),
+        ),
+        (
+            "item_history",
+            pa.list_(
+                pa.struct(
+                    [
+                        ("user_id", pa.string()),
+                        ("rating", pa.float64()),
+                        ("timestamp", pa.int64()),
+                        ("review", pa.string()),
+                    ]
+                )
+            ),
+        ),
+        (
+            "target_item",
+            pa.struct(
+                [
+                    (k, pa.string())
+                    for k in ("item_id", "title", "categories", "brand", "description", "features", "details")
+                ]
+            ),
+        ),
+        ("user_avg_rating", pa.float64()),
+        ("item_avg_rating", pa.float64()),
+        ("user_profile", pa.string()),
+        ("item_profile", pa.string()),
+    ]
+)
+
+
+def prepared_row(
+    index: int,
+    user_id: str,
+    item_id: str,
+    rating: float,
+    *,
+    timestamp: int = 1_600_000_000,
+    split: str = "test",
+    source: str = "reczero/synthetic",
+    scale: tuple[float, float] = (1.0, 5.0),
+    user_history: Sequence[dict[str, Any]] = (),
+    item_history: Sequence[dict[str, Any]] = (),
+) -> dict[str, Any]:
+    """One prepared sample following the contract (prompt rendered with the real template)."""
+    lo, hi = scale
+    row: dict[str, Any] = {
+        "data_source": source,
+        "ability": "rating_prediction",
+        "reward_model": {"style": "rule", "ground_truth": float(rating)},
+        "extra_info": {
+            "split": split,
+            "index": index,
+            "user_id": user_id,
+            "item_id": item_id,
+            "timestamp": timestamp,
+            "rating_min": lo,
+            "rating_max": hi,
+        },
+        "user_history": [{"title": f"item {h['item_id']}", "review": "fine", **h} for h in user_history],
+        "item_history": [{"review": "ok", **h} for h in item_history],
+        "target_item": {
+            "item_id": item_id,
+            "title": f"item {item_id}",
+            "categories": "Clothing",
+            "brand": None,
+            "description": None,
+            "features": None,
+            "details": None,
+        },
+        "user_avg_rating": None,
+        "item_avg_rating": None,
+        "user_profile": None,
+        "item_profile": None,
+    }
+    row["prompt"] = build_messages(row, variant="tbr", rating_min=lo, rating_max=hi)
+    return row
+
+
+def write_prepared(path: Path, rows: Sequence[dict[str, Any]]) -> Path:
+    """Write ``rows`` as a prepared-sample parquet with the contract's exact schema."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(list(rows), schema=CONTRACT_SCHEMA), path)
+    return path
+
+
+def write_generations(path: Path, records: Sequence[dict[str, Any]]) -> Path:
+    """Write generation records as JSON lines."""
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def tbr(rating: str, *, analysis: str = "likes it") -> str:
+    """A well-formed TbR response whose ``<rate>`` section holds ``rating`` verbatim."""
+    return (
+        f"<analyze user>{analysis}</analyze user>\n<analyze item>good item</analyze item>\n"
+        f"<match>fits</match>\n<rate>{rating}</rate>"
+    )
