@@ -242,7 +242,8 @@ def review_prefix(budgets: TextBudgets) -> int:
 
 
 def _classify_sql(relation: Relation, config: PrepareConfig, unit: str, attrs: Sequence[str]) -> str:
-    """SQL of every input record with its typed fields, its raw review texts and its drop reason (NULL when valid).
+    """SQL of every input record with its typed fields, its raw review texts and its drop reason (NULL when valid);
+    without ``line`` when the relation numbers its rows by scan order (``rowid_lines``).
 
     Text is stored as read: trimming and cutting it costs more than the parse itself, so it is done later, only for
     the history rows that are shown."""
@@ -250,8 +251,9 @@ def _classify_sql(relation: Relation, config: PrepareConfig, unit: str, attrs: S
     lo, hi = float(config.rating_min), float(config.rating_max)
     missing = " OR ".join(f"nullif(trim({c}), '') IS NULL" for c in ("user_id", "item_id", "rating", "time"))
     attr_cols = "".join(f", {sql_ident('attr_' + a)}" for a in attrs)
+    line = "" if relation.rowid_lines else "line, "
     return f"""
-        SELECT line, user_id, item_id, r AS rating, ts, review, review_alt{attr_cols},
+        SELECT {line}user_id, item_id, r AS rating, ts, review, review_alt{attr_cols},
             CASE WHEN malformed THEN 'malformed'
                  WHEN {missing} THEN 'missing_field'
                  WHEN r IS NULL OR isnan(r) THEN 'invalid_rating'
@@ -273,8 +275,9 @@ def _positions(source: InteractionSource, relation: Relation, lines: Sequence[in
 
 
 def ingest(con: duckdb.DuckDBPyConnection, source: InteractionSource, config: PrepareConfig) -> Ingest:
-    """Create ``ev_all`` (every record with its drop reason and raw text) and ``ev(line, user_id, item_id, rating,
-    ts)``: the valid, deduplicated interactions.
+    """Create ``ev_all`` (every record with its drop reason and raw text: a view over table ``ev_rows``, numbering
+    the rows in scan order when the relation has no ``line``) and ``ev(line, user_id, item_id, rating, ts)``: the
+    valid, deduplicated interactions.
 
     Dedup keeps the earliest record of a (user, item) pair (a window ordered by (ts, line)), so a re-review never
     shadows the first opinion and ties resolve by file order; the later records count as ``duplicate``.
@@ -286,7 +289,9 @@ def ingest(con: duckdb.DuckDBPyConnection, source: InteractionSource, config: Pr
             if unit == "auto":
                 unit = detect_time_unit(con, relation.sql)
             classified = _classify_sql(relation, config, unit, source.item_attrs)
-            con.execute("CREATE OR REPLACE TEMP TABLE ev_all AS " + classified)
+            con.execute("CREATE OR REPLACE TEMP TABLE ev_rows AS " + classified)
+            line = "rowid + 1 AS line, " if relation.rowid_lines else ""
+            con.execute(f"CREATE OR REPLACE TEMP VIEW ev_all AS SELECT {line}* FROM ev_rows")
             break
         except duckdb.Error as exc:
             if not _is_input_error(exc):
