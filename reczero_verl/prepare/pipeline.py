@@ -24,11 +24,12 @@ Protocol (the public RecZero / Reason4Rec scripts, made exact):
   train interactions): that is the protocol, history is everything strictly earlier; never anything later.
 
 Scale: the dump is scanned once by DuckDB (out of core: ``memory_limit`` and a temp directory to spill to); the review
-text is stored as read and trimmed only for the rows shown. One sorted window per side (user, item) gives each
-interaction its position in the timeline, the running sum of ratings and the ``m``-th earliest timestamp (the
-minimum-history rules); targets are split and sampled BEFORE any history is gathered, and a sampled target's history
-is then an equi-join on timeline positions (``K`` rows, however popular the item), its mean a running-sum lookup. Only
-the sampled targets and their histories reach Python, for rendering.
+text is stored as read and trimmed only for the rows shown. The minimum-history rules need only the ``m``-th earliest
+timestamp of each user and item (GROUP BY aggregates); targets are split and sampled BEFORE any history is gathered.
+Then one sorted window per side (user, item), over the users and items of the sampled targets only, gives each of
+their interactions its position in the timeline and the running sum of ratings; a sampled target's history is an
+equi-join on timeline positions (``K`` rows, however popular the item), its mean a running-sum lookup. Only the
+sampled targets and their histories reach Python, for rendering.
 """
 
 from __future__ import annotations
@@ -155,7 +156,8 @@ class PrepareConfig:
 
 
 class ItemLoader(Protocol):
-    """Loads the text fields of the items listed in a DuckDB table ``needed(item_id)``."""
+    """Loads the text fields of the items listed in a DuckDB table ``needed(item_id, target)``; for an item without
+    ``target`` (shown only in user histories) the title is enough."""
 
     def load(self, con: Any, needed_table: str, report: int) -> tuple[list[dict[str, Any]], MetaStats]: ...
 
@@ -249,7 +251,12 @@ def _classify_sql(relation: Relation, config: PrepareConfig, unit: str, attrs: S
     the history rows that are shown."""
     ts = time_expr(unit)
     lo, hi = float(config.rating_min), float(config.rating_max)
-    missing = " OR ".join(f"nullif(trim({c}), '') IS NULL" for c in ("user_id", "item_id", "rating", "time"))
+    # a field is missing when NULL or blank after trim; a rating (time) that parsed is not blank, so its trim runs only
+    # when it did not parse (DuckDB evaluates the operands of OR / AND only on the rows still undecided)
+    missing = (
+        "user_id IS NULL OR item_id IS NULL OR rating IS NULL OR time IS NULL OR trim(user_id) = '' "
+        "OR trim(item_id) = '' OR (r IS NULL AND trim(rating) = '') OR (ts IS NULL AND trim(time) = '')"
+    )
     attr_cols = "".join(f", {sql_ident('attr_' + a)}" for a in attrs)
     line = "" if relation.rowid_lines else "line, "
     return f"""
@@ -272,6 +279,27 @@ def _positions(source: InteractionSource, relation: Relation, lines: Sequence[in
         mapping = record_line_numbers(source.path, lines)
         return [f"{source.path}:{mapping.get(n, n)}" for n in lines]
     return [f"{source.path}:{n}" for n in lines]
+
+
+def _duplicates(con: duckdb.DuckDBPyConnection, partition: str | None) -> None:
+    """Create ``dup(line)``: the valid records that repeat an earlier record's key (``partition``: the key columns;
+    ``None``: no dedup). The earliest record of a key (by ``(ts, line)``) is kept.
+
+    The exact window (partitioned by the key strings) runs only on the candidates: the records whose 64-bit key hash
+    occurs more than once, found by an integer GROUP BY that costs a fraction of a window over every record. A hash
+    collision only adds candidates, which the exact window then keeps, so the result is exact.
+    """
+    if partition is None:
+        con.execute("CREATE OR REPLACE TEMP TABLE dup AS SELECT line FROM ev_all WHERE false")
+        return
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE dup AS
+        SELECT line FROM (
+            SELECT line, row_number() OVER (PARTITION BY {partition} ORDER BY ts, line) AS k
+            FROM ev_all WHERE reason IS NULL AND hash({partition}) IN (
+                SELECT hash({partition}) AS h FROM ev_all WHERE reason IS NULL GROUP BY h HAVING count(*) > 1))
+        WHERE k > 1
+    """)
 
 
 def ingest(con: duckdb.DuckDBPyConnection, source: InteractionSource, config: PrepareConfig) -> Ingest:
@@ -301,17 +329,17 @@ def ingest(con: duckdb.DuckDBPyConnection, source: InteractionSource, config: Pr
     else:
         raise PrepareError(f"{source.path}: cannot read: {last_error}")
     partition = {"user-item": "user_id, item_id", "exact": "user_id, item_id, ts", "none": None}[config.dedup]
-    dedup = f"QUALIFY row_number() OVER (PARTITION BY {partition} ORDER BY ts, line) = 1" if partition else ""
+    _duplicates(con, partition)
     con.execute(
         "CREATE OR REPLACE TEMP TABLE ev AS SELECT line, user_id, item_id, rating, ts FROM ev_all "
-        f"WHERE reason IS NULL {dedup}"
+        "WHERE reason IS NULL AND line NOT IN (SELECT line FROM dup)"
     )
 
     report = int(config.report_positions)
     counts = dict(con.execute("SELECT coalesce(reason, ''), count(*) FROM ev_all GROUP BY ALL").fetchall())
     read = int(sum(counts.values()))
     dropped = {r: int(counts.get(r, 0)) for r in _RECORD_REASONS}
-    dropped["duplicate"] = int(counts.get("", 0)) - con.execute("SELECT count(*) FROM ev").fetchone()[0]
+    dropped["duplicate"] = con.execute("SELECT count(*) FROM dup").fetchone()[0]
     first_lines: dict[str, list[int]] = defaultdict(list)
     for reason, line in con.execute(
         "SELECT reason, line FROM (SELECT reason, line, row_number() OVER (PARTITION BY reason ORDER BY line) AS k "
@@ -320,12 +348,9 @@ def ingest(con: duckdb.DuckDBPyConnection, source: InteractionSource, config: Pr
         first_lines[reason].append(line)
     if dropped["duplicate"]:
         first_lines["duplicate"] = [
-            n
-            for (n,) in con.execute(
-                "SELECT line FROM ev_all WHERE reason IS NULL AND line NOT IN (SELECT line FROM ev) "
-                f"ORDER BY line LIMIT {report}"
-            ).fetchall()
+            n for (n,) in con.execute(f"SELECT line FROM dup ORDER BY line LIMIT {report}").fetchall()
         ]
+    con.execute("DROP TABLE dup")
     first = {reason: _positions(source, relation, lines) for reason, lines in first_lines.items()}
     if relation.csv_rejects:
         rejected = [n for (n,) in con.execute("SELECT DISTINCT line FROM reject_errors ORDER BY line").fetchall()]
@@ -355,31 +380,39 @@ def ingest(con: duckdb.DuckDBPyConnection, source: InteractionSource, config: Pr
 # ----------------------------------------------------------------------------------------------------------------
 
 
+def _cut_sql(m: int) -> str:
+    """SQL aggregate: the ``m``-th smallest ``ts`` of a group (ties counted), NULL when the group has fewer rows."""
+    return "min(ts)" if m == 1 else f"min(ts, {int(m)})[{int(m)}]"
+
+
 def select_eligible(con: duckdb.DuckDBPyConnection, config: PrepareConfig) -> dict[str, int]:
-    """Create ``evp`` (see :func:`timeline_positions`) and table ``el`` of the targets that meet the minimum-history
-    rules; returns the drops per rule.
+    """Create table ``el`` of the interactions of ``ev`` that meet the minimum-history rules (the candidate
+    targets); returns the drops per rule.
 
     "At least ``m`` interactions strictly before ``t``" holds exactly when ``t`` is later than the ``m``-th smallest
-    timestamp of the user (item), which the timeline window gives for free (``nth_value``).
+    timestamp of the user (item): a GROUP BY aggregate per user (item) joined back, far cheaper than a window over
+    every interaction. The timelines themselves are built later, only for the users and items of the sampled
+    targets (:func:`timeline_positions`).
     """
     mu, mi, mt = int(config.min_user_history), int(config.min_item_history), int(config.min_total_history)
-    timeline_positions(con, mu, mi)
-    cases = []
+    cases, joins = [], []
     if mu > 0:
+        joins.append(f"LEFT JOIN (SELECT user_id, {_cut_sql(mu)} AS u_cut FROM ev GROUP BY user_id) USING (user_id)")
         cases.append("WHEN u_cut IS NULL OR ts <= u_cut THEN 'too_few_user_history'")
     if mi > 0:
+        joins.append(f"LEFT JOIN (SELECT item_id, {_cut_sql(mi)} AS i_cut FROM ev GROUP BY item_id) USING (item_id)")
         cases.append("WHEN i_cut IS NULL OR ts <= i_cut THEN 'too_few_item_history'")
-    source = "evp"
+    source = "ev"
     if mt > mu + mi:  # not implied by the two rules above: count exactly
         source = (
             "(SELECT *, rank() OVER (PARTITION BY user_id ORDER BY ts) + rank() OVER (PARTITION BY item_id ORDER BY ts)"
-            " - 2 AS n_prev FROM evp)"
+            " - 2 AS n_prev FROM ev)"
         )
         cases.append(f"WHEN n_prev < {mt} THEN 'too_few_total_history'")
     reason = f"CASE {' '.join(cases)} END" if cases else "NULL::VARCHAR"
     con.execute(
         "CREATE OR REPLACE TEMP TABLE el AS "
-        f"SELECT line, user_id, item_id, rating, ts, {reason} AS reason FROM {source}"
+        f"SELECT line, user_id, item_id, rating, ts, {reason} AS reason FROM {source} {' '.join(joins)}"
     )
     counts = dict(con.execute("SELECT reason, count(*) FROM el WHERE reason IS NOT NULL GROUP BY ALL").fetchall())
     con.execute("DELETE FROM el WHERE reason IS NOT NULL")
@@ -442,32 +475,24 @@ def split_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def timeline_positions(con: duckdb.DuckDBPyConnection, min_user: int, min_item: int) -> None:
-    """Replace ``ev`` by ``evp``: each interaction's 0-based position in its user's and its item's timeline, ordered
-    by (ts, line), the running sum of the ratings up to it, and ``u_cut`` / ``i_cut``: the ``min_user``-th
-    (``min_item``-th) smallest timestamp of the user (item), NULL when it has fewer interactions.
+def timeline_positions(con: duckdb.DuckDBPyConnection) -> None:
+    """Replace ``ev`` by ``evu`` and ``evi``: the interactions of the users (items) of the sampled targets ``tg``, each
+    with its 0-based position ``u_pos`` (``i_pos``) in its user's (item's) timeline, ordered by (ts, line), and the
+    running sum ``u_sum`` (``i_sum``) of the ratings up to it.
 
-    One sorted window per side gives all of it. The first ``u_prev`` positions of a user's timeline are exactly the
-    interactions strictly before ``t`` (``u_prev`` = position of the first interaction at ``t``), so the ``K`` latest
-    of them are positions ``u_prev - K .. u_prev - 1`` (an equi-join: ``K`` rows a target however popular the item)
-    and their mean is ``running_sum[u_prev - 1] / u_prev``.
+    One sorted window per side gives all of it, over the rows of the users (items) that have a sampled target only
+    (every row of such a user, so positions are those of the whole timeline). The first ``u_prev`` positions of a
+    user's timeline are exactly the interactions strictly before ``t`` (``u_prev`` = position of the first interaction
+    at ``t``), so the ``K`` latest of them are positions ``u_prev - K .. u_prev - 1`` (an equi-join: ``K`` rows a target
+    however popular the item) and their mean is ``running_sum[u_prev - 1] / u_prev``.
     """
-    cuts = []
-    for side, m in (("u", min_user), ("i", min_item)):
-        whole = f"w{side}f"
-        cuts.append(f"nth_value(ts, {m}) OVER {whole} AS {side}_cut" if m > 0 else f"NULL::BIGINT AS {side}_cut")
-    frame = "ROWS BETWEEN UNBOUNDED PRECEDING AND"
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE evp AS
-        SELECT line, user_id, item_id, rating, ts,
-            row_number() OVER wu - 1 AS u_pos, sum(rating) OVER wu AS u_sum, {cuts[0]},
-            row_number() OVER wi - 1 AS i_pos, sum(rating) OVER wi AS i_sum, {cuts[1]}
-        FROM ev
-        WINDOW wu AS (PARTITION BY user_id ORDER BY ts, line {frame} CURRENT ROW),
-               wi AS (PARTITION BY item_id ORDER BY ts, line {frame} CURRENT ROW),
-               wuf AS (PARTITION BY user_id ORDER BY ts, line {frame} UNBOUNDED FOLLOWING),
-               wif AS (PARTITION BY item_id ORDER BY ts, line {frame} UNBOUNDED FOLLOWING)
-    """)
+    for s, key in (("u", "user_id"), ("i", "item_id")):
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE ev{s} AS
+            SELECT line, user_id, item_id, rating, ts, row_number() OVER w - 1 AS {s}_pos, sum(rating) OVER w AS {s}_sum
+            FROM ev WHERE {key} IN (SELECT {key} FROM tg)
+            WINDOW w AS (PARTITION BY {key} ORDER BY ts, line ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+        """)
     con.execute("DROP TABLE ev")
 
 
@@ -476,16 +501,16 @@ def _target_positions(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("""
         CREATE OR REPLACE TEMP TABLE tgp AS
         WITH up AS (SELECT t.line, min(h.u_pos) AS u_prev FROM tg t
-                    JOIN evp h ON h.user_id = t.user_id AND h.ts = t.ts GROUP BY t.line),
+                    JOIN evu h ON h.user_id = t.user_id AND h.ts = t.ts GROUP BY t.line),
              ip AS (SELECT t.line, min(h.i_pos) AS i_prev FROM tg t
-                    JOIN evp h ON h.item_id = t.item_id AND h.ts = t.ts GROUP BY t.line)
+                    JOIN evi h ON h.item_id = t.item_id AND h.ts = t.ts GROUP BY t.line)
         SELECT t.line, t.user_id, t.item_id, up.u_prev, ip.i_prev FROM tg t JOIN up USING (line) JOIN ip USING (line)
     """)
 
 
 def _history_tables(con: duckdb.DuckDBPyConnection, side: str, k: int) -> None:
     """Create ``{u,i}h`` (the ``k`` latest strictly earlier interactions of each target's user or item) and
-    ``{u,i}a`` (the mean rating of all of them) from ``evp`` / ``tgp`` (see :func:`timeline_positions`)."""
+    ``{u,i}a`` (the mean rating of all of them) from ``ev{u,i}`` / ``tgp`` (see :func:`timeline_positions`)."""
     key = f"{side}_id"
     other = "item_id" if side == "user" else "user_id"
     s = side[0]
@@ -494,12 +519,12 @@ def _history_tables(con: duckdb.DuckDBPyConnection, side: str, k: int) -> None:
         SELECT p.tline, h.line AS hline, h.{other} AS other, h.rating, h.ts
         FROM (SELECT line AS tline, {key}, unnest(range(greatest({s}_prev - {int(k)}, 0), {s}_prev)) AS pos
               FROM tgp) p
-        JOIN evp h ON h.{key} = p.{key} AND h.{s}_pos = p.pos
+        JOIN ev{s} h ON h.{key} = p.{key} AND h.{s}_pos = p.pos
     """)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE {s}a AS
         SELECT t.line AS tline, h.{s}_sum / t.{s}_prev AS mean
-        FROM tgp t JOIN evp h ON h.{key} = t.{key} AND h.{s}_pos = t.{s}_prev - 1
+        FROM tgp t JOIN ev{s} h ON h.{key} = t.{key} AND h.{s}_pos = t.{s}_prev - 1
     """)
 
 
@@ -541,13 +566,15 @@ def gather_targets(
     Returns also the metadata stats (or ``None``) and how many written targets have an item title.
     """
     k = int(config.history_len)
+    timeline_positions(con)
     _target_positions(con)
     _history_tables(con, "user", k)
     _history_tables(con, "item", k)
     con.execute("CREATE OR REPLACE TEMP TABLE hist_lines AS SELECT hline FROM uh UNION SELECT hline FROM ih")
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE needed AS SELECT DISTINCT item_id FROM "
-        "(SELECT item_id FROM tg UNION ALL SELECT other AS item_id FROM uh)"
+        "CREATE OR REPLACE TEMP TABLE needed AS SELECT item_id, bool_or(target) AS target FROM "
+        "(SELECT item_id, true AS target FROM tg UNION ALL SELECT other AS item_id, false AS target FROM uh) "
+        "GROUP BY item_id"
     )
     reviews, items = _texts(con, attrs, config)
     meta_stats = None
@@ -595,7 +622,7 @@ def gather_targets(
                 "item_avg_rating": i_avg,
             }
         )
-    for table in ("uh", "ih", "ua", "ia", "hist_lines", "needed", "evp", "tgp"):
+    for table in ("uh", "ih", "ua", "ia", "hist_lines", "needed", "evu", "evi", "tgp"):
         con.execute(f"DROP TABLE {table}")
     return out, meta_stats, with_title
 
@@ -696,7 +723,7 @@ def prepare_interactions(
         try:
             logger.info("reading %s (%s)", source.path, source.kind)
             found = ingest(con, source, config)
-            n_valid = con.execute("SELECT count(*) FROM ev").fetchone()[0]  # becomes evp in select_eligible
+            n_valid = con.execute("SELECT count(*) FROM ev").fetchone()[0]  # kept until the timelines are built
             clock.lap(f"read and validated {found.read} records, {n_valid} valid interactions")
             dropped = dict(found.dropped)
             dropped.update(select_eligible(con, config))

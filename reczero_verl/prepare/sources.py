@@ -396,12 +396,16 @@ def _details(record: Mapping[str, Any], keys: Sequence[str]) -> str | None:
     return "; ".join(parts) or None
 
 
-def amazon_item(record: Mapping[str, Any]) -> dict[str, str | None]:
+def amazon_item(record: Mapping[str, Any], title_only: bool = False) -> dict[str, str | None]:
     """Contract item fields from one Amazon metadata record (2014 literal, 2018 or 2023 JSON). Categories fall back
-    to the main category; a ``price`` of ``"None"`` (2023) or ``""`` counts as missing."""
+    to the main category; a ``price`` of ``"None"`` (2023) or ``""`` counts as missing. ``title_only``: just
+    ``{"title": ...}`` (all a user-history entry shows; the long fields cost most of the flattening)."""
+    title = flatten_text(record.get("title"))
+    if title_only:
+        return {"title": title}
     categories = flatten_text(record.get("categories", record.get("category")))
     return {
-        "title": flatten_text(record.get("title")),
+        "title": title,
         "categories": categories or flatten_text(record.get("main_category", record.get("main_cat"))),
         "brand": flatten_text(record.get("brand", record.get("store"))),
         "description": flatten_text(record.get("description"), sep=" "),
@@ -410,12 +414,16 @@ def amazon_item(record: Mapping[str, Any]) -> dict[str, str | None]:
     }
 
 
-def yelp_item(record: Mapping[str, Any]) -> dict[str, str | None]:
+def yelp_item(record: Mapping[str, Any], title_only: bool = False) -> dict[str, str | None]:
     """Contract item fields from a Yelp ``business.json`` record. The business's overall ``stars`` and
-    ``review_count`` are left out on purpose: they summarise reviews later than the target (a leak)."""
+    ``review_count`` are left out on purpose: they summarise reviews later than the target (a leak). ``title_only``:
+    just ``{"title": ...}``, as :func:`amazon_item`."""
+    title = flatten_text(record.get("name"))
+    if title_only:
+        return {"title": title}
     location = ", ".join(str(record[k]).strip() for k in ("address", "city", "state") if record.get(k))
     return {
-        "title": flatten_text(record.get("name")),
+        "title": title,
         "categories": flatten_text(record.get("categories")),
         "brand": None,
         "description": location or None,
@@ -471,14 +479,16 @@ class MetaStats:
 @dataclass(frozen=True)
 class JsonLinesMeta:
     """Item metadata in JSON lines (or 2014 Python literals), one record an item, parsed in Python only for the
-    items the samples need; ``to_item`` turns a record into contract fields."""
+    items the samples need; ``to_item(record, title_only=...)`` turns a record into contract fields (only the title
+    for an item that is no sampled target, shown in user histories only)."""
 
     path: Path
     id_keys: tuple[str, ...]
-    to_item: Callable[[Mapping[str, Any]], dict[str, str | None]]
+    to_item: Callable[..., dict[str, str | None]]
 
     def load(self, con: Any, needed_table: str, report: int) -> tuple[list[dict[str, Any]], MetaStats]:
-        """Items whose id is in ``needed_table(item_id)``: the first record of each id, in file order."""
+        """Items whose id is in ``needed_table(item_id, target)``: the first record of each id, in file order; all
+        fields for the items with ``target`` set, only the title for the others."""
         fmt = meta_format(self.path)
         stats = MetaStats(str(self.path), fmt)
         raw = raw_lines_sql(self.path)
@@ -500,6 +510,7 @@ class JsonLinesMeta:
             f"WHERE NOT ok OR item_id IS NULL OR item_id IN (SELECT item_id FROM {needed_table})"
         )
         stats.items_needed = con.execute(f"SELECT count(*) FROM {needed_table}").fetchone()[0]
+        targets = {i for (i,) in con.execute(f"SELECT item_id FROM {needed_table} WHERE target").fetchall()}
         bad: list[int] = []
         items: dict[str, dict[str, Any]] = {}
         for line, item_id, text, ok in con.execute(
@@ -510,7 +521,7 @@ class JsonLinesMeta:
                 bad.append(line)
                 continue
             if item_id not in items:
-                items[item_id] = {"item_id": item_id, **self.to_item(record)}
+                items[item_id] = {"item_id": item_id, **self.to_item(record, title_only=item_id not in targets)}
         con.execute("DROP TABLE meta_hits")
         stats.malformed = len(bad)
         stats.malformed_first = [f"{self.path}:{n}" for n in bad[:report]]
