@@ -602,3 +602,52 @@ def test_interactions_jsonl_with_separate_items_table(tmp_path):
     assert row["target_item"]["title"] == "Why" and row["target_item"]["categories"] == "t2, t3"
     assert [(h["item_id"], h["title"]) for h in row["user_history"]] == [("x", "Ex")]
     assert row["extra_info"]["timestamp"] == int(datetime(2021, 5, 4, 10, tzinfo=timezone.utc).timestamp())
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# exactness of the fast paths (hash-candidate dedup, GROUP BY minimum-history cuts, row numbers by table rowid)
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_min_history_above_one_matches_brute_force(tmp_path, events, reviews_2018):
+    # m-th earliest timestamp per user (item) with ties counted: checked against the brute force, drop reasons too.
+    out = tmp_path / "out"
+    stats = prepare(
+        "amazon", "--reviews", reviews_2018, "--output-dir", out, "--split", "all-train", "--history-len", 2,
+        "--min-user-history", 2, "--min-item-history", 3,
+    )  # fmt: skip
+    expected = reference(events, k=2, min_user=2, min_item=3)
+    rows = read_split(out, "train")
+    assert {(r["extra_info"]["user_id"], r["extra_info"]["item_id"]) for r in rows} == set(expected)
+    assert len(rows) > 20
+    for row in rows:
+        exp = expected[(row["extra_info"]["user_id"], row["extra_info"]["item_id"])]
+        assert [(h["item_id"], h["rating"], h["timestamp"]) for h in row["user_history"]] == exp["uh"]
+        assert [(h["user_id"], h["rating"], h["timestamp"]) for h in row["item_history"]] == exp["ih"]
+        assert row["user_avg_rating"] == pytest.approx(exp["uavg"])
+    everything = reference(events, k=len(events), min_user=0, min_item=0)  # every target, all earlier interactions
+    n_user = sum(1 for e in everything.values() if len(e["uh"]) < 2)  # the user rule is checked first
+    assert stats["dropped"]["too_few_user_history"] == n_user
+    assert stats["dropped"]["too_few_item_history"] == len(everything) - n_user - len(expected)
+
+
+def test_positions_and_duplicates_exact_beyond_one_row_group(tmp_path):
+    # 130,000 records (more than one DuckDB row group of 122,880 rows), read with 2 threads: the line of each record
+    # is its rowid in the ingested table, so this checks that the load keeps file order, and that the hash-candidate
+    # dedup reports the exact repeated records.
+    n = 130_000
+    lines = [review2018(f"u{i % 1000}", f"i{i // 1000}", 4.0, 1_500_000_000 + i) for i in range(n)]
+    out_of_scale = [61_000, 123_500, 129_990]  # 1-based positions among the records
+    for pos in out_of_scale:
+        lines[pos - 1] = review2018("bad", f"x{pos}", 9.0, 1_500_000_000)
+    repeats = [100_001, 124_000, 129_000]  # later re-ratings of the pair of record 7
+    for pos in repeats:
+        lines[pos - 1] = review2018("u6", "i0", 1.0, 1_600_000_000 + pos)
+    lines.insert(1, "")  # a blank line 2: file lines of the later records are their position + 1
+    path = write_lines(tmp_path / "r.json", lines)
+    out = tmp_path / "out"
+    stats = prepare("amazon", "--reviews", path, "--output-dir", out, "--max-train", 3, "--max-test", 3, "--threads", 2)
+    assert stats["read"] == n
+    assert stats["first_positions"]["rating_out_of_scale"] == [f"{path}:{p + 1}" for p in out_of_scale]
+    assert stats["dropped"]["duplicate"] == len(repeats)
+    assert stats["first_positions"]["duplicate"] == [f"{path}:{p + 1}" for p in repeats]

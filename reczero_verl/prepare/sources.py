@@ -493,20 +493,22 @@ class JsonLinesMeta:
         stats = MetaStats(str(self.path), fmt)
         raw = raw_lines_sql(self.path)
         if fmt == "json":
-            ids = ", ".join(
-                f"nullif(json_extract_string(text, {sql_str('$.' + json.dumps(k))}), '')" for k in self.id_keys
-            )
-            id_expr = f"CASE WHEN ok THEN coalesce({ids}) END"
+            # one json_extract_string with a list of paths: one parse of the line for all the id keys
+            paths = "[" + ", ".join(sql_str("$." + json.dumps(k)) for k in self.id_keys) + "]"
+            extracted = f"CASE WHEN ok THEN json_extract_string(text, {paths}) END"
+            ids = ", ".join(f"nullif(x[{i + 1}], '')" for i in range(len(self.id_keys)))
+            id_expr = f"coalesce({ids})"
             valid = _IS_OBJECT
         else:
             keys = "|".join(re.escape(k) for k in self.id_keys)
             pattern = rf"""['"]({keys})['"]\s*:\s*['"]([^'"]+)['"]"""
+            extracted = "NULL"
             id_expr = f"nullif(regexp_extract(text, {sql_str(pattern)}, 2), '')"
             valid = "true"
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE meta_hits AS SELECT line, item_id, text, ok FROM ("
-            f"SELECT line, text, ok, {id_expr} AS item_id FROM (SELECT line, text, {valid} AS ok FROM {raw} "
-            "WHERE text IS NOT NULL AND trim(text) <> '')) "
+            f"SELECT line, text, ok, {id_expr} AS item_id FROM (SELECT line, text, ok, {extracted} AS x FROM ("
+            f"SELECT line, text, {valid} AS ok FROM {raw} WHERE text IS NOT NULL AND trim(text) <> ''))) "
             f"WHERE NOT ok OR item_id IS NULL OR item_id IN (SELECT item_id FROM {needed_table})"
         )
         stats.items_needed = con.execute(f"SELECT count(*) FROM {needed_table}").fetchone()[0]
