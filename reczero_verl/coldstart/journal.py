@@ -31,12 +31,14 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
+
+from reczero_verl.jsonl import DurableAppender
+from reczero_verl.jsonl import exclusive_lock as _exclusive_lock
 
 logger = logging.getLogger(__name__)
 
@@ -122,64 +124,15 @@ def read_journal(path: str | Path) -> JournalState:
     return state
 
 
-class Journal:
+class Journal(DurableAppender):
     """Appends records durably; open with ``with Journal(path) as journal``."""
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self._fh: TextIO | None = None
-
-    def __enter__(self) -> Journal:
-        self._repair_tail()
-        self._fh = open(self.path, "a", encoding="utf-8")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
-
-    def _repair_tail(self) -> None:
-        """Cut a partial last line (a write interrupted by a kill) so the next record starts on its own line."""
-        if not self.path.exists():
-            return
-        with open(self.path, "rb+") as fh:
-            data = fh.read()
-            if not data or data.endswith(b"\n"):
-                return
-            keep = data.rfind(b"\n") + 1
-            logger.warning(
-                "%s: dropping an incomplete last record (%d bytes) left by an interrupted run",
-                self.path,
-                len(data) - keep,
-            )
-            fh.truncate(keep)
-            fh.flush()
-            os.fsync(fh.fileno())
-
-    def append(self, record: Mapping[str, Any]) -> None:
+    def append(self, record: Mapping[str, Any]) -> None:  # type: ignore[override]
         """Write one record and make it durable (flush + fsync) before returning."""
-        if self._fh is None:
-            raise RuntimeError("Journal must be used inside 'with'")
-        self._fh.write(to_json(record) + "\n")
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
+        super().append(to_json(record))
 
 
-@contextmanager
-def exclusive_lock(out_dir: str | Path) -> Iterator[None]:
+def exclusive_lock(out_dir: str | Path) -> AbstractContextManager[None]:
     """Hold an exclusive lock on ``out_dir`` so two runs never append to the same journal at once."""
-    import fcntl
-
-    path = Path(out_dir) / _LOCK_NAME
-    with open(path, "w") as fh:
-        try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            raise JournalError(
-                f"another coldstart run is using {out_dir}; wait for it or choose another --output"
-            ) from None
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+    busy = JournalError(f"another coldstart run is using {out_dir}; wait for it or choose another --output")
+    return _exclusive_lock(Path(out_dir) / _LOCK_NAME, busy)

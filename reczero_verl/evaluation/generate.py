@@ -48,7 +48,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -57,6 +56,7 @@ from typing import Any
 import pandas as pd
 
 from reczero_verl.evaluation.data import EvaluationInputError, first_few, targets_from_frame
+from reczero_verl.jsonl import DurableAppender, exclusive_lock
 
 logger = logging.getLogger(__name__)
 
@@ -153,42 +153,13 @@ def read_done_pairs(path: Path) -> set[tuple[int, int]]:
     return done
 
 
-def _repair_tail(path: Path) -> None:
-    """Cut a partial last line (a write interrupted by a kill) so the next record starts on its own line."""
-    if not path.exists():
-        return
-    with path.open("rb+") as handle:
-        data = handle.read()
-        if not data or data.endswith(b"\n"):
-            return
-        keep = data.rfind(b"\n") + 1
-        logger.warning(
-            "%s: dropping an incomplete last record (%d bytes) of an interrupted run", path, len(data) - keep
-        )
-        handle.truncate(keep)
-
-
 @contextmanager
-def _locked_appender(path: Path) -> Iterator[Any]:
-    """Open ``path`` for appending under an exclusive lock (two runs must not write the same file)."""
-    import fcntl
-
+def _locked_appender(path: Path) -> Iterator[DurableAppender]:
+    """Open ``path`` for durable appending under an exclusive lock (two runs must not write the same file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = path.with_name(path.name + ".lock")
-    with lock_path.open("w") as lock:
-        try:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            raise EvaluationInputError(f"another generate run is writing {path}") from None
-        _repair_tail(path)
-        with path.open("a", encoding="utf-8") as handle:
-            yield handle
-
-
-def _append(handle: Any, record: Mapping[str, Any]) -> None:
-    handle.write(json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n")
-    handle.flush()
-    os.fsync(handle.fileno())
+    busy = EvaluationInputError(f"another generate run is writing {path}")
+    with exclusive_lock(path.with_name(path.name + ".lock"), busy), DurableAppender(path) as out:
+        yield out
 
 
 def _check_settings(path: Path, settings: dict[str, Any], resuming: bool) -> None:
@@ -539,7 +510,7 @@ def generate(args: argparse.Namespace) -> int:
                     rating_logits_mass=mass,
                     rating_logits_forced=forced,
                 )
-            _append(handle, record)
+            handle.append(json.dumps(record, ensure_ascii=False, allow_nan=False))
             written += 1
             if written % 100 == 0:
                 logger.info("generate: %d / %d records written", written, len(jobs))
