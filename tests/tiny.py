@@ -22,17 +22,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reczero_verl.template import SECTION_NAMES, close_tag, open_tag, system_prompt
+from reczero_verl.template import SECTION_NAMES, close_tag, open_tag, prefill_chat_template, system_prompt
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 
-#: ChatML, rendering each message on its own (what verl's SFT dataset requires).
-CHATML_TEMPLATE = (
-    "{%- for message in messages -%}"
-    "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
-    "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}{{ '<|im_start|>assistant\\n' }}{%- endif -%}"
-)
+#: ChatML, rendering each message on its own (what verl's SFT dataset requires): the package's template, no pre-fill.
+CHATML_TEMPLATE = prefill_chat_template(prefill="")
 
 
 def _corpus() -> list[str]:
