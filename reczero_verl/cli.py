@@ -27,6 +27,7 @@ import sys
 from collections.abc import Sequence
 
 from reczero_verl import REQUIRED_VERL, __version__
+from reczero_verl.errors import EXIT_INTERRUPTED, ReczeroError
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +89,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    return int(args._main(args) or 0)
+    try:
+        return int(args._main(args) or 0)
+    except ReczeroError as exc:
+        # The one place where a user error becomes a message and an exit code (reczero_verl/errors.py).
+        logger.error("%s %s: %s", parser.prog, args.command, exc)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        logger.warning("%s %s: interrupted", parser.prog, args.command)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -43,10 +43,11 @@ __all__ = [
     "parse_response",
     "parse_ground_truth",
     "rating_scale",
+    "pred_label",
     "compute_score",
 ]
 
-#: The keys of every dict :func:`compute_score` returns, always all of them, always floats.
+#: The keys of every dict :func:`compute_score` returns, always all of them: floats, except ``pred`` (a string).
 REWARD_KEYS: tuple[str, ...] = (
     "score",
     "format_reward",
@@ -60,8 +61,12 @@ REWARD_KEYS: tuple[str, ...] = (
 )
 MODES: tuple[str, ...] = ("full", "format_only", "accuracy_only")
 
-#: ``pred`` when nothing parsed: NaN, so it can never be mistaken for a rating (use ``parsed`` to filter).
+#: The parsed value when nothing parsed: NaN, so it can never be mistaken for a rating (use ``parsed`` to filter).
 UNPARSED_PRED = math.nan
+#: The reward's ``pred`` when nothing parsed. ``pred`` is a string so that verl votes on it (``maj@N``) but never
+#: averages it (verl skips string keys in its means): logged metrics and verl's JSON-lines dumps stay finite and
+#: valid, and an unparsed answer is a vote of its own that no rating can equal.
+UNPARSED_PRED_LABEL = "none"
 
 _OPEN = tuple(open_tag(n) for n in SECTION_NAMES)
 _CLOSE = tuple(close_tag(n) for n in SECTION_NAMES)
@@ -188,6 +193,11 @@ def rating_scale(extra_info: Mapping[str, Any] | None) -> tuple[float, float]:
     return lo, hi
 
 
+def pred_label(value: float) -> str:
+    """``pred`` as the reward reports it: the rating in its shortest form (``"4"``, ``"3.5"``), or ``"none"``."""
+    return UNPARSED_PRED_LABEL if math.isnan(value) else format(value, "g")
+
+
 def compute_score(
     data_source: str | None = None,
     solution_str: str = "",
@@ -199,7 +209,7 @@ def compute_score(
     prefilled_prefix: str = "",
     variant: str = DEFAULT_VARIANT,
     **kwargs: Any,
-) -> dict[str, float]:
+) -> dict[str, float | str]:
     """Score one response; verl's reward managers call this with keyword arguments.
 
     Args:
@@ -216,8 +226,8 @@ def compute_score(
         **kwargs: other keyword arguments verl may pass; ignored.
 
     Returns:
-        A dict with the float keys of :data:`REWARD_KEYS`. ``pred`` is the parsed rating clipped to the scale, NaN
-        when nothing parsed; ``abs_error`` is ``|pred - y|``, or the maximum error of the scale when nothing parsed;
+        A dict with the keys of :data:`REWARD_KEYS`. ``pred`` is the parsed rating clipped to the scale, as a string
+        (:func:`pred_label`; ``"none"`` when nothing parsed); ``abs_error`` is ``|pred - y|``, or the maximum error of the scale when nothing parsed;
         ``acc = 1 - abs_error / max_error``; ``format_ok`` and ``parsed`` are 0.0 or 1.0.
 
     Raises:
@@ -260,7 +270,7 @@ def compute_score(
         "acc": float(acc),
         "format_ok": 1.0 if format_ok else 0.0,
         "parsed": 1.0 if parsed else 0.0,
-        "pred": float(pred),
+        "pred": pred_label(pred),
         "abs_error": float(abs_error),
         "sq_error": float(abs_error * abs_error),
     }

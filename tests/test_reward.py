@@ -123,7 +123,7 @@ def test_full_mode_correct_format():
     assert out["acc"] == pytest.approx(1 - 0.5 / 4)
     assert out["answer_reward"] == out["acc"]
     assert out["score"] == pytest.approx(0.5 + 1 - 0.5 / 4)
-    assert (out["format_ok"], out["parsed"], out["pred"]) == (1.0, 1.0, 4.5)
+    assert (out["format_ok"], out["parsed"], out["pred"]) == (1.0, 1.0, "4.5")
     assert out["abs_error"] == 0.5 and out["sq_error"] == 0.25
 
 
@@ -136,13 +136,13 @@ def test_full_mode_bad_format_gets_no_answer_reward_but_keeps_metrics():
 
 def test_unparsed_counts_at_max_error_never_at_ground_truth():
     out = compute_score(solution_str="I would say four.", ground_truth="4")
-    assert out["parsed"] == 0.0 and math.isnan(out["pred"])
+    assert out["parsed"] == 0.0 and out["pred"] == "none"
     assert out["abs_error"] == 4.0 and out["sq_error"] == 16.0 and out["acc"] == 0.0
 
 
 def test_out_of_scale_prediction_is_clipped_for_metrics():
     out = compute_score(solution_str=tbr(rate="9"), ground_truth=4)
-    assert out["format_ok"] == 0.0 and out["pred"] == 5.0 and out["abs_error"] == 1.0
+    assert out["format_ok"] == 0.0 and out["pred"] == "5" and out["abs_error"] == 1.0
 
 
 def test_ten_point_scale_from_extra_info():
@@ -230,17 +230,38 @@ def test_verl_extra_kwargs_are_accepted():
     truth=st.floats(min_value=1, max_value=5),
     mode=st.sampled_from(["full", "format_only", "accuracy_only"]),
 )
-def test_never_raises_and_always_same_float_keys(text, truth, mode):
+def test_never_raises_and_always_same_keys_and_types(text, truth, mode):
     out = compute_score(solution_str=text, ground_truth=truth, mode=mode)
     assert tuple(out) == REWARD_KEYS
-    assert all(type(v) is float for v in out.values())
+    assert all(type(v) is float and math.isfinite(v) for k, v in out.items() if k != "pred")
+    assert type(out["pred"]) is str
     assert 0.0 <= out["abs_error"] <= 4.0
     assert -0.5 <= out["score"] <= 1.5
     if out["parsed"]:
-        assert 1.0 <= out["pred"] <= 5.0
+        assert 1.0 <= float(out["pred"]) <= 5.0
     else:
-        assert math.isnan(out["pred"]) and out["abs_error"] == 4.0
+        assert out["pred"] == "none" and out["abs_error"] == 4.0
     assert out["format_ok"] <= out["parsed"]
+
+
+def test_pred_votes_in_verl_but_is_never_averaged_and_dumps_are_valid_json():
+    """verl's validation metrics: maj@N votes on pred, no pred/mean (a string), every value finite, strict JSON."""
+    import json
+
+    from verl.trainer.ppo.metric_utils import calc_maj_val, process_validation_metrics
+
+    responses = [tbr(rate="4"), tbr(rate="4"), "no answer", tbr(rate="2")]
+    outs = [compute_score(solution_str=r, ground_truth=4) for r in responses]
+    infos = {key: [o[key] for o in outs] for key in REWARD_KEYS}
+    metrics = process_validation_metrics(["src"] * 4, ["u"] * 4, infos)["src"]
+    assert "pred" not in metrics
+    assert 0.0 <= metrics["acc"]["maj@4/mean"] <= 1.0  # bootstrapped over subsets: only its presence is exact
+    votes = [{"pred": o["pred"], "val": o["acc"]} for o in outs]
+    assert calc_maj_val(votes, vote_key="pred", val_key="val") == 1.0  # "4" wins 2:1:1
+    assert metrics["abs_error"]["mean@4"] == pytest.approx((0 + 0 + 3 + 2) / 4)
+    assert all(math.isfinite(v) for per_key in metrics.values() for v in per_key.values())
+    for out in outs:
+        json.loads(json.dumps(out, allow_nan=False))
 
 
 def test_non_string_solution_does_not_raise():

@@ -102,7 +102,7 @@ def score_samples(targets: pd.DataFrame, records: list[dict[str, Any]], variant:
                 "y": float(target["rating"]),
                 "rating_min": float(target["rating_min"]),
                 "rating_max": float(target["rating_max"]),
-                "pred": score["pred"],
+                "pred": float(score["pred"]) if score["parsed"] else math.nan,
                 "parsed": bool(score["parsed"]),
                 "format_ok": score["format_ok"],
                 "rating_logits_expected": record.get("rating_logits_expected"),
