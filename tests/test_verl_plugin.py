@@ -147,7 +147,7 @@ def test_entry_point_is_declared():
     from importlib.metadata import entry_points
 
     eps = {ep.name: ep.value for ep in entry_points(group="verl.plugins")}
-    assert eps.get("reczero") == "reczero_verl.reward_manager"
+    assert eps.get("reczero") == "reczero_verl.plugin"
 
 
 @pytest.fixture(scope="module")
