@@ -217,7 +217,8 @@ class HFRolloutServer:
         if key.ignore_eos:
             options["min_new_tokens"] = key.max_tokens
         if not key.greedy:
-            options.update(temperature=key.temperature, top_p=key.top_p, top_k=key.top_k or None)
+            # top_k 0 switches the cut off explicitly (None would fall back to the model's generation config).
+            options.update(temperature=key.temperature, top_p=key.top_p, top_k=key.top_k)
         else:
             options.update(temperature=None, top_p=None, top_k=None)
         output = self.model.generate(input_ids=input_ids, attention_mask=attention_mask, **options)
