@@ -55,7 +55,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from reczero_verl.errors import ReczeroError
 
@@ -524,8 +524,9 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
     return records
 
 
-def run_cpu_training(plan: Plan, steps: int, out=sys.stdout, poll_s: float = 1.0) -> int:
+def run_cpu_training(plan: Plan, steps: int, out: TextIO | None = None, poll_s: float = 1.0) -> int:
     """Run verl's trainer on the CPU backend as a subprocess; a progress line per step; returns its exit code."""
+    out = out or sys.stdout
     plan.metrics_path.parent.mkdir(parents=True, exist_ok=True)
     plan.metrics_path.unlink(missing_ok=True)  # verl's file logger starts a new file per run
     env = {**os.environ, **plan.env}
@@ -634,8 +635,9 @@ def options_from_args(args: argparse.Namespace) -> QuickstartOptions:
     )
 
 
-def run_quickstart(options: QuickstartOptions, out=sys.stdout) -> int:
-    """Run the quickstart; see the module docstring for the steps and exit codes."""
+def run_quickstart(options: QuickstartOptions, out: TextIO | None = None) -> int:
+    """Run the quickstart; see the module docstring for the steps and exit codes (``out``: default stdout)."""
+    out = out or sys.stdout
     plan = build_plan(options)
     if options.require_gpu and plan.backend == "gpu" and not options.dry_run:
         missing = missing_for_gpu_training()

@@ -227,7 +227,8 @@ def compute_score(
 
     Returns:
         A dict with the keys of :data:`REWARD_KEYS`. ``pred`` is the parsed rating clipped to the scale, as a string
-        (:func:`pred_label`; ``"none"`` when nothing parsed); ``abs_error`` is ``|pred - y|``, or the maximum error of the scale when nothing parsed;
+        (:func:`pred_label`; ``"none"`` when nothing parsed); ``abs_error`` is ``|pred - y|``, or the maximum error
+        of the scale when nothing parsed;
         ``acc = 1 - abs_error / max_error``; ``format_ok`` and ``parsed`` are 0.0 or 1.0.
 
     Raises:

@@ -11,19 +11,19 @@
 # WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 # See the License for the specific language governing permissions and
 # limitations under the License.
-"""``reczero-verl quickstart`` (the main job) on CPU.
+"""``reczero-verl quickstart`` (the main job): preparing, resolving and checking, and each way it can train.
 
 One real run (module fixture): the bundled sample goes through the real ``prepare`` pipeline, the 1-GPU recipe is
-resolved by a real ``python -m verl.trainer.main_ppo ... --cfg job`` process and checked with verl's
-``validate_config``; the command then stops with one sentence because GRPO rollout needs a GPU and vLLM. The tests
-check what that run left behind (every file the resolved config names exists, the data go through the recipe's
-dataset class), and the other branches of the command (GPU present: exec of the exact resolved command;
-``--require-gpu``; ``--dry-run``; failures) reusing that run's products.
+resolved by a real ``python -m verl.trainer.main_ppo ... --cfg job`` process and checked as verl would at start-up
+(``--backend gpu --dry-run``). The other branches (GPU present: exec of the exact resolved command; no vLLM;
+``--require-gpu``; the CPU backend's plan; failures) reuse that run's products. Real training on the CPU backend is
+``tests/test_cpu_training.py``.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -46,33 +46,24 @@ def run_main(argv: list[str]) -> int:
 
 @pytest.fixture(scope="module")
 def cpu_run(tmp_path_factory, tiny_model_dir):
-    """The quickstart run for real on this machine, told it has no GPU (so a GPU runner never starts training)."""
+    """The quickstart for real on this machine up to training (``--backend gpu --dry-run``: it never trains here)."""
     out = tmp_path_factory.mktemp("quickstart") / "out"
-    mp = pytest.MonkeyPatch()
-    mp.setattr(quickstart, "missing_for_training", lambda: ["CUDA GPU", "vLLM"])
-    launched: list = []
-    mp.setattr(quickstart, "launch", launched.append)
     import io
     from contextlib import redirect_stdout
 
     printed = io.StringIO()
-    try:
-        with redirect_stdout(printed):
-            code = run_main(["quickstart", "--output-dir", str(out), "--model", str(tiny_model_dir), *USER_OVERRIDES])
-    finally:
-        mp.undo()
-    return {"out": out, "code": code, "stdout": printed.getvalue(), "launched": launched}
+    with redirect_stdout(printed):
+        argv = ["quickstart", "--output-dir", str(out), "--model", str(tiny_model_dir), "--backend", "gpu", "--dry-run"]
+        code = run_main([*argv, *USER_OVERRIDES])
+    return {"out": out, "code": code, "stdout": printed.getvalue()}
 
 
-def test_cpu_run_does_every_step_and_stops_with_one_sentence(cpu_run):
-    assert cpu_run["code"] == quickstart.EXIT_OK and cpu_run["launched"] == []
+def test_dry_run_does_every_step_but_training(cpu_run):
+    assert cpu_run["code"] == quickstart.EXIT_OK
     lines = cpu_run["stdout"].strip().splitlines()
-    sentence = lines[-1]
-    assert sentence == quickstart.no_gpu_sentence(["CUDA GPU", "vLLM"])
-    assert "needs a CUDA GPU and vLLM" in sentence and 'pip install -e ".[gpu]"' in sentence
-    assert sentence.count(". ") == 0 and sentence.endswith(".")  # one sentence
-    assert "Traceback" not in cpu_run["stdout"]
-    assert any(line.startswith("training command:") for line in lines)
+    assert lines[-1] == "dry run: not training."
+    assert any(line.startswith("training command (gpu):") for line in lines)
+    assert "verl validate_config passed" in cpu_run["stdout"] and "Traceback" not in cpu_run["stdout"]
 
 
 def test_every_path_the_resolved_config_names_exists(cpu_run, tiny_model_dir):
@@ -113,13 +104,14 @@ def test_prepared_sample_goes_through_the_recipe_dataset(cpu_run):
     assert len(ids if isinstance(ids, list) else ids["input_ids"]) <= cfg.data.max_prompt_length
 
 
-def _rerun(cpu_run, monkeypatch, *extra: str, missing: list[str]) -> tuple[int, list, str]:
+def _rerun(cpu_run, monkeypatch, *extra: str, missing: list[str], gpu: bool = True) -> tuple[int, list, str]:
     """main() again on the same output folder, reusing the real run's data and resolved YAML (no new process)."""
     out: Path = cpu_run["out"]
     resolved = (out / "resolved_config.yaml").read_text()
     monkeypatch.setattr(quickstart, "prepare_sample", lambda data_dir: None)
     monkeypatch.setattr(quickstart, "resolve_config", lambda plan: resolved)
-    monkeypatch.setattr(quickstart, "missing_for_training", lambda: missing)
+    monkeypatch.setattr(quickstart, "missing_for_gpu_training", lambda: missing)
+    monkeypatch.setattr(quickstart, "has_cuda_gpu", lambda: gpu)
     launched: list = []
     monkeypatch.setattr(quickstart, "launch", launched.append)
     import io
@@ -131,10 +123,21 @@ def _rerun(cpu_run, monkeypatch, *extra: str, missing: list[str]) -> tuple[int, 
     return code, launched, printed.getvalue()
 
 
-def test_require_gpu_turns_the_stop_into_an_error_code(cpu_run, monkeypatch):
+def test_a_gpu_without_vllm_stops_with_one_sentence(cpu_run, monkeypatch):
+    code, launched, printed = _rerun(cpu_run, monkeypatch, missing=["vLLM"])
+    sentence = printed.strip().splitlines()[-1]
+    assert code == quickstart.EXIT_OK and launched == []
+    assert sentence == quickstart.no_gpu_sentence(["vLLM"]) and 'pip install -e ".[gpu]"' in sentence
+    assert sentence.count(". ") == 0 and sentence.endswith(".")  # one sentence
+
+
+def test_require_gpu_turns_a_missing_gpu_into_an_error_code(cpu_run, monkeypatch):
     code, launched, printed = _rerun(cpu_run, monkeypatch, "--require-gpu", missing=["vLLM"])
     assert code == quickstart.EXIT_NO_GPU and launched == []
     assert printed.strip().splitlines()[-1] == quickstart.no_gpu_sentence(["vLLM"])
+    # No GPU at all: --require-gpu refuses the CPU backend instead of training there.
+    code, launched, printed = _rerun(cpu_run, monkeypatch, "--require-gpu", missing=["CUDA GPU", "vLLM"], gpu=False)
+    assert code == quickstart.EXIT_NO_GPU and launched == [] and "neither a CUDA GPU nor vLLM" in printed
 
 
 def test_dry_run_never_checks_for_a_gpu(cpu_run, monkeypatch):
@@ -168,9 +171,71 @@ def test_with_a_gpu_it_execs_exactly_the_resolved_command(cpu_run, monkeypatch, 
     ]
     # What trains is what was resolved: the resolve step ran this command plus `--cfg job`.
     args = cli.build_parser("quickstart").parse_args(
-        ["quickstart", "--output-dir", str(out), "--model", str(tiny_model_dir), *USER_OVERRIDES]
+        ["quickstart", "--output-dir", str(out), "--model", str(tiny_model_dir), "--backend", "gpu", *USER_OVERRIDES]
     )
-    assert quickstart.build_plan(args).train_command() == command
+    assert quickstart.build_plan(quickstart.options_from_args(args)).train_command() == command
+
+
+def test_the_cpu_plan_adds_the_overlay_small_sizes_and_the_platform_variable(tmp_path):
+    options = quickstart.QuickstartOptions(output_dir=tmp_path, backend="cpu", steps=3, overrides=("data.seed=7",))
+    plan = quickstart.build_plan(options, model="/models/tiny")
+    assert plan.backend == "cpu" and plan.env["VERL_PLATFORM"] == "cpu"
+    assert plan.env["VERL_FILE_LOGGER_PATH"] == str(plan.metrics_path)
+    overrides = list(plan.overrides)
+    assert "+platform=cpu" in overrides and "trainer.total_training_steps=3" in overrides
+    assert overrides.index("+platform=cpu") > overrides.index("actor_rollout_ref.model.path=/models/tiny")
+    assert overrides[-1] == "data.seed=7"  # the user's overrides come last and win
+    assert plan.shell_command().startswith("VERL_PLATFORM=cpu ")
+    with pytest.raises(quickstart.QuickstartError, match="--steps"):
+        quickstart.build_plan(quickstart.QuickstartOptions(output_dir=tmp_path, backend="cpu", steps=0))
+
+
+def test_auto_backend_follows_the_gpu(monkeypatch):
+    monkeypatch.setattr(quickstart, "has_cuda_gpu", lambda: False)
+    assert quickstart.choose_backend("auto") == "cpu" and quickstart.choose_backend("gpu") == "gpu"
+    monkeypatch.setattr(quickstart, "has_cuda_gpu", lambda: True)
+    assert quickstart.choose_backend("auto") == "gpu" and quickstart.choose_backend("cpu") == "cpu"
+
+
+def test_values_verl_would_reject_fail_the_dry_run(cpu_run):
+    """`trainer.total_epochs=abc` composes in Hydra and used to pass the dry run; verl's trainer dies on it later."""
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.load(cpu_run["out"] / "resolved_config.yaml")
+    bad = [("trainer.total_epochs", "abc"), ("data.shuffle", "maybe"), ("actor_rollout_ref.rollout.n", "8x")]
+    for key, value in bad:
+        broken = cfg.copy()
+        OmegaConf.update(broken, key, value)
+        with pytest.raises(quickstart.QuickstartError, match=re.escape(f"{key}='{value}'")):
+            quickstart.check_resolved(OmegaConf.to_yaml(broken))
+
+
+def test_progress_lines_from_verls_metrics():
+    metrics = {
+        "critic/score/mean": -0.25,
+        "actor/pg_loss": 0.0125,
+        "actor/grad_norm": 0.5,
+        "response_length/mean": 40.0,
+        "timing_s/step": 17.04,
+        "val-core/reczero/books/rating/acc/mean@1": 0.5,
+        "val-aux/reczero/books/rating/abs_error/mean@1": 2.0,
+        "val-aux/reczero/books/rating/sq_error/mean@1": 6.25,
+        "val-aux/reczero/books/rating/format_ok/mean@1": 1.0,
+        "val-aux/reczero/books/rating/parsed/mean@1": 1.0,
+        "val-aux/reczero/books/rating/abs_error/std@4": 9.0,
+    }
+    assert quickstart.progress_line(3, 4, metrics) == [
+        "step 3/4: reward -0.250, pg_loss 0.0125, grad_norm 0.5000, response length 40.0, 17.0 s",
+        "validation at step 3 (reczero/books/rating): MAE 2.000, RMSE 2.500, format 1.000, parsed 1.000",
+    ]
+    assert quickstart.progress_line(0, 4, {}) == []
+
+
+def test_read_metrics_skips_a_torn_last_line(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    assert quickstart.read_metrics(path) == []
+    path.write_text('{"step": 1, "data": {"a": 1}}\n{"step": 2, "da')
+    assert quickstart.read_metrics(path) == [{"step": 1, "data": {"a": 1}}]
 
 
 def test_failures_are_one_clear_error_and_exit_code_1(tmp_path, caplog, capsys):
@@ -224,7 +289,7 @@ def test_no_gpu_sentence_names_what_is_missing():
     assert "has no CUDA GPU" in quickstart.no_gpu_sentence(["CUDA GPU"])
 
 
-def test_missing_for_training_reads_this_machine():
+def test_missing_for_gpu_training_reads_this_machine():
     import importlib.util
 
     import torch
@@ -232,21 +297,21 @@ def test_missing_for_training_reads_this_machine():
     expected = (["CUDA GPU"] if not torch.cuda.is_available() else []) + (
         ["vLLM"] if importlib.util.find_spec("vllm") is None else []
     )
-    assert quickstart.missing_for_training() == expected
+    assert quickstart.missing_for_gpu_training() == expected
 
 
 def test_options_and_light_import():
     parser = argparse.ArgumentParser()
     quickstart.configure_parser(parser)
-    args = parser.parse_args(["+ablations=format_only", "trainer.total_epochs=1"])
+    args = parser.parse_args(["--backend", "gpu", "+ablations=format_only", "trainer.total_epochs=1"])
     assert args.overrides == ["+ablations=format_only", "trainer.total_epochs=1"]
     assert args.output_dir == str(Path("outputs") / "quickstart")
-    plan = quickstart.build_plan(args)
+    plan = quickstart.build_plan(quickstart.options_from_args(args))
     assert "actor_rollout_ref.model.path=Qwen/Qwen2.5-0.5B-Instruct" in plan.overrides
     assert plan.recipe == (REPO / "recipes" / "reczero" / "qwen2.5-0.5b-instruct_1gpu.yaml")
     # Another recipe keeps its own model unless --model is given (RecOne GRPO must start from the SFT checkpoint).
-    other = parser.parse_args(["--recipe", "recone/qwen2.5-0.5b-instruct_1gpu_grpo"])
-    plan = quickstart.build_plan(other)
+    other = parser.parse_args(["--backend", "gpu", "--recipe", "recone/qwen2.5-0.5b-instruct_1gpu_grpo"])
+    plan = quickstart.build_plan(quickstart.options_from_args(other))
     assert plan.recipe.name == "qwen2.5-0.5b-instruct_1gpu_grpo.yaml"
     assert not any(o.startswith("actor_rollout_ref.model.path=") for o in plan.overrides)
     probe = (

@@ -55,7 +55,9 @@ class SamplingKey:
         return self.temperature <= 0.0
 
 
-def sampling_key(sampling_params: dict[str, Any], prompt_len: int, prompt_length: int, response_length: int) -> SamplingKey:
+def sampling_key(
+    sampling_params: dict[str, Any], prompt_len: int, prompt_length: int, response_length: int
+) -> SamplingKey:
     """Read verl's sampling parameters the way vLLM's server does (``max_tokens`` defaults to the response length).
 
     ``top_k`` of -1 or 0 means no top-k cut, ``temperature`` 0 greedy decoding (verl's validation default).
@@ -317,7 +319,9 @@ class HFReplica(_replica_base()):
         if self.workers:
             node_id = await self.workers[0].__ray_call__.remote(lambda _self: ray.get_runtime_context().get_node_id())
             options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node_id=node_id, soft=False)
-        server = ray.remote(HFRolloutServer).options(**options).remote(self.config, self.model_config, self.replica_rank)
+        server = (
+            ray.remote(HFRolloutServer).options(**options).remote(self.config, self.model_config, self.replica_rank)
+        )
         await server.__ray_ready__.remote()
         self.servers = [server]
         self._server_handle = server

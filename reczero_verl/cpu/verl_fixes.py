@@ -48,11 +48,11 @@ def fix_process_group(distributed: ModuleType) -> None:
 
     stock_ray_init = distributed.initialize_global_process_group_ray
 
-    @functools.wraps(stock_ray_init)
     def initialize_global_process_group_ray(timeout_second: int | None = None, backend: str | None = None) -> None:
         return stock_ray_init(timeout_second=timeout_second, backend=backend or CPU_BACKEND)
 
     initialize_global_process_group.__doc__ = distributed.initialize_global_process_group.__doc__
+    initialize_global_process_group_ray.__doc__ = stock_ray_init.__doc__
     distributed.initialize_global_process_group = initialize_global_process_group
     distributed.initialize_global_process_group_ray = initialize_global_process_group_ray
     logger.debug("reczero cpu backend: verl.utils.distributed process-group initialisers use %r", CPU_BACKEND)
