@@ -41,10 +41,11 @@ def fashion_out(request, shared_data, tmp_path_factory) -> tuple[Path, dict, str
 
 
 def cross_item_duplicates(raw: pd.DataFrame) -> pd.Series:
-    """Lines repeating a review (reviewer, time, rating, text, summary; non-empty text) of an earlier line under
-    another asin: the merged-listing copies of the 2018 dumps."""
+    """Lines repeating a review (reviewer, time, rating, text, summary, verified flag, images; non-empty text) of an
+    earlier line under another asin: the merged-listing copies of the 2018 dumps."""
+    raw = raw.assign(images=raw["image"].map(json.dumps))
     has_text = raw.reviewText.fillna("").str.strip() != ""
-    keys = ["reviewerID", "unixReviewTime", "overall", "reviewText", "summary"]
+    keys = ["reviewerID", "unixReviewTime", "overall", "reviewText", "summary", "verified", "images"]
     kept_asin = raw[has_text].sort_values("line").groupby(keys, dropna=False)["asin"].transform("first")
     return raw.loc[kept_asin.index[kept_asin != raw.loc[kept_asin.index, "asin"]], "line"]
 

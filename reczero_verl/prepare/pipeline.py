@@ -316,7 +316,7 @@ def _classify_sql(relation: Relation, config: PrepareConfig, unit: str, attrs: S
     line = "" if relation.rowid_lines else "line, "
     return f"""
         SELECT {line}user_id, item_id, r AS rating, TRY_CAST(floor(tsd) AS BIGINT) AS ts,
-            CAST(tu AS TINYINT) AS tu, review, review_alt{attr_cols},
+            CAST(tu AS TINYINT) AS tu, review, review_alt, review_key{attr_cols},
             CASE WHEN malformed THEN 'malformed'
                  WHEN {missing} THEN 'missing_field'
                  WHEN r IS NULL OR isnan(r) THEN 'invalid_rating'
@@ -340,8 +340,8 @@ def _positions(source: InteractionSource, relation: Relation, lines: Sequence[in
 
 
 def _cross_item_duplicates(con: duckdb.DuckDBPyConnection, enabled: bool) -> None:
-    """Create ``xdup(line)``: valid records that repeat a review (same user, time, rating, review text and summary,
-    non-empty text) of an earlier line under another item.
+    """Create ``xdup(line)``: valid records that repeat a review (same user, time, rating, review text, summary and
+    ``review_key``: the verified flag and images; non-empty text) of an earlier line under another item.
 
     Why: the Amazon 2014/2018 dumps list one review under every sibling ASIN of a merged product page (in the
     Fashion 5-core file 3,117 of 3,176 reviews belong to such groups), so one opinion would become several training
@@ -350,7 +350,7 @@ def _cross_item_duplicates(con: duckdb.DuckDBPyConnection, enabled: bool) -> Non
     if not enabled:
         con.execute("CREATE OR REPLACE TEMP TABLE xdup AS SELECT line FROM ev_all WHERE false")
         return
-    key = "user_id, ts, rating, review, review_alt"
+    key = "user_id, ts, rating, review, review_alt, review_key"
     valid = "reason IS NULL AND nullif(trim(review), '') IS NOT NULL"
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE xdup AS

@@ -19,9 +19,10 @@ that the sampled targets need (:class:`JsonLinesMeta`), and the small EXP3RT JSO
 
 An interaction relation has the columns ``line`` (BIGINT, 1-based position of the record; implicit, the scan order,
 when :attr:`Relation.rowid_lines` is set), ``malformed`` (BOOLEAN),
-``user_id``, ``item_id``, ``rating``, ``time``, ``review`` and ``review_alt`` (the text shown when ``review`` is empty:
-the Amazon summary / review title) (all VARCHAR, validated later by the engine) and, for ``prepare interactions``,
-item text columns named ``attr_<field>``.
+``user_id``, ``item_id``, ``rating``, ``time``, ``review``, ``review_alt`` (the text shown when ``review`` is empty:
+the Amazon summary / review title) and ``review_key`` (other fields a copy of the review repeats, for the cross-item
+dedup) (all VARCHAR, validated later by the engine) and, for ``prepare interactions``, item text columns named
+``attr_<field>``.
 
 JSON lines are read twice at most: first with DuckDB's ``read_json`` and explicit columns (fast), and, only when DuckDB
 rejects a line as malformed, again as raw text lines with ``json_valid`` per line, so that every malformed line is
@@ -288,6 +289,12 @@ def amazon_flavour(path: Path) -> str:
     )
 
 
+def _review_key(*cols: str) -> str:
+    """SQL: the other fields that a copy of a review under a sibling item repeats (verified flag, images), so that
+    two different reviews with the same short text ("Love it!") on the same day are not taken for copies."""
+    return "concat_ws('|', " + ", ".join(f"coalesce({sql_ident(c)}, '')" for c in cols) + ")"
+
+
 def amazon_reviews(path: Path) -> InteractionSource:
     """Amazon reviews, 2014/2018 (seconds) or 2023 (milliseconds) JSON lines. The review text falls back to the
     summary (2018) or review title (2023) when the text is missing.
@@ -297,7 +304,7 @@ def amazon_reviews(path: Path) -> InteractionSource:
     holding later interactions)."""
     flavour = amazon_flavour(path)
     if flavour == "2018":
-        keys = ["reviewerID", "asin", "overall", "unixReviewTime", "reviewText", "summary"]
+        keys = ["reviewerID", "asin", "overall", "unixReviewTime", "reviewText", "summary", "verified", "image"]
         select = {
             "user_id": sql_ident("reviewerID"),
             "item_id": sql_ident("asin"),
@@ -305,9 +312,10 @@ def amazon_reviews(path: Path) -> InteractionSource:
             "time": sql_ident("unixReviewTime"),
             "review": sql_ident("reviewText"),
             "review_alt": sql_ident("summary"),
+            "review_key": _review_key("verified", "image"),
         }
     else:
-        keys = ["user_id", "parent_asin", "asin", "rating", "timestamp", "text", "title"]
+        keys = ["user_id", "parent_asin", "asin", "rating", "timestamp", "text", "title", "verified_purchase", "images"]
         select = {
             "user_id": sql_ident("user_id"),
             "item_id": _first_text("parent_asin", "asin"),
@@ -315,6 +323,7 @@ def amazon_reviews(path: Path) -> InteractionSource:
             "time": sql_ident("timestamp"),
             "review": sql_ident("text"),
             "review_alt": sql_ident("title"),
+            "review_key": _review_key("verified_purchase", "images"),
         }
     return InteractionSource(path, f"amazon{flavour}", json_lines_relations(path, keys, select), "auto")
 
@@ -329,6 +338,7 @@ def yelp_reviews(path: Path) -> InteractionSource:
         "time": sql_ident("date"),
         "review": sql_ident("text"),
         "review_alt": "NULL::VARCHAR",
+        "review_key": "NULL::VARCHAR",
     }
     return InteractionSource(path, "yelp", json_lines_relations(path, keys, select), "iso")
 
@@ -465,6 +475,7 @@ def interactions_table(
         "time": time_col,
         "review": text_col,
         "review_alt": None,
+        "review_key": None,
     }
     for fld, col in item_cols.items():
         columns[f"attr_{fld}"] = col
