@@ -121,7 +121,7 @@ def fingerprint(path: Path) -> dict[str, Any]:
             hashed = "whole file"
         else:
             digest.update(f.read(_MIB))
-            f.seek(st.st_size - _MIB)
+            f.seek(max(0, st.st_size - _MIB))
             digest.update(f.read(_MIB))
             hashed = "first and last MiB"
     return {

@@ -78,7 +78,22 @@ def check_output_dir(path: Path) -> Path:
             )
         if not os.access(target, os.W_OK | os.X_OK):
             raise PrepareError(f"--output-dir {path} is not writable: pass a folder you can write to")
+    _probe_writable(next(p for p in target.parents if p.exists()), path)
     return target
+
+
+def _probe_writable(folder: Path, option_value: Path) -> None:
+    """Create and delete a file in ``folder`` (the nearest existing ancestor of the output folder), where the run
+    will be staged: the only test of writability that also holds for root and read-only file systems."""
+    try:
+        fd, name = tempfile.mkstemp(prefix=".reczero-probe-", dir=folder)
+    except OSError as exc:
+        raise PrepareError(
+            f"--output-dir {option_value}: cannot write in {folder} ({exc.strerror or exc}), where the run is staged "
+            "before it replaces the folder: pass a folder whose parent you can write to"
+        ) from exc
+    os.close(fd)
+    os.unlink(name)
 
 
 def _exchange(a: Path, b: Path) -> bool:
