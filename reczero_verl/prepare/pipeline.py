@@ -496,9 +496,11 @@ def _cut_sql(m: int) -> str:
     return "min(ts)" if m == 1 else f"min(ts, {int(m)})[{int(m)}]"
 
 
-def select_eligible(con: duckdb.DuckDBPyConnection, config: PrepareConfig) -> dict[str, int]:
+def select_eligible(
+    con: duckdb.DuckDBPyConnection, config: PrepareConfig
+) -> tuple[dict[str, int], dict[str, list[int]]]:
     """Create table ``el`` of the interactions of ``ev`` that meet the minimum-history rules (the candidate
-    targets); returns the drops per rule.
+    targets); returns the drops per rule and the first lines of each.
 
     "At least ``m`` interactions strictly before ``t``" holds exactly when ``t`` is later than the ``m``-th smallest
     timestamp of the user (item): a GROUP BY aggregate per user (item) joined back, far cheaper than a window over
@@ -526,8 +528,15 @@ def select_eligible(con: duckdb.DuckDBPyConnection, config: PrepareConfig) -> di
         f"SELECT line, user_id, item_id, rating, ts, {reason} AS reason FROM {source} {' '.join(joins)}"
     )
     counts = dict(con.execute("SELECT reason, count(*) FROM el WHERE reason IS NOT NULL GROUP BY ALL").fetchall())
+    first: dict[str, list[int]] = defaultdict(list)
+    for reason, line in con.execute(
+        "SELECT reason, line FROM (SELECT reason, line, row_number() OVER (PARTITION BY reason ORDER BY line) AS k "
+        f"FROM el WHERE reason IS NOT NULL) WHERE k <= {int(config.report_positions)} ORDER BY reason, line"
+    ).fetchall():
+        first[reason].append(int(line))
     con.execute("DELETE FROM el WHERE reason IS NOT NULL")
-    return {r: int(counts.get(r, 0)) for r in ("too_few_user_history", "too_few_item_history", "too_few_total_history")}
+    rules = ("too_few_user_history", "too_few_item_history", "too_few_total_history")
+    return {r: int(counts.get(r, 0)) for r in rules}, dict(first)
 
 
 def assign_splits(con: duckdb.DuckDBPyConnection, split: SplitConfig) -> dict[str, Any]:
@@ -898,7 +907,9 @@ def prepare_interactions(
             n_valid = con.execute("SELECT count(*) FROM ev").fetchone()[0]  # kept until the timelines are built
             clock.lap(f"read and validated {found.read} records, {n_valid} valid interactions")
             dropped = dict(found.dropped)
-            dropped.update(select_eligible(con, config))
+            history_drops, history_first = select_eligible(con, config)
+            dropped.update(history_drops)
+            found.first.update({r: _positions(source, found.relation, lines) for r, lines in history_first.items()})
             split_info = assign_splits(con, config.split)
             per_split = split_counts(con)
             dropped["sampled_out"] = split_info["eligible"] - sum(per_split.values())
