@@ -285,6 +285,13 @@ def test_run_options_nonsense(tmp_path, small_reviews, caplog, option, value, me
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("scale", [["--rating-max", "inf"], ["--rating-min=-inf"], ["--rating-max", "nan"],
+                                   ["--rating-min", "5", "--rating-max", "5"]])  # fmt: skip
+def test_rating_scale_nonsense(tmp_path, small_reviews, caplog, scale):
+    assert cli("amazon", "--reviews", small_reviews, "--output-dir", tmp_path / "out", *scale) == 2
+    assert "--rating-min" in one_error_line(caplog)
+
+
 def test_threads_must_be_positive(tmp_path, small_reviews):
     with pytest.raises(SystemExit) as exc:
         cli("amazon", "--reviews", small_reviews, "--output-dir", tmp_path / "out", "--threads", "0")

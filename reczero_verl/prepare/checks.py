@@ -61,14 +61,16 @@ def check_input_file(path: str | Path, option: str) -> Path:
     return p
 
 
-def gzip_problem(path: Path) -> str | None:
-    """Why the gzip file ``path`` cannot be read to its end (truncated, corrupt, bad checksum), or ``None``.
+def gzip_problem(path: Path, stop: threading.Event | None = None) -> str | None:
+    """Why the gzip file ``path`` cannot be read to its end (truncated, corrupt, bad checksum), or ``None`` (also
+    when ``stop`` is set before the end).
 
     Decompresses the whole file and discards the output (zlib releases the GIL, so this runs beside DuckDB)."""
     try:
         with gzip.open(path, "rb") as f:
             while f.read(4 * _MIB):
-                pass
+                if stop is not None and stop.is_set():
+                    return None
     except GZIP_ERRORS as exc:
         return str(exc) or type(exc).__name__
     return None
@@ -86,23 +88,31 @@ class GzipCheck:
     """Checks the ``.gz`` inputs to their end in a background thread while the pipeline runs.
 
     Needed because DuckDB stops silently at some corrupt deflate blocks (a read that loses the rest of the file
-    without an error). :meth:`raise_if_bad` joins the thread and raises for the first damaged file."""
+    without an error). :meth:`raise_if_bad` joins the thread and raises for the first damaged file. Use it as a
+    context manager: leaving it early (the run failed) stops the thread at its next chunk."""
 
     def __init__(self, paths: list[Path]) -> None:
         self._paths = [p for p in paths if p.suffix == ".gz"]
         self._problems: dict[Path, str] = {}
+        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="reczero-gzip-check", daemon=True)
+
+    def __enter__(self) -> GzipCheck:
         if self._paths:
             self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
 
     def _run(self) -> None:
         for path in self._paths:
-            problem = gzip_problem(path)
+            problem = gzip_problem(path, self._stop)
             if problem is not None:
                 self._problems[path] = problem
 
     def raise_if_bad(self) -> None:
-        if self._paths:
+        if self._thread.ident is not None:  # started
             self._thread.join()
         for path in self._paths:
             if path in self._problems:

@@ -35,6 +35,7 @@ sampled targets and their histories reach Python, for rendering.
 from __future__ import annotations
 
 import logging
+import math
 import tempfile
 import time
 from collections import defaultdict
@@ -182,6 +183,10 @@ class PrepareConfig:
     run_options: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
+        if not (math.isfinite(self.rating_min) and math.isfinite(self.rating_max)):
+            raise PrepareError(
+                f"--rating-min {self.rating_min} and --rating-max {self.rating_max} must be finite numbers"
+            )
         if not self.rating_min < self.rating_max:
             raise PrepareError(f"--rating-min {self.rating_min} must be below --rating-max {self.rating_max}")
         if self.history_len < 0:
@@ -899,8 +904,7 @@ def prepare_interactions(
     (:mod:`.publish`), returns the stats."""
     files = _input_files(inputs or {"input": source.path})
     clock = _Clock()
-    with publish.staged_output(config.output_dir) as stage:
-        gz = checks.GzipCheck(list(files.values()))
+    with publish.staged_output(config.output_dir) as stage, checks.GzipCheck(list(files.values())) as gz:
         with _engine(config, files, gz) as con:
             logger.info("reading %s (%s)", source.path, source.kind)
             found = ingest(con, source, config)
@@ -987,8 +991,7 @@ def prepare_exp3rt(path: Path, config: PrepareConfig, source_name: str = "exp3rt
     so the split is ``all-test`` by default, or ``random``; a repeated (user, item) pair is a duplicate.
     """
     files = _input_files({"input": path})
-    with publish.staged_output(config.output_dir) as stage:
-        gz = checks.GzipCheck(list(files.values()))
+    with publish.staged_output(config.output_dir) as stage, checks.GzipCheck(list(files.values())) as gz:
         records = read_exp3rt(path)
         kept, dropped, first = _exp3rt_records(path, records, config)
         import pyarrow as pa
