@@ -85,11 +85,11 @@ def collapse(text: str) -> str:
 
 
 def neutralise(text: str) -> tuple[str, Counter[str]]:
-    """``text`` without control characters and with every special-token string and TbR tag made a lookalike, its
-    whitespace collapsed; and the number of rewrites per kind (:data:`KINDS`)."""
+    """``text`` without control characters and with every special-token string and TbR tag made a lookalike (its
+    whitespace collapsed when anything was suspect); and the number of rewrites per kind (:data:`KINDS`)."""
     counts: Counter[str] = Counter()
     if not _SUSPECT.search(text):
-        return collapse(text), counts
+        return text, counts  # nothing to rewrite (the caller's clip_text collapses whitespace anyway)
     for _ in range(64):  # each pass removes at least one ASCII delimiter, so this ends long before the bound
         text, n_ctrl = _CONTROL.subn(_control, text)
         text = collapse(text)
@@ -117,7 +117,10 @@ class TextCleaner:
         """``text`` neutralised (``None`` stays ``None``; other values become strings first)."""
         if text is None:
             return None
-        out, changes = neutralise(str(text))
+        text = str(text)
+        if not _SUSPECT.search(text):  # the common case, without building a counter
+            return text
+        out, changes = neutralise(text)
         if changes:
             per_kind = self.counts.setdefault(kind, Counter())
             per_kind.update(changes)
@@ -128,6 +131,8 @@ class TextCleaner:
         """An id as a string, unchanged unless it holds something to neutralise (then neutralised like a text, and
         counted under ``id``): ordinary ids keep their exact spelling, whitespace included."""
         raw = str(value)
+        if not _SUSPECT.search(raw):
+            return raw
         out, changes = neutralise(raw)
         if not changes:
             return raw
