@@ -141,9 +141,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "--cross-item-dedup",
         choices=("auto", "on", "off"),
         default="auto",
-        help="drop a review repeated under sibling items (same reviewer, time, rating, text and summary; the "
-        "2014/2018 dumps list one review under every ASIN of a merged product): auto = on for 2014/2018 files, off "
-        "for 2023 (default: auto)",
+        help="drop a review repeated under sibling items (same reviewer, time, rating, text, summary, verified flag "
+        "and images; the 2014/2018 dumps list one review under every ASIN of a merged product), keeping its first "
+        "line: auto = on for 2014/2018 files, off for 2023 (default: auto)",
     )
     _add_common(p, "amazon")
 

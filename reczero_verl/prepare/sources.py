@@ -26,7 +26,11 @@ dedup) (all VARCHAR, validated later by the engine) and, for ``prepare interacti
 
 JSON lines are read twice at most: first with DuckDB's ``read_json`` and explicit columns (fast), and, only when DuckDB
 rejects a line as malformed, again as raw text lines with ``json_valid`` per line, so that every malformed line is
-counted and reported with its line number instead of being silently skipped (``ignore_errors`` would hide them).
+counted and reported with its line number instead of being silently skipped (``ignore_errors`` would hide them). A
+line that is not valid UTF-8 costs that line only: the raw-lines reader stores it in a rejects table, and it is
+counted as ``invalid_utf8`` at its file line.
+
+Every path given to DuckDB goes through :func:`sql_path`: a path names one file, never a pattern.
 """
 
 from __future__ import annotations
