@@ -31,27 +31,46 @@ from reczero_verl.prepare.cli import run_prepare
 AVG = re.compile(r"\[Average Rating\]\s*([0-9.]+)\s*$")
 
 
-@pytest.fixture(scope="module")
-def fashion_out(shared_data, tmp_path_factory) -> tuple[Path, dict]:
+@pytest.fixture(scope="module", params=["auto", "off"])
+def fashion_out(request, shared_data, tmp_path_factory) -> tuple[Path, dict, str]:
     path = shared_data / "amazon2018_fashion_5core" / "AMAZON_FASHION_5.json"
     out = tmp_path_factory.mktemp("fashion")
-    stats = run_prepare(["amazon", "--reviews", str(path), "--output-dir", str(out), "--test-ratio", "0.2"])
-    return out, stats
+    argv = ["amazon", "--reviews", str(path), "--output-dir", str(out), "--test-ratio", "0.2"]
+    stats = run_prepare([*argv, "--cross-item-dedup", request.param])
+    return out, stats, request.param
+
+
+def cross_item_duplicates(raw: pd.DataFrame) -> pd.Series:
+    """Lines repeating a review (reviewer, time, rating, text, summary, verified flag, images; non-empty text) of an
+    earlier line under another asin: the merged-listing copies of the 2018 dumps."""
+    raw = raw.assign(images=raw["image"].map(json.dumps))
+    has_text = raw.reviewText.fillna("").str.strip() != ""
+    keys = ["reviewerID", "unixReviewTime", "overall", "reviewText", "summary", "verified", "images"]
+    kept_asin = raw[has_text].sort_values("line").groupby(keys, dropna=False)["asin"].transform("first")
+    return raw.loc[kept_asin.index[kept_asin != raw.loc[kept_asin.index, "asin"]], "line"]
 
 
 def test_amazon_2018_fashion_counts_match_pandas(shared_data, fashion_out):
-    out, stats = fashion_out
+    out, stats, mode = fashion_out
     raw = pd.read_json(shared_data / "amazon2018_fashion_5core" / "AMAZON_FASHION_5.json", lines=True)
     raw["line"] = range(1, len(raw) + 1)
-    dedup = raw.sort_values(["unixReviewTime", "line"]).drop_duplicates(["reviewerID", "asin"])
+    cross = cross_item_duplicates(raw) if mode == "auto" else pd.Series([], dtype=int)
+    kept = raw[~raw.line.isin(cross)]
+    dedup = kept.sort_values(["unixReviewTime", "line"]).drop_duplicates(["reviewerID", "asin"])
     # earlier = strictly smaller timestamp: rank(method="min") - 1 counts them
     u_prev = dedup.groupby("reviewerID")["unixReviewTime"].rank(method="min") - 1
     i_prev = dedup.groupby("asin")["unixReviewTime"].rank(method="min") - 1
     eligible = dedup[(u_prev >= 1) & (i_prev >= 1)]
     assert stats["read"] == len(raw) == 3176
-    assert stats["dropped"]["duplicate"] == len(raw) - len(dedup)
+    assert stats["history"]["cross_item_dedup"] is (mode == "auto")
+    assert stats["dropped"]["cross_item_duplicate"] == len(cross)
+    if mode == "auto":  # most of this 5-core file is one review listed under up to 8 sibling asins
+        assert len(cross) > 2000
+        path = shared_data / "amazon2018_fashion_5core" / "AMAZON_FASHION_5.json"
+        assert stats["first_positions"]["cross_item_duplicate"] == [f"{path}:{n}" for n in sorted(cross)[:5]]
+    assert stats["dropped"]["duplicate"] == len(kept) - len(dedup)
     assert stats["dropped"]["too_few_user_history"] == int((u_prev < 1).sum())
-    assert stats["written_total"] == len(eligible)
+    assert stats["written_total"] == len(eligible) > 0
     assert stats["read"] == stats["written_total"] + stats["dropped_total"]
     train = pq.read_table(out / "train.parquet").to_pylist()
     test = pq.read_table(out / "test.parquet").to_pylist()
@@ -64,6 +83,10 @@ def test_amazon_2018_fashion_counts_match_pandas(shared_data, fashion_out):
         earlier = dedup[(dedup.reviewerID == info["user_id"]) & (dedup.unixReviewTime < info["timestamp"])]
         assert row["user_avg_rating"] == pytest.approx(earlier.overall.mean())
         assert len(row["user_history"]) == min(10, len(earlier))
+    # one opinion (user, time, rating) under sibling asins: several rows without the dedup, one row with it
+    opinions = [(r["extra_info"]["user_id"], r["extra_info"]["timestamp"], r["reward_model"]["ground_truth"])
+                for r in train + test]  # fmt: skip
+    assert (len(set(opinions)) == len(opinions)) is (mode == "auto")
 
 
 def test_exp3rt_imdb_profiles_and_averages(shared_data, tmp_path):

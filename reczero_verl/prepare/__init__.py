@@ -15,5 +15,7 @@
 
 ``reczero-verl prepare <source> ...`` (see :mod:`reczero_verl.prepare.cli`) reads a raw dump out of core with DuckDB
 (:mod:`.sources` knows the raw formats, :mod:`.pipeline` does validation, dedup, histories, splits and sampling) and
-writes the prepared-sample parquet contract (:mod:`.render`). This package imports neither torch nor verl.
+writes the prepared-sample parquet contract (:mod:`.render`), with every text neutralised (:mod:`.sanitize`), into a
+staging folder that replaces the output folder as one unit (:mod:`.publish`); bad input and options are refused
+with one clear error (:mod:`.checks`). This package imports neither torch nor verl.
 """

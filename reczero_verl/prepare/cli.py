@@ -32,11 +32,15 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from .render import TextBudgets
 from .sources import PrepareError
+
+#: Options that do not change what a run writes (where it runs, how fast): left out of stats.json's ``run.options``.
+_NOT_RUN_OPTIONS = frozenset({"output_dir", "memory_limit", "threads", "temp_dir", "command", "log_level", "source"})
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +51,13 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text}")
+    return value
+
+
+def _at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text}")
     return value
 
 
@@ -109,7 +120,7 @@ def _add_common(p: argparse.ArgumentParser, source: str) -> None:
     run = p.add_argument_group("run")
     run.add_argument("--strict", action="store_true", help="fail on the first malformed/invalid record (file:line)")
     run.add_argument("--memory-limit", default="3GB", help="DuckDB memory limit; it spills to disk beyond (3GB)")
-    run.add_argument("--threads", type=_positive_int, default=None, help="DuckDB threads (default: all cores)")
+    run.add_argument("--threads", type=_at_least_one, default=None, help="DuckDB threads (default: all cores)")
     run.add_argument("--temp-dir", type=Path, default=None, help="where DuckDB spills (default: system temp)")
 
 
@@ -126,6 +137,14 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--reviews", required=True, type=Path, help="reviews file (JSON lines, plain or .gz)")
     p.add_argument("--meta", type=Path, default=None, help="item metadata file (JSON lines or 2014 literals)")
+    p.add_argument(
+        "--cross-item-dedup",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="drop a review repeated under sibling items (same reviewer, time, rating, text, summary, verified flag "
+        "and images; the 2014/2018 dumps list one review under every ASIN of a merged product), keeping its first "
+        "line: auto = on for 2014/2018 files, off for 2023 (default: auto)",
+    )
     _add_common(p, "amazon")
 
     p = sub.add_parser(
@@ -151,8 +170,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
         "interactions",
         help="your own log: CSV, parquet or JSON lines with user/item/rating/time columns",
-        description="A table with one interaction a row. Time: unix seconds, milliseconds or ISO-8601 strings "
-        "(--time-unit auto: numbers above 1e11 are milliseconds, non-numbers ISO). Item text from --item-cols "
+        description="A table with one interaction a row. Time: unix seconds, milliseconds, microseconds, "
+        "nanoseconds or ISO-8601 strings (--time-unit auto decides per record: a number below 1e11 is seconds, "
+        "below 1e14 milliseconds, below 1e17 microseconds, else nanoseconds; a non-number is ISO-8601). Times outside "
+        "1970-2100, or an explicit unit that a value's magnitude contradicts, drop the record as "
+        "implausible_timestamp. Item text from --item-cols "
         "FIELD=COLUMN (fields: title, categories, brand, description, features, details) of this file and/or of "
         "--items FILE.",
     )
@@ -163,7 +185,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--item-col", required=True)
     p.add_argument("--rating-col", required=True)
     p.add_argument("--time-col", required=True)
-    p.add_argument("--time-unit", choices=("auto", "s", "ms", "iso"), default="auto")
+    p.add_argument("--time-unit", choices=("auto", "s", "ms", "us", "ns", "iso"), default="auto")
     p.add_argument("--text-col", default=None, help="review text column (optional)")
     p.add_argument("--item-cols", nargs="*", default=[], metavar="FIELD=COLUMN", help="item text columns")
     p.add_argument("--items", type=Path, default=None, help="separate item table (CSV, parquet, JSON lines)")
@@ -207,6 +229,11 @@ def _config(args: argparse.Namespace) -> Any:
             "min_total_history": args.min_total_history,
             "dedup": args.dedup,
         }
+    options = {
+        k: (str(v) if isinstance(v, Path) else v)
+        for k, v in sorted(vars(args).items())
+        if k not in _NOT_RUN_OPTIONS and not k.startswith("_")
+    }
     return PrepareConfig(
         output_dir=args.output_dir,
         name=args.name,
@@ -218,81 +245,115 @@ def _config(args: argparse.Namespace) -> Any:
         memory_limit=args.memory_limit,
         threads=args.threads,
         temp_dir=args.temp_dir,
+        run_options=options,
         **extra,
     )
 
 
-def execute(args: argparse.Namespace) -> dict[str, Any]:
-    """Run the ``prepare`` sub-command described by ``args``; returns the stats (also in ``stats.json``)."""
-    from . import pipeline, sources
+def _check_run(args: argparse.Namespace) -> None:
+    """The checks that need no input read: output folder, temp folder, memory limit (before any work is done)."""
+    from . import checks, publish
 
+    publish.check_output_dir(args.output_dir)
+    checks.check_temp_dir(args.temp_dir)
+    checks.check_memory_limit(args.memory_limit)
+
+
+def execute(args: argparse.Namespace) -> dict[str, Any]:
+    """Run the ``prepare`` sub-command described by ``args``; returns the stats (also in ``stats.json``).
+
+    Raises :class:`PrepareError` (exit code 2 from the command line) for bad input or options, before the pipeline
+    when it can be known before."""
+    from . import pipeline, sources
+    from .checks import check_input_file
+
+    _check_run(args)
     config = _config(args)
     if args.source == "amazon":
-        reviews = sources.check_file(args.reviews, "--reviews")
+        reviews = check_input_file(args.reviews, "--reviews")
+        meta_path = None if args.meta is None else check_input_file(args.meta, "--meta")
+        source = sources.amazon_reviews(reviews)
+        cross = args.cross_item_dedup == "on" or (args.cross_item_dedup == "auto" and source.kind == "amazon2018")
+        config = replace(config, cross_item_dedup=cross)
         meta = None
-        if args.meta is not None:
-            meta = sources.JsonLinesMeta(
-                sources.check_file(args.meta, "--meta"), ("parent_asin", "asin"), sources.amazon_item
-            )
-        return pipeline.prepare_interactions(
-            sources.amazon_reviews(reviews), config, meta, {"reviews": str(reviews), "meta": _opt(args.meta)}
-        )
+        if meta_path is not None:
+            meta = sources.JsonLinesMeta(meta_path, ("parent_asin", "asin"), sources.amazon_item)
+        return pipeline.prepare_interactions(source, config, meta, {"reviews": reviews, "meta": meta_path})
     if args.source == "yelp":
-        reviews = sources.check_file(args.reviews, "--reviews")
+        reviews = check_input_file(args.reviews, "--reviews")
+        business_path = None if args.business is None else check_input_file(args.business, "--business")
         business = None
-        if args.business is not None:
-            business = sources.JsonLinesMeta(
-                sources.check_file(args.business, "--business"), ("business_id",), sources.yelp_item
-            )
+        if business_path is not None:
+            business = sources.JsonLinesMeta(business_path, ("business_id",), sources.yelp_item)
         return pipeline.prepare_interactions(
-            sources.yelp_reviews(reviews), config, business, {"reviews": str(reviews), "business": _opt(args.business)}
+            sources.yelp_reviews(reviews), config, business, {"reviews": reviews, "business": business_path}
         )
     if args.source == "imdb":
-        path = sources.check_file(args.input, "--input")
+        path = check_input_file(args.input, "--input")
         return pipeline.prepare_exp3rt(path, config, source_name="exp3rt")
     if args.source == "interactions":
-        path = sources.check_file(args.input, "--input")
-        item_cols = sources.parse_item_cols(args.item_cols)
-        source = sources.interactions_table(
-            path,
-            fmt=args.format,
-            user_col=args.user_col,
-            item_col=args.item_col,
-            rating_col=args.rating_col,
-            time_col=args.time_col,
-            text_col=args.text_col,
-            item_cols=item_cols,
-            time_unit=args.time_unit,
-            delimiter=args.delimiter,
-        )
-        items = None
-        if args.items is not None:
-            items_cols = sources.parse_item_cols(args.items_cols) if args.items_cols is not None else item_cols
-            if not items_cols:
-                raise PrepareError("--items needs --items-cols (or --item-cols) FIELD=COLUMN entries")
-            items = sources.TableItems(
-                sources.check_file(args.items, "--items"),
-                "auto",
-                args.items_id_col or args.item_col,
-                items_cols,
-                args.delimiter,
-            )
-        return pipeline.prepare_interactions(source, config, items, {"input": str(path), "items": _opt(args.items)})
+        return _interactions(args, config)
     raise PrepareError(f"unknown source {args.source!r}")
 
 
-def _opt(path: Path | None) -> str | None:
-    return None if path is None else str(path)
+def _interactions(args: argparse.Namespace, config: Any) -> dict[str, Any]:
+    """``prepare interactions``: check the files and their columns, then run the pipeline."""
+    from . import pipeline, sources
+    from .checks import check_input_file
+
+    path = check_input_file(args.input, "--input")
+    item_cols = sources.parse_item_cols(args.item_cols)
+    required = {
+        "--user-col": args.user_col,
+        "--item-col": args.item_col,
+        "--rating-col": args.rating_col,
+        "--time-col": args.time_col,
+    }
+    optional = {"--text-col": args.text_col, **{f"--item-cols {f}=": c for f, c in item_cols.items()}}
+    sources.check_columns(path, args.format, required, optional, args.delimiter)
+    source = sources.interactions_table(
+        path,
+        fmt=args.format,
+        user_col=args.user_col,
+        item_col=args.item_col,
+        rating_col=args.rating_col,
+        time_col=args.time_col,
+        text_col=args.text_col,
+        item_cols=item_cols,
+        time_unit=args.time_unit,
+        delimiter=args.delimiter,
+    )
+    items = None
+    items_path = None
+    if args.items is not None:
+        items_path = check_input_file(args.items, "--items")
+        items_cols = sources.parse_item_cols(args.items_cols) if args.items_cols is not None else item_cols
+        if not items_cols:
+            raise PrepareError("--items needs --items-cols (or --item-cols) FIELD=COLUMN entries")
+        id_col = args.items_id_col or args.item_col
+        sources.check_columns(
+            items_path,
+            "auto",
+            {"--items-id-col": id_col, **{f"--items-cols {f}=": c for f, c in items_cols.items()}},
+            {},
+            args.delimiter,
+        )
+        items = sources.TableItems(items_path, "auto", id_col, items_cols, args.delimiter)
+    return pipeline.prepare_interactions(source, config, items, {"input": path, "items": items_path})
 
 
 def main(args: argparse.Namespace) -> int:
-    """Entry point of ``reczero-verl prepare``: 0 on success, 2 on bad input (the error names file:line)."""
-    try:
-        stats = execute(args)
-    except PrepareError as exc:
-        logger.error("prepare failed: %s", exc)
-        return 2
+    """Entry point of ``reczero-verl prepare``: 0 on success. Bad input raises :class:`PrepareError`, which
+    ``reczero_verl.cli.main`` turns into one line and exit code 2."""
+    stats = execute(args)
     summary = {"written": stats["written"], "dropped_total": stats["dropped_total"], "read": stats["read"]}
+    empty = stats.get("nothing_written")
+    if empty is not None:
+        sys.stdout.write(
+            f"prepared {args.output_dir}: NOTHING WRITTEN: all {stats['read']} records dropped, mostly as "
+            f"{empty['reason']} (first: {', '.join(empty['first']) or '-'}); hint: {empty['hint']}\n"
+        )
+        return 0
     sys.stdout.write(f"prepared {args.output_dir}: {json.dumps(summary)}\n")
     return 0
 

@@ -35,17 +35,23 @@ sampled targets and their histories reach Python, for rendering.
 from __future__ import annotations
 
 import logging
+import math
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import duckdb
 
+from reczero_verl import __version__
+
+from . import checks, publish
 from .render import TextBudgets, build_row, write_samples
+from .sanitize import TextCleaner
 from .sources import (
     ITEM_FIELDS,
     InteractionSource,
@@ -53,10 +59,14 @@ from .sources import (
     PrepareError,
     Relation,
     _is_input_error,
+    drop_rejects,
+    has_invalid_text,
     is_malformed,
     parse_item_description,
     read_exp3rt,
     record_line_numbers,
+    reject_lines,
+    renumber_after_rejects,
     split_profile,
     sql_ident,
     sql_str,
@@ -71,17 +81,46 @@ DEDUP_MODES: tuple[str, ...] = ("user-item", "exact", "none")
 #: Reasons an input record is not written, in the order they are checked (each record counts under the first).
 DROP_REASONS: tuple[str, ...] = (
     "malformed",  # the line is not a JSON object / the CSV row does not parse
+    "invalid_utf8",  # the line (record) holds bytes that are not UTF-8
     "missing_field",  # user, item, rating or time absent or empty
     "invalid_rating",  # rating not a number
     "rating_out_of_scale",  # rating outside [rating_min, rating_max]
     "invalid_timestamp",  # time not parseable in the unit asked for
+    "implausible_timestamp",  # time outside [1970, 2100) in its unit, or not of the magnitude of the unit asked for
+    "cross_item_duplicate",  # the same review (user, time, rating, text) under another item (Amazon merged listings)
     "duplicate",  # a later record of the same (user, item) (or same (user, item, time) under --dedup exact)
     "too_few_user_history",  # fewer than --min-user-history earlier interactions of the user
     "too_few_item_history",  # fewer than --min-item-history earlier interactions of the item
     "too_few_total_history",  # user + item earlier interactions below --min-total-history
     "sampled_out",  # eligible but beyond --max-train / --max-val / --max-test
 )
-_RECORD_REASONS = DROP_REASONS[:5]
+_RECORD_REASONS = DROP_REASONS[:7]
+
+#: What to do about each reason when it drops every record (the "nothing written" message).
+_HINTS: dict[str, str] = {
+    "malformed": "the lines are not JSON objects / CSV rows: check the file and --format / --delimiter",
+    "invalid_utf8": "the file is not UTF-8: convert it (e.g. iconv -f latin1 -t utf-8)",
+    "missing_field": "user, item, rating or time is absent or empty: check the field / column names",
+    "invalid_rating": "ratings are not plain numbers: decimal commas ('4,5') must become dots ('4.5')",
+    "rating_out_of_scale": "set --rating-min / --rating-max to the scale of the file",
+    "invalid_timestamp": "times do not parse in the unit asked for: check --time-unit",
+    "implausible_timestamp": "times fall outside 1970-2100 in their unit: check --time-unit (auto reads each record "
+    "in its own unit)",
+    "cross_item_duplicate": "every review repeats one under another item: pass --cross-item-dedup off to keep them",
+    "duplicate": "every record repeats a (user, item) pair: check --dedup",
+    "too_few_user_history": "no target has enough earlier interactions of its user: lower --min-user-history",
+    "too_few_item_history": "no target has enough earlier interactions of its item: lower --min-item-history",
+    "too_few_total_history": "lower --min-total-history",
+    "sampled_out": "--max-train / --max-val / --max-test are 0",
+}
+
+#: Interaction times must fall in [1970-01-01, 2100-01-01) (unix seconds).
+MAX_PLAUSIBLE_TS = 4_102_444_800
+#: Numeric time units by magnitude, smallest first: below 1e11 a number is seconds (1e11 s is the year 5138, 1e11 ms
+#: the year 1973), below 1e14 milliseconds, below 1e17 microseconds, else nanoseconds.
+NUMERIC_UNITS: tuple[str, ...] = ("s", "ms", "us", "ns")
+TIME_UNITS: tuple[str, ...] = ("auto", *NUMERIC_UNITS, "iso")
+_ISO_CODE = len(NUMERIC_UNITS)  # unit code of ISO-8601 strings in the ``tu`` column; -1: wrong magnitude
 
 
 @dataclass(frozen=True)
@@ -132,6 +171,7 @@ class PrepareConfig:
     min_item_history: int = 1
     min_total_history: int = 0
     dedup: str = "user-item"
+    cross_item_dedup: bool = False
     split: SplitConfig = field(default_factory=SplitConfig)
     budgets: TextBudgets = field(default_factory=TextBudgets)
     strict: bool = False
@@ -139,8 +179,14 @@ class PrepareConfig:
     memory_limit: str = "3GB"
     threads: int | None = None
     temp_dir: Path | None = None
+    #: What the run was asked for (the command-line options that shape the output), recorded in stats.json.
+    run_options: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
+        if not (math.isfinite(self.rating_min) and math.isfinite(self.rating_max)):
+            raise PrepareError(
+                f"--rating-min {self.rating_min} and --rating-max {self.rating_max} must be finite numbers"
+            )
         if not self.rating_min < self.rating_max:
             raise PrepareError(f"--rating-min {self.rating_min} must be below --rating-max {self.rating_max}")
         if self.history_len < 0:
@@ -169,6 +215,7 @@ class ItemLoader(Protocol):
 
 def connect(config: PrepareConfig, temp_dir: Path) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB bounded by ``memory_limit`` that spills to ``temp_dir``; timestamps parse in UTC."""
+    checks.check_memory_limit(config.memory_limit)
     con = duckdb.connect(":memory:")
     con.execute(f"SET memory_limit={sql_str(config.memory_limit)}")
     con.execute(f"SET temp_directory={sql_str(temp_dir)}")
@@ -197,28 +244,40 @@ def _hash_unit(seed: int, purpose: str) -> str:
     return f"(CAST({_hash_key(seed, purpose)} AS DOUBLE) / 18446744073709551616.0)"
 
 
-def time_expr(unit: str) -> str:
-    """SQL turning the VARCHAR column ``time`` into integer unix seconds (NULL when unparseable)."""
+def time_sql(unit: str) -> tuple[str, str]:
+    """SQL over the VARCHAR column ``time``: (seconds since the epoch as a DOUBLE, NULL when it does not parse in
+    ``unit``; the record's unit code: an index of :data:`NUMERIC_UNITS`, ``_ISO_CODE``, or -1 for a number whose
+    magnitude is not of the ``unit`` asked for).
+
+    ``auto`` decides per record: a number by its magnitude (see :data:`NUMERIC_UNITS`), anything else as an ISO-8601
+    date. Deciding once per file put the records of the other unit tens of thousands of years away. An explicit
+    numeric unit still checks the magnitude, so a millisecond value read as seconds is refused, not misplaced; the
+    caller refuses times outside [1970, 2100) too (``implausible_timestamp``)."""
     number = "TRY_CAST(trim(time) AS DOUBLE)"
-    if unit == "s":
-        return f"TRY_CAST(floor({number}) AS BIGINT)"
-    if unit == "ms":
-        return f"TRY_CAST(floor({number} / 1000) AS BIGINT)"
+    band = (
+        f"CASE WHEN {number} IS NULL OR isnan({number}) OR isinf({number}) THEN NULL "
+        f"WHEN abs({number}) < 1e11 THEN 0 WHEN abs({number}) < 1e14 THEN 1 WHEN abs({number}) < 1e17 THEN 2 ELSE 3 END"
+    )
+    iso = "epoch(TRY_CAST(trim(time) AS TIMESTAMPTZ))"
+    if unit == "auto":
+        return (
+            f"CASE WHEN {band} IS NOT NULL THEN {number} / pow(1000, {band}) ELSE {iso} END",
+            f"CASE WHEN {band} IS NOT NULL THEN {band} WHEN {iso} IS NOT NULL THEN {_ISO_CODE} END",
+        )
+    if unit in NUMERIC_UNITS:
+        code = NUMERIC_UNITS.index(unit)
+        return (
+            f"CASE WHEN {band} IS NOT NULL THEN {number} / {1000**code}.0 END",
+            f"CASE WHEN {band} = {code} THEN {code} WHEN {band} IS NOT NULL THEN -1 END",
+        )
     if unit == "iso":
-        return "TRY_CAST(floor(epoch(TRY_CAST(trim(time) AS TIMESTAMPTZ))) AS BIGINT)"
-    raise PrepareError(f"unknown time unit {unit!r}; expected s, ms or iso")
+        return iso, f"CASE WHEN {iso} IS NOT NULL THEN {_ISO_CODE} END"
+    raise PrepareError(f"unknown time unit {unit!r}; expected one of {', '.join(TIME_UNITS)}")
 
 
-def detect_time_unit(con: duckdb.DuckDBPyConnection, relation_sql: str) -> str:
-    """``auto`` time unit: numbers are seconds, or milliseconds when the largest exceeds 1e11 (year 5138 in
-    seconds, 1973 in milliseconds); otherwise ISO-8601 date strings. Decided by the majority of non-empty values."""
-    total, numeric, largest = con.execute(
-        f"SELECT count(*), count(TRY_CAST(trim(time) AS DOUBLE)), max(abs(TRY_CAST(trim(time) AS DOUBLE))) "
-        f"FROM ({relation_sql}) WHERE NOT malformed AND nullif(trim(time), '') IS NOT NULL"
-    ).fetchone()
-    if total and numeric * 2 >= total:
-        return "ms" if largest is not None and largest > 1e11 else "s"
-    return "iso"
+def unit_name(code: int) -> str:
+    """The name of a unit code of :func:`time_sql`."""
+    return "iso" if code == _ISO_CODE else NUMERIC_UNITS[code]
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -234,6 +293,7 @@ class Ingest:
     dropped: dict[str, int]
     first: dict[str, list[str]]
     time_unit: str
+    time_units: dict[str, int]
     relation: Relation
 
 
@@ -248,26 +308,29 @@ def _classify_sql(relation: Relation, config: PrepareConfig, unit: str, attrs: S
     without ``line`` when the relation numbers its rows by scan order (``rowid_lines``).
 
     Text is stored as read: trimming and cutting it costs more than the parse itself, so it is done later, only for
-    the history rows that are shown."""
-    ts = time_expr(unit)
+    the history rows that are shown. ``tu`` is the unit each record's time was read in (:func:`time_sql`)."""
+    seconds, unit_code = time_sql(unit)
     lo, hi = float(config.rating_min), float(config.rating_max)
     # a field is missing when NULL or blank after trim; a rating (time) that parsed is not blank, so its trim runs only
     # when it did not parse (DuckDB evaluates the operands of OR / AND only on the rows still undecided)
     missing = (
         "user_id IS NULL OR item_id IS NULL OR rating IS NULL OR time IS NULL OR trim(user_id) = '' "
-        "OR trim(item_id) = '' OR (r IS NULL AND trim(rating) = '') OR (ts IS NULL AND trim(time) = '')"
+        "OR trim(item_id) = '' OR (r IS NULL AND trim(rating) = '') OR (tsd IS NULL AND trim(time) = '')"
     )
     attr_cols = "".join(f", {sql_ident('attr_' + a)}" for a in attrs)
     line = "" if relation.rowid_lines else "line, "
     return f"""
-        SELECT {line}user_id, item_id, r AS rating, ts, review, review_alt{attr_cols},
+        SELECT {line}user_id, item_id, r AS rating, TRY_CAST(floor(tsd) AS BIGINT) AS ts,
+            CAST(tu AS TINYINT) AS tu, review, review_alt, review_key{attr_cols},
             CASE WHEN malformed THEN 'malformed'
                  WHEN {missing} THEN 'missing_field'
                  WHEN r IS NULL OR isnan(r) THEN 'invalid_rating'
                  WHEN r < {lo!r} OR r > {hi!r} THEN 'rating_out_of_scale'
-                 WHEN ts IS NULL THEN 'invalid_timestamp'
+                 WHEN tsd IS NULL THEN 'invalid_timestamp'
+                 WHEN tu < 0 OR tsd < 0 OR tsd >= {MAX_PLAUSIBLE_TS} THEN 'implausible_timestamp'
             END AS reason
-        FROM (SELECT *, TRY_CAST(trim(rating) AS DOUBLE) AS r, {ts} AS ts FROM ({relation.sql}))
+        FROM (SELECT *, TRY_CAST(trim(rating) AS DOUBLE) AS r, {seconds} AS tsd, {unit_code} AS tu
+              FROM ({relation.sql}))
     """
 
 
@@ -281,9 +344,32 @@ def _positions(source: InteractionSource, relation: Relation, lines: Sequence[in
     return [f"{source.path}:{n}" for n in lines]
 
 
+def _cross_item_duplicates(con: duckdb.DuckDBPyConnection, enabled: bool) -> None:
+    """Create ``xdup(line)``: valid records that repeat a review (same user, time, rating, review text, summary and
+    ``review_key``: the verified flag and images; non-empty text) of an earlier line under another item.
+
+    Why: the Amazon 2014/2018 dumps list one review under every sibling ASIN of a merged product page (in the
+    Fashion 5-core file 3,117 of 3,176 reviews belong to such groups), so one opinion would become several training
+    rows with the same prompt. The first line of a group is kept; the records of the same item as the kept one are
+    left to the (user, item) dedup. Candidates come from a hash GROUP BY, the exact check from a window over them."""
+    if not enabled:
+        con.execute("CREATE OR REPLACE TEMP TABLE xdup AS SELECT line FROM ev_all WHERE false")
+        return
+    key = "user_id, ts, rating, review, review_alt, review_key"
+    valid = "reason IS NULL AND nullif(trim(review), '') IS NOT NULL"
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE xdup AS
+        SELECT line FROM (
+            SELECT line, item_id, first_value(item_id) OVER (PARTITION BY {key} ORDER BY line) AS kept
+            FROM ev_all WHERE {valid} AND hash({key}) IN (
+                SELECT hash({key}) AS h FROM ev_all WHERE {valid} GROUP BY h HAVING count(DISTINCT item_id) > 1))
+        WHERE item_id <> kept
+    """)
+
+
 def _duplicates(con: duckdb.DuckDBPyConnection, partition: str | None) -> None:
-    """Create ``dup(line)``: the valid records that repeat an earlier record's key (``partition``: the key columns;
-    ``None``: no dedup). The earliest record of a key (by ``(ts, line)``) is kept.
+    """Create ``dup(line)``: the valid records (not in ``xdup``) that repeat an earlier record's key (``partition``:
+    the key columns; ``None``: no dedup). The earliest record of a key (by ``(ts, line)``) is kept.
 
     The exact window (partitioned by the key strings) runs only on the candidates: the records whose 64-bit key hash
     occurs more than once, found by an integer GROUP BY that costs a fraction of a window over every record. A hash
@@ -292,14 +378,40 @@ def _duplicates(con: duckdb.DuckDBPyConnection, partition: str | None) -> None:
     if partition is None:
         con.execute("CREATE OR REPLACE TEMP TABLE dup AS SELECT line FROM ev_all WHERE false")
         return
+    valid = "reason IS NULL AND line NOT IN (SELECT line FROM xdup)"
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE dup AS
         SELECT line FROM (
             SELECT line, row_number() OVER (PARTITION BY {partition} ORDER BY ts, line) AS k
-            FROM ev_all WHERE reason IS NULL AND hash({partition}) IN (
-                SELECT hash({partition}) AS h FROM ev_all WHERE reason IS NULL GROUP BY h HAVING count(*) > 1))
+            FROM ev_all WHERE {valid} AND hash({partition}) IN (
+                SELECT hash({partition}) AS h FROM ev_all WHERE {valid} GROUP BY h HAVING count(*) > 1))
         WHERE k > 1
     """)
+
+
+def _scan(con: duckdb.DuckDBPyConnection, source: InteractionSource, config: PrepareConfig) -> Relation:
+    """Create ``ev_rows`` / ``ev_all`` from the first relation of ``source`` that DuckDB can read; returns it."""
+    last_error: Exception | None = None
+    for relation in source.relations:
+        if relation.rejects:
+            drop_rejects(con, relation.rejects)
+        try:
+            classified = _classify_sql(relation, config, source.time_unit, source.item_attrs)
+            con.execute("CREATE OR REPLACE TEMP TABLE ev_rows AS " + classified)
+        except duckdb.Error as exc:
+            if not _is_input_error(exc):
+                raise
+            logger.info("%s: fast reader rejected the input (%s); rereading line by line", source.path, exc)
+            last_error = exc
+            continue
+        if relation.renumber and relation.rejects and reject_lines(con, relation.rejects):
+            renumber_after_rejects(con, "ev_rows", relation.rejects)
+        line = "rowid + 1 AS line, " if relation.rowid_lines else ""
+        con.execute(f"CREATE OR REPLACE TEMP VIEW ev_all AS SELECT {line}* FROM ev_rows")
+        return relation
+    if last_error is None:
+        raise PrepareError(f"{source.path}: no reader for this file")
+    raise last_error  # mapped to a PrepareError naming the file by :func:`_engine`
 
 
 def ingest(con: duckdb.DuckDBPyConnection, source: InteractionSource, config: PrepareConfig) -> Ingest:
@@ -308,55 +420,55 @@ def ingest(con: duckdb.DuckDBPyConnection, source: InteractionSource, config: Pr
     valid, deduplicated interactions.
 
     Dedup keeps the earliest record of a (user, item) pair (a window ordered by (ts, line)), so a re-review never
-    shadows the first opinion and ties resolve by file order; the later records count as ``duplicate``.
+    shadows the first opinion and ties resolve by file order; the later records count as ``duplicate``. With
+    ``cross_item_dedup``, a review repeated under sibling items counts as ``cross_item_duplicate`` first. Lines that
+    DuckDB could not read at all (not UTF-8, a CSV row that does not parse) are records too, counted by file line.
     """
-    last_error: Exception | None = None
-    for relation in source.relations:
-        try:
-            unit = source.time_unit
-            if unit == "auto":
-                unit = detect_time_unit(con, relation.sql)
-            classified = _classify_sql(relation, config, unit, source.item_attrs)
-            con.execute("CREATE OR REPLACE TEMP TABLE ev_rows AS " + classified)
-            line = "rowid + 1 AS line, " if relation.rowid_lines else ""
-            con.execute(f"CREATE OR REPLACE TEMP VIEW ev_all AS SELECT {line}* FROM ev_rows")
-            break
-        except duckdb.Error as exc:
-            if not _is_input_error(exc):
-                raise
-            logger.info("%s: fast reader rejected the input (%s); rereading line by line", source.path, exc)
-            last_error = exc
-    else:
-        raise PrepareError(f"{source.path}: cannot read: {last_error}")
+    relation = _scan(con, source, config)
+    _cross_item_duplicates(con, config.cross_item_dedup)
     partition = {"user-item": "user_id, item_id", "exact": "user_id, item_id, ts", "none": None}[config.dedup]
     _duplicates(con, partition)
     con.execute(
         "CREATE OR REPLACE TEMP TABLE ev AS SELECT line, user_id, item_id, rating, ts FROM ev_all "
-        "WHERE reason IS NULL AND line NOT IN (SELECT line FROM dup)"
+        "WHERE reason IS NULL AND line NOT IN (SELECT line FROM xdup) AND line NOT IN (SELECT line FROM dup)"
     )
 
     report = int(config.report_positions)
     counts = dict(con.execute("SELECT coalesce(reason, ''), count(*) FROM ev_all GROUP BY ALL").fetchall())
     read = int(sum(counts.values()))
     dropped = {r: int(counts.get(r, 0)) for r in _RECORD_REASONS}
-    dropped["duplicate"] = con.execute("SELECT count(*) FROM dup").fetchone()[0]
     first_lines: dict[str, list[int]] = defaultdict(list)
     for reason, line in con.execute(
         "SELECT reason, line FROM (SELECT reason, line, row_number() OVER (PARTITION BY reason ORDER BY line) AS k "
         f"FROM ev_all WHERE reason IS NOT NULL) WHERE k <= {report} ORDER BY reason, line"
     ).fetchall():
         first_lines[reason].append(line)
-    if dropped["duplicate"]:
-        first_lines["duplicate"] = [
-            n for (n,) in con.execute(f"SELECT line FROM dup ORDER BY line LIMIT {report}").fetchall()
-        ]
-    con.execute("DROP TABLE dup")
+    for reason, table in (("cross_item_duplicate", "xdup"), ("duplicate", "dup")):
+        dropped[reason] = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        if dropped[reason]:
+            first_lines[reason] = [
+                n for (n,) in con.execute(f"SELECT line FROM {table} ORDER BY line LIMIT {report}").fetchall()
+            ]
+        con.execute(f"DROP TABLE {table}")
+    units = {
+        unit_name(code): int(n)
+        for code, n in con.execute(
+            "SELECT tu, count(*) FROM ev_all WHERE reason IS NULL GROUP BY tu ORDER BY tu"
+        ).fetchall()
+    }
+    rejected = reject_lines(con, relation.rejects) if relation.rejects else []
+    read += len(rejected)
+    first_rejected: dict[str, list[int]] = defaultdict(list)
+    for line, reason in rejected:
+        dropped[reason] += 1
+        first_rejected[reason].append(line)
+    if relation.renumber:  # rejected lines and records are both file lines: merge them
+        for reason, lines in first_rejected.items():
+            first_lines[reason] = sorted(first_lines.get(reason, []) + lines)[:report]
+        first_rejected.clear()
     first = {reason: _positions(source, relation, lines) for reason, lines in first_lines.items()}
-    if relation.csv_rejects:
-        rejected = [n for (n,) in con.execute("SELECT DISTINCT line FROM reject_errors ORDER BY line").fetchall()]
-        read += len(rejected)
-        dropped["malformed"] += len(rejected)
-        first["malformed"] = ([f"{source.path}:{n}" for n in rejected] + first.get("malformed", []))[:report]
+    for reason, lines in first_rejected.items():  # CSV rows that do not parse: file lines before the data rows
+        first[reason] = ([f"{source.path}:{n}" for n in lines] + first.get(reason, []))[:report]
     for reason in dropped:
         if dropped[reason]:
             logger.warning(
@@ -366,13 +478,17 @@ def ingest(con: duckdb.DuckDBPyConnection, source: InteractionSource, config: Pr
         bad = {r: dropped[r] for r in _RECORD_REASONS if dropped[r]}
         if bad:
             # the earliest invalid record of the file (CSV lines DuckDB could not parse come first: no row number)
-            reason = min(bad, key=lambda r: (r not in first_lines, first_lines.get(r, [0])[0]))
+            reason = min(bad, key=lambda r: (r not in first_rejected, first_lines.get(r, [0])[0]))
             raise PrepareError(
                 f"{first[reason][0]}: {reason.replace('_', ' ')} (--strict; invalid records: "
                 + ", ".join(f"{r} {n}" for r, n in bad.items())
                 + ")"
             )
-    return Ingest(read=read, dropped=dropped, first=first, time_unit=unit, relation=relation)
+    if source.time_unit != "auto":
+        unit = source.time_unit
+    else:
+        unit = next(iter(units)) if len(units) == 1 else ("mixed" if units else "auto")
+    return Ingest(read=read, dropped=dropped, first=first, time_unit=unit, time_units=units, relation=relation)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -385,9 +501,11 @@ def _cut_sql(m: int) -> str:
     return "min(ts)" if m == 1 else f"min(ts, {int(m)})[{int(m)}]"
 
 
-def select_eligible(con: duckdb.DuckDBPyConnection, config: PrepareConfig) -> dict[str, int]:
+def select_eligible(
+    con: duckdb.DuckDBPyConnection, config: PrepareConfig
+) -> tuple[dict[str, int], dict[str, list[int]]]:
     """Create table ``el`` of the interactions of ``ev`` that meet the minimum-history rules (the candidate
-    targets); returns the drops per rule.
+    targets); returns the drops per rule and the first lines of each.
 
     "At least ``m`` interactions strictly before ``t``" holds exactly when ``t`` is later than the ``m``-th smallest
     timestamp of the user (item): a GROUP BY aggregate per user (item) joined back, far cheaper than a window over
@@ -415,8 +533,15 @@ def select_eligible(con: duckdb.DuckDBPyConnection, config: PrepareConfig) -> di
         f"SELECT line, user_id, item_id, rating, ts, {reason} AS reason FROM {source} {' '.join(joins)}"
     )
     counts = dict(con.execute("SELECT reason, count(*) FROM el WHERE reason IS NOT NULL GROUP BY ALL").fetchall())
+    first: dict[str, list[int]] = defaultdict(list)
+    for reason, line in con.execute(
+        "SELECT reason, line FROM (SELECT reason, line, row_number() OVER (PARTITION BY reason ORDER BY line) AS k "
+        f"FROM el WHERE reason IS NOT NULL) WHERE k <= {int(config.report_positions)} ORDER BY reason, line"
+    ).fetchall():
+        first[reason].append(int(line))
     con.execute("DELETE FROM el WHERE reason IS NOT NULL")
-    return {r: int(counts.get(r, 0)) for r in ("too_few_user_history", "too_few_item_history", "too_few_total_history")}
+    rules = ("too_few_user_history", "too_few_item_history", "too_few_total_history")
+    return {r: int(counts.get(r, 0)) for r in rules}, dict(first)
 
 
 def assign_splits(con: duckdb.DuckDBPyConnection, split: SplitConfig) -> dict[str, Any]:
@@ -628,20 +753,21 @@ def gather_targets(
 
 
 def write_outputs(
-    targets: Mapping[str, Sequence[Mapping[str, Any]]], config: PrepareConfig, write_val: bool
+    targets: Mapping[str, Sequence[Mapping[str, Any]]],
+    config: PrepareConfig,
+    out_dir: Path,
+    write_val: bool,
+    cleaner: TextCleaner,
 ) -> dict[str, int]:
-    """Render and write ``train.parquet``, ``test.parquet`` and (when asked for) ``val.parquet``."""
+    """Render and write ``train.parquet``, ``test.parquet`` and (when asked for) ``val.parquet`` into ``out_dir`` (the
+    staging folder of the run), neutralising every text with ``cleaner``."""
     written: dict[str, int] = {}
-    out_dir = Path(config.output_dir)
     for split in SPLITS:
         path = out_dir / f"{split}.parquet"
         rows = targets.get(split) or []
         if split == "val" and not write_val:
             if rows:
                 raise RuntimeError("val targets exist although no val split was asked for")
-            if path.exists():
-                logger.info("removing stale %s (no val split asked for)", path)
-                path.unlink()
             written[split] = 0
             continue
         rendered = (
@@ -653,20 +779,36 @@ def write_outputs(
                 rating_min=config.rating_min,
                 rating_max=config.rating_max,
                 budgets=config.budgets,
+                cleaner=cleaner,
             )
             for i, t in enumerate(rows)
         )
         written[split] = write_samples(rendered, path)
         if not rows:
-            logger.warning("%s is empty", path)
-        logger.info("wrote %d samples to %s", written[split], path)
+            logger.warning("%s.parquet is empty", split)
+        logger.info("wrote %d %s samples", written[split], split)
     return written
 
 
+def nothing_written(stats: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Why a run wrote no sample (the reason that dropped most records, its first positions and what to do), or
+    ``None`` when it wrote some."""
+    if stats["written_total"]:
+        return None
+    if not stats["read"]:
+        return {"reason": "empty_input", "records": 0, "first": [], "hint": "the input holds no record"}
+    reason = max(DROP_REASONS, key=lambda r: stats["dropped"][r])
+    first = (stats.get("first_positions") or {}).get(reason) or (
+        stats.get("malformed", {}).get("first", []) if reason == "malformed" else []
+    )
+    return {"reason": reason, "records": stats["dropped"][reason], "first": first, "hint": _HINTS[reason]}
+
+
 def finish_stats(
-    stats: dict[str, Any], read: int, dropped: Mapping[str, int], written: Mapping[str, int], config: PrepareConfig
+    stats: dict[str, Any], read: int, dropped: Mapping[str, int], written: Mapping[str, int], out_dir: Path
 ) -> dict[str, Any]:
-    """Fill the accounting part of ``stats`` (checking read = written + dropped) and write ``stats.json``."""
+    """Fill the accounting part of ``stats`` (checking read = written + dropped) and write ``stats.json`` into
+    ``out_dir``. A run that writes nothing says so loudly, with the main reason and a hint (also in stats.json)."""
     import json
 
     dropped = {r: int(dropped.get(r, 0)) for r in DROP_REASONS}
@@ -682,7 +824,18 @@ def finish_stats(
             f"accounting error: read {stats['read']} != written {stats['written_total']} + dropped "
             f"{stats['dropped_total']} ({dropped})"
         )
-    path = Path(config.output_dir) / "stats.json"
+    empty = nothing_written(stats)
+    if empty is not None:
+        stats["nothing_written"] = empty
+        logger.warning(
+            "NOTHING WRITTEN: all %d records were dropped, %d of them as %s (first: %s). Hint: %s",
+            stats["read"],
+            empty["records"],
+            empty["reason"],
+            ", ".join(empty["first"]) or "-",
+            empty["hint"],
+        )
+    path = out_dir / "stats.json"
     path.write_text(json.dumps(stats, indent=2, sort_keys=False) + "\n", encoding="utf-8")
     return stats
 
@@ -699,63 +852,102 @@ class _Clock:
         self.last = now
 
 
-def _base_stats(config: PrepareConfig, source: str, inputs: Mapping[str, str | None]) -> dict[str, Any]:
+def _input_files(inputs: Mapping[str, str | Path | None]) -> dict[str, Path]:
+    """The input files by option name (``reviews`` -> ``--reviews``), for fingerprints and error messages."""
+    return {f"--{name}": Path(p) for name, p in inputs.items() if p is not None}
+
+
+def _base_stats(config: PrepareConfig, source: str, files: Mapping[str, Path]) -> dict[str, Any]:
+    """The part of stats.json that identifies the run: inputs (fingerprints), options, code and engine versions."""
     return {
         "data_source": config.data_source,
         "source": source,
-        "inputs": {k: v for k, v in inputs.items() if v is not None},
+        "inputs": {option.removeprefix("--"): checks.fingerprint(path) for option, path in files.items()},
         "rating_scale": [float(config.rating_min), float(config.rating_max)],
         "engine": f"duckdb {duckdb.__version__}",
+        "run": {
+            "reczero_verl": __version__,
+            "duckdb": duckdb.__version__,
+            "seed": int(config.split.seed),
+            "options": dict(config.run_options),
+        },
     }
+
+
+@contextmanager
+def _engine(
+    config: PrepareConfig, files: Mapping[str, Path], gz: checks.GzipCheck
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A DuckDB connection for one run, spilling to a fresh temp folder; a DuckDB error caused by an input file or
+    an option becomes a :class:`PrepareError` (a damaged gzip input is named first: it explains any read error)."""
+    with tempfile.TemporaryDirectory(prefix="reczero-prepare-", dir=config.temp_dir) as tmp:
+        con = connect(config, Path(tmp))
+        try:
+            yield con
+        except duckdb.Error as exc:
+            gz.raise_if_bad()
+            mapped = checks.input_error(exc, files, config.memory_limit)
+            if mapped is None:
+                raise
+            raise mapped from exc
+        finally:
+            con.close()
 
 
 def prepare_interactions(
     source: InteractionSource,
     config: PrepareConfig,
     items_loader: ItemLoader | None = None,
-    inputs: Mapping[str, str | None] | None = None,
+    inputs: Mapping[str, str | Path | None] | None = None,
 ) -> dict[str, Any]:
-    """Run the whole pipeline for an interaction dump; writes the parquet files and ``stats.json``, returns stats."""
-    Path(config.output_dir).mkdir(parents=True, exist_ok=True)
+    """Run the whole pipeline for an interaction dump; writes the parquet files and ``stats.json`` as one unit
+    (:mod:`.publish`), returns the stats."""
+    files = _input_files(inputs or {"input": source.path})
     clock = _Clock()
-    with tempfile.TemporaryDirectory(prefix="reczero-prepare-", dir=config.temp_dir) as tmp:
-        con = connect(config, Path(tmp))
-        try:
+    with publish.staged_output(config.output_dir) as stage, checks.GzipCheck(list(files.values())) as gz:
+        with _engine(config, files, gz) as con:
             logger.info("reading %s (%s)", source.path, source.kind)
             found = ingest(con, source, config)
             n_valid = con.execute("SELECT count(*) FROM ev").fetchone()[0]  # kept until the timelines are built
             clock.lap(f"read and validated {found.read} records, {n_valid} valid interactions")
             dropped = dict(found.dropped)
-            dropped.update(select_eligible(con, config))
+            history_drops, history_first = select_eligible(con, config)
+            dropped.update(history_drops)
+            found.first.update({r: _positions(source, found.relation, lines) for r, lines in history_first.items()})
             split_info = assign_splits(con, config.split)
             per_split = split_counts(con)
             dropped["sampled_out"] = split_info["eligible"] - sum(per_split.values())
             clock.lap(f"{split_info['eligible']} eligible targets, sampled {per_split}")
             targets, meta_stats, with_title = gather_targets(con, config, items_loader, source.item_attrs)
             clock.lap("gathered histories and item texts")
-        finally:
-            con.close()
-    write_val = config.split.val_ratio > 0 and config.split.method in ("time", "random")
-    written = write_outputs(targets, config, write_val)
-    clock.lap("rendered and wrote the samples")
-    stats = _base_stats(config, source.kind, inputs or {"input": str(source.path)})
-    stats.update(
-        timestamp_unit=found.time_unit,
-        malformed={"count": found.dropped["malformed"], "first": found.first.get("malformed", [])},
-        first_positions={r: p for r, p in found.first.items() if r != "malformed"},
-        split=split_info,
-        history={
-            "max_len": config.history_len,
-            "min_user_history": config.min_user_history,
-            "min_item_history": config.min_item_history,
-            "min_total_history": config.min_total_history,
-            "dedup": config.dedup,
-        },
-        text_budgets=config.budgets.as_dict(),
-        meta=meta_stats,
-        targets_with_item_title=with_title,
-    )
-    return finish_stats(stats, found.read, dropped, written, config)
+        gz.raise_if_bad()
+        write_val = config.split.val_ratio > 0 and config.split.method in ("time", "random")
+        cleaner = TextCleaner()
+        written = write_outputs(targets, config, stage.path, write_val, cleaner)
+        clock.lap("rendered and wrote the samples")
+        stats = _base_stats(config, source.kind, files)
+        stats.update(
+            timestamp_unit=found.time_unit,
+            timestamp_units=found.time_units,
+            malformed={"count": found.dropped["malformed"], "first": found.first.get("malformed", [])},
+            first_positions={r: p for r, p in found.first.items() if r != "malformed"},
+            split=split_info,
+            history={
+                "max_len": config.history_len,
+                "min_user_history": config.min_user_history,
+                "min_item_history": config.min_item_history,
+                "min_total_history": config.min_total_history,
+                "dedup": config.dedup,
+                "cross_item_dedup": config.cross_item_dedup,
+            },
+            text_budgets=config.budgets.as_dict(),
+            neutralised=cleaner.as_dict(),
+            meta=meta_stats,
+            targets_with_item_title=with_title,
+        )
+        finish_stats(stats, found.read, dropped, written, stage.path)
+        stage.publish()
+    return stats
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -763,14 +955,24 @@ def prepare_interactions(
 # ----------------------------------------------------------------------------------------------------------------
 
 
+def _blank(value: Any) -> bool:
+    """A field is missing when absent, ``null`` or blank text; ``0`` is a value (0-based scales, numeric ids)."""
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
 def _exp3rt_reason(record: Any, config: PrepareConfig) -> tuple[str | None, float | None]:
     """(drop reason or None, rating) of one EXP3RT record."""
     if is_malformed(record) is not None or not isinstance(record, dict):
         return "malformed", None
-    if any(not str(record.get(k) or "").strip() for k in ("user_id", "item_id", "score")):
+    if has_invalid_text(record):
+        return "invalid_utf8", None
+    if any(_blank(record.get(k)) for k in ("user_id", "item_id", "score")):
         return "missing_field", None
+    score = record["score"]
+    if isinstance(score, (bool, list, dict)):
+        return "invalid_rating", None
     try:
-        rating = float(str(record["score"]).strip())
+        rating = float(str(score).strip())
     except ValueError:
         return "invalid_rating", None
     if rating != rating:
@@ -788,7 +990,56 @@ def prepare_exp3rt(path: Path, config: PrepareConfig, source_name: str = "exp3rt
     ``item_description``. The ``rationale`` field (written knowing the answer) is never used. There are no timestamps,
     so the split is ``all-test`` by default, or ``random``; a repeated (user, item) pair is a duplicate.
     """
-    records = read_exp3rt(path)
+    files = _input_files({"input": path})
+    with publish.staged_output(config.output_dir) as stage, checks.GzipCheck(list(files.values())) as gz:
+        records = read_exp3rt(path)
+        kept, dropped, first = _exp3rt_records(path, records, config)
+        import pyarrow as pa
+
+        with _engine(config, files, gz) as con:
+            el = pa.table(
+                {
+                    "line": pa.array([r["line"] for r in kept], pa.int64()),
+                    "user_id": pa.array([r["user_id"] for r in kept], pa.string()),
+                    "item_id": pa.array([r["item_id"] for r in kept], pa.string()),
+                    "rating": pa.array([r["rating"] for r in kept], pa.float64()),
+                    "ts": pa.array([None] * len(kept), pa.int64()),
+                }
+            )
+            con.register("el_arrow", el)
+            con.execute("CREATE TEMP TABLE el AS SELECT * FROM el_arrow")
+            split_info = assign_splits(con, config.split)
+            per_split = split_counts(con)
+            chosen = con.execute("SELECT line, split FROM tg ORDER BY line").fetchall()
+        gz.raise_if_bad()
+        dropped["sampled_out"] = split_info["eligible"] - sum(per_split.values())
+        by_line = {r["line"]: r for r in kept}
+        targets: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
+        for line, split in chosen:  # file order within each split (there is no time to order by)
+            targets[split].append(by_line[line])
+        write_val = config.split.val_ratio > 0 and config.split.method == "random"
+        cleaner = TextCleaner()
+        written = write_outputs(targets, config, stage.path, write_val, cleaner)
+        stats = _base_stats(config, source_name, files)
+        stats.update(
+            malformed={"count": dropped.get("malformed", 0), "first": first.get("malformed", [])},
+            first_positions={r: p for r, p in first.items() if r != "malformed"},
+            split=split_info,
+            text_budgets=config.budgets.as_dict(),
+            neutralised=cleaner.as_dict(),
+            targets_with_user_avg=sum(1 for s in targets.values() for r in s if r["user_avg_rating"] is not None),
+            targets_with_item_avg=sum(1 for s in targets.values() for r in s if r["item_avg_rating"] is not None),
+        )
+        finish_stats(stats, len(records), dropped, written, stage.path)
+        stage.publish()
+    return stats
+
+
+def _exp3rt_records(
+    path: Path, records: Sequence[Any], config: PrepareConfig
+) -> tuple[list[dict[str, Any]], dict[str, int], dict[str, list[str]]]:
+    """The valid, first-of-their-pair EXP3RT records as target dicts, the drops per reason and their first
+    positions (``file:line`` for JSON lines, ``file:record N`` in a JSON array)."""
     dropped: dict[str, int] = defaultdict(int)
     first: dict[str, list[str]] = defaultdict(list)
     kept: list[dict[str, Any]] = []
@@ -830,46 +1081,7 @@ def prepare_exp3rt(path: Path, config: PrepareConfig, source_name: str = "exp3rt
         )
     for reason, positions in first.items():
         logger.warning("%s: %d records dropped as %s (first: %s)", path, dropped[reason], reason, positions)
-
-    import pyarrow as pa
-
-    Path(config.output_dir).mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="reczero-prepare-", dir=config.temp_dir) as tmp:
-        con = connect(config, Path(tmp))
-        try:
-            el = pa.table(
-                {
-                    "line": pa.array([r["line"] for r in kept], pa.int64()),
-                    "user_id": pa.array([r["user_id"] for r in kept], pa.string()),
-                    "item_id": pa.array([r["item_id"] for r in kept], pa.string()),
-                    "rating": pa.array([r["rating"] for r in kept], pa.float64()),
-                    "ts": pa.array([None] * len(kept), pa.int64()),
-                }
-            )
-            con.register("el_arrow", el)
-            con.execute("CREATE TEMP TABLE el AS SELECT * FROM el_arrow")
-            split_info = assign_splits(con, config.split)
-            per_split = split_counts(con)
-            chosen = con.execute("SELECT line, split FROM tg ORDER BY line").fetchall()
-        finally:
-            con.close()
-    dropped["sampled_out"] = split_info["eligible"] - sum(per_split.values())
-    by_line = {r["line"]: r for r in kept}
-    targets: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
-    for line, split in chosen:  # file order within each split (there is no time to order by)
-        targets[split].append(by_line[line])
-    write_val = config.split.val_ratio > 0 and config.split.method == "random"
-    written = write_outputs(targets, config, write_val)
-    stats = _base_stats(config, source_name, {"input": str(path)})
-    stats.update(
-        malformed={"count": dropped.get("malformed", 0), "first": first.get("malformed", [])},
-        first_positions={r: p for r, p in first.items() if r != "malformed"},
-        split=split_info,
-        text_budgets=config.budgets.as_dict(),
-        targets_with_user_avg=sum(1 for s in targets.values() for r in s if r["user_avg_rating"] is not None),
-        targets_with_item_avg=sum(1 for s in targets.values() for r in s if r["item_avg_rating"] is not None),
-    )
-    return finish_stats(stats, len(records), dropped, written, config)
+    return kept, dropped, first
 
 
 __all__ = [
@@ -881,4 +1093,5 @@ __all__ = [
     "PrepareConfig",
     "prepare_interactions",
     "prepare_exp3rt",
+    "time_sql",
 ]

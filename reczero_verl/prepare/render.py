@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 
 from reczero_verl.template import build_messages, clip_text
 
+from .sanitize import TextCleaner
 from .sources import ITEM_FIELDS
 
 _STR = pa.string()
@@ -110,6 +111,16 @@ def clip_or_none(text: Any, budget: int) -> str | None:
     return out or None
 
 
+def _text(cleaner: TextCleaner, value: Any, kind: str, budget: int) -> str | None:
+    """A stored text: neutralised (special tokens, TbR tags, control characters), then clipped to ``budget``."""
+    return clip_or_none(cleaner.clean(value, kind), budget)
+
+
+def _id(cleaner: TextCleaner, value: Any) -> str:
+    """A stored id (prompts show an item id when the item has no title): neutralised when needed, never clipped."""
+    return cleaner.clean_id(value)
+
+
 def _num(value: Any) -> float | None:
     if value is None:
         return None
@@ -126,37 +137,41 @@ def build_row(
     rating_min: float,
     rating_max: float,
     budgets: TextBudgets,
+    cleaner: TextCleaner | None = None,
 ) -> dict[str, Any]:
     """One contract row from a target record.
 
     ``target`` has ``user_id, item_id, rating, timestamp`` (seconds or ``None``), ``user_history`` (oldest first:
     ``item_id, rating, timestamp, title, review``), ``item_history`` (``user_id, rating, timestamp, review``),
     ``target_item`` (item fields; missing ones ``None``), ``user_avg_rating``, ``item_avg_rating``, ``user_profile``,
-    ``item_profile``. Texts are clipped here.
+    ``item_profile``. Every text and id is neutralised here (:mod:`.sanitize`; ``cleaner`` counts the rewrites),
+    then clipped: the stored columns are what ``RecZeroDataset`` renders prompts from, so they must be clean.
     """
+    cleaner = cleaner if cleaner is not None else TextCleaner()
     user_history = [
         {
-            "item_id": str(h["item_id"]),
+            "item_id": _id(cleaner, h["item_id"]),
             "rating": float(h["rating"]),
             "timestamp": None if h.get("timestamp") is None else int(h["timestamp"]),
-            "title": clip_or_none(h.get("title"), budgets.title),
-            "review": clip_or_none(h.get("review"), budgets.review),
+            "title": _text(cleaner, h.get("title"), "title", budgets.title),
+            "review": _text(cleaner, h.get("review"), "review", budgets.review),
         }
         for h in (target.get("user_history") or [])
     ]
     item_history = [
         {
-            "user_id": str(h["user_id"]),
+            "user_id": _id(cleaner, h["user_id"]),
             "rating": float(h["rating"]),
             "timestamp": None if h.get("timestamp") is None else int(h["timestamp"]),
-            "review": clip_or_none(h.get("review"), budgets.review),
+            "review": _text(cleaner, h.get("review"), "review", budgets.review),
         }
         for h in (target.get("item_history") or [])
     ]
     raw_item = target.get("target_item") or {}
-    target_item = {"item_id": str(target["item_id"])}
+    user_id, item_id = _id(cleaner, target["user_id"]), _id(cleaner, target["item_id"])
+    target_item = {"item_id": item_id}
     for name in ITEM_FIELDS:
-        target_item[name] = clip_or_none(raw_item.get(name), budgets.item_field(name))
+        target_item[name] = _text(cleaner, raw_item.get(name), name, budgets.item_field(name))
     row: dict[str, Any] = {
         "data_source": data_source,
         "ability": ABILITY,
@@ -165,8 +180,8 @@ def build_row(
         "extra_info": {
             "split": split,
             "index": int(index),
-            "user_id": str(target["user_id"]),
-            "item_id": str(target["item_id"]),
+            "user_id": user_id,
+            "item_id": item_id,
             "timestamp": None if target.get("timestamp") is None else int(target["timestamp"]),
             "rating_min": float(rating_min),
             "rating_max": float(rating_max),
@@ -176,8 +191,8 @@ def build_row(
         "target_item": target_item,
         "user_avg_rating": _num(target.get("user_avg_rating")),
         "item_avg_rating": _num(target.get("item_avg_rating")),
-        "user_profile": clip_or_none(target.get("user_profile"), budgets.profile),
-        "item_profile": clip_or_none(target.get("item_profile"), budgets.profile),
+        "user_profile": _text(cleaner, target.get("user_profile"), "profile", budgets.profile),
+        "item_profile": _text(cleaner, target.get("item_profile"), "profile", budgets.profile),
     }
     row["prompt"] = build_messages(row, variant="tbr", rating_min=rating_min, rating_max=rating_max)
     return row

@@ -19,13 +19,18 @@ that the sampled targets need (:class:`JsonLinesMeta`), and the small EXP3RT JSO
 
 An interaction relation has the columns ``line`` (BIGINT, 1-based position of the record; implicit, the scan order,
 when :attr:`Relation.rowid_lines` is set), ``malformed`` (BOOLEAN),
-``user_id``, ``item_id``, ``rating``, ``time``, ``review`` and ``review_alt`` (the text shown when ``review`` is empty:
-the Amazon summary / review title) (all VARCHAR, validated later by the engine) and, for ``prepare interactions``,
-item text columns named ``attr_<field>``.
+``user_id``, ``item_id``, ``rating``, ``time``, ``review``, ``review_alt`` (the text shown when ``review`` is empty:
+the Amazon summary / review title) and ``review_key`` (other fields a copy of the review repeats, for the cross-item
+dedup) (all VARCHAR, validated later by the engine) and, for ``prepare interactions``, item text columns named
+``attr_<field>``.
 
 JSON lines are read twice at most: first with DuckDB's ``read_json`` and explicit columns (fast), and, only when DuckDB
 rejects a line as malformed, again as raw text lines with ``json_valid`` per line, so that every malformed line is
-counted and reported with its line number instead of being silently skipped (``ignore_errors`` would hide them).
+counted and reported with its line number instead of being silently skipped (``ignore_errors`` would hide them). A
+line that is not valid UTF-8 costs that line only: the raw-lines reader stores it in a rejects table, and it is
+counted as ``invalid_utf8`` at its file line.
+
+Every path given to DuckDB goes through :func:`sql_path`: a path names one file, never a pattern.
 """
 
 from __future__ import annotations
@@ -34,11 +39,15 @@ import ast
 import gzip
 import json
 import logging
+import os
 import re
+import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from reczero_verl.errors import BadInputError
 
 logger = logging.getLogger(__name__)
 
@@ -49,8 +58,12 @@ ITEM_FIELDS: tuple[str, ...] = ("title", "categories", "brand", "description", "
 MAX_LINE_BYTES = 64 * 1024 * 1024
 
 
-class PrepareError(ValueError):
-    """Bad input or options; the message names the file, line or field at fault."""
+#: Characters DuckDB would expand as a file pattern; a path holding them is escaped (see :func:`sql_path`).
+GLOB_CHARS = "*?["
+
+
+class PrepareError(BadInputError):
+    """Bad input or options; the message names the file, line or field at fault and the fix (exit code 2)."""
 
 
 def sql_str(value: str | Path) -> str:
@@ -63,27 +76,35 @@ def sql_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def check_file(path: str | Path, what: str) -> Path:
-    """Return ``path`` as a Path, or raise :class:`PrepareError` naming ``what`` when it is not a readable file."""
-    p = Path(path)
-    if not p.is_file():
-        raise PrepareError(f"{what} file not found: {p}")
-    return p
+def sql_path(path: str | Path) -> str:
+    """``path`` as a SQL string literal that DuckDB reads as exactly that one file.
+
+    DuckDB expands ``*``, ``?`` and ``[...]`` in file names (``rev*.json`` would read every matching file) and ``~``
+    at the start; the path is made absolute and each pattern character is written as a one-character class
+    (``[*]``), which matches only itself."""
+    text = os.path.abspath(path)
+    return sql_str("".join(f"[{c}]" if c in GLOB_CHARS else c for c in text))
 
 
-def open_text(path: Path):
+def open_text(path: Path, errors: str = "replace"):
     """Open a text file, transparently gunzipping ``*.gz``."""
     if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8", errors="replace")
-    return open(path, encoding="utf-8", errors="replace")
+        return gzip.open(path, "rt", encoding="utf-8", errors=errors)
+    return open(path, encoding="utf-8", errors=errors)
 
 
 def iter_nonblank_lines(path: Path) -> Iterator[tuple[int, str]]:
-    """Yield ``(line_number, line)`` for the non-blank lines of ``path`` (1-based)."""
-    with open_text(path) as f:
-        for n, line in enumerate(f, start=1):
-            if line.strip():
-                yield n, line
+    """Yield ``(line_number, line)`` for the non-blank lines of ``path`` (1-based); a damaged ``.gz`` is a
+    :class:`PrepareError`."""
+    try:
+        with open_text(path) as f:
+            for n, line in enumerate(f, start=1):
+                if line.strip():
+                    yield n, line
+    except (OSError, EOFError, zlib.error) as exc:
+        raise PrepareError(
+            f"{path}: cannot be read to its end ({exc}): if it is a .gz file, download or compress it again"
+        ) from exc
 
 
 def record_line_numbers(path: Path, records: Sequence[int]) -> dict[int, int]:
@@ -124,17 +145,59 @@ def peek_json_objects(path: Path, limit: int = 20) -> list[dict[str, Any]]:
 _IS_OBJECT = "CASE WHEN json_valid(text) THEN json_type(text) = 'OBJECT' ELSE false END"
 
 
-def raw_lines_sql(path: Path) -> str:
+def raw_lines_sql(path: Path, rejects: str) -> str:
     """SQL relation ``(line BIGINT, text VARCHAR)`` of every line of a text file, blank lines included (as NULL).
 
     ``read_csv`` with a delimiter that valid JSON never contains unescaped and no quoting returns each line whole;
-    ``row_number() OVER ()`` follows the file order (DuckDB preserves insertion order).
+    ``row_number() OVER ()`` follows the file order (DuckDB preserves insertion order). A line that is not valid UTF-8
+    (or longer than :data:`MAX_LINE_BYTES`) is left out and recorded in the table ``rejects`` (see
+    :func:`reject_lines`), so it costs that one line; ``line`` then counts the lines read, and
+    :func:`renumber_after_rejects` turns it back into the file line.
     """
     return (
-        f"(SELECT row_number() OVER () AS line, text FROM read_csv({sql_str(path)}, columns={{'text': 'VARCHAR'}}, "
+        f"(SELECT row_number() OVER () AS line, text FROM read_csv({sql_path(path)}, columns={{'text': 'VARCHAR'}}, "
         "delim='\\x01', quote='', escape='', header=false, auto_detect=false, "
-        f"max_line_size={MAX_LINE_BYTES}))"
+        f"max_line_size={MAX_LINE_BYTES}, ignore_errors=true, store_rejects=true, rejects_table={sql_str(rejects)}, "
+        f"rejects_scan={sql_str(rejects + '_scan')}))"
     )
+
+
+def drop_rejects(con: Any, rejects: str) -> None:
+    """Drop the reject tables of a scan (so a rerun of the scan starts from none)."""
+    con.execute(f"DROP TABLE IF EXISTS {sql_ident(rejects)}")
+    con.execute(f"DROP TABLE IF EXISTS {sql_ident(rejects + '_scan')}")
+
+
+def reject_lines(con: Any, rejects: str) -> list[tuple[int, str]]:
+    """``(file line, reason)`` of the lines a scan with ``store_rejects`` left out, in file order: ``invalid_utf8``
+    for bytes that are not UTF-8, else ``malformed``; empty when the scan rejected nothing."""
+    exists = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND temporary", [rejects]
+    ).fetchone()[0]
+    if not exists:
+        return []
+    rows = con.execute(
+        f"SELECT line, bool_or(error_type = 'INVALID ENCODING') FROM {sql_ident(rejects)} GROUP BY line ORDER BY line"
+    ).fetchall()
+    return [(int(line), "invalid_utf8" if bad_utf8 else "malformed") for line, bad_utf8 in rows]
+
+
+def renumber_after_rejects(con: Any, table: str, rejects: str) -> None:
+    """Turn ``line`` of ``table`` (the ordinal among the lines a scan kept) into the file line, given the lines the
+    scan rejected (table ``rejects``): the kept line ``k`` follows the ``j``-th rejected line ``r_j`` exactly when
+    ``r_j - j < k``, so ``k`` moves by the count of such ``j`` (an ASOF join on ``r_j - j``). Rebuilds ``table``, so
+    call it only when the scan rejected lines."""
+    t, g = sql_ident(table), sql_ident(table + "_gaps")
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {g} AS SELECT gap, max(c) AS c FROM (SELECT line - row_number() OVER w AS gap, "
+        f"row_number() OVER w AS c FROM (SELECT DISTINCT line FROM {sql_ident(rejects)}) WINDOW w AS (ORDER BY line)) "
+        "GROUP BY gap"
+    )
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {t} AS SELECT x.* REPLACE (x.line + coalesce(y.c, 0) AS line) "
+        f"FROM {t} x ASOF LEFT JOIN {g} y ON x.line > y.gap"
+    )
+    con.execute(f"DROP TABLE {g}")
 
 
 @dataclass(frozen=True)
@@ -143,8 +206,9 @@ class Relation:
 
     ``sql`` yields the interaction columns (see the module docstring). ``positions`` says what ``line`` counts:
     ``"line"`` (exact file line), ``"record"`` (ordinal among non-blank lines: resolved to lines on demand) or
-    ``"row"`` (data row of a table file). ``csv_rejects`` is set when DuckDB's ``reject_errors`` table holds the CSV
-    lines that could not be parsed.
+    ``"row"`` (data row of a table file). ``rejects`` names the table where DuckDB stores the lines it could not read
+    (bytes that are not UTF-8, CSV rows that do not parse): they are counted by file line. ``renumber``: ``line``
+    counts the lines read, so it is shifted past the rejected lines (:func:`renumber_after_rejects`).
 
     ``rowid_lines``: ``sql`` has no ``line`` column; a row's ``line`` is its 1-based position in the scan. The engine
     then materialises the scan into a table and takes ``rowid + 1`` (DuckDB keeps insertion order, its default), which
@@ -154,7 +218,8 @@ class Relation:
 
     sql: str
     positions: str = "line"
-    csv_rejects: bool = False
+    rejects: str | None = None
+    renumber: bool = False
     rowid_lines: bool = False
 
     def numbered_sql(self) -> str:
@@ -169,7 +234,8 @@ class InteractionSource:
     """A raw interaction file and how to read it.
 
     ``relations`` are tried in order: the next one is used only when DuckDB rejects the input of the previous one
-    (malformed JSON). ``time_unit`` is ``s``, ``ms``, ``iso`` or ``auto``.
+    (malformed JSON, bytes that are not UTF-8). ``time_unit`` is one of :data:`TIME_UNITS` (``auto``: each record's
+    own unit, see :func:`reczero_verl.prepare.pipeline.time_sql`).
     """
 
     path: Path
@@ -179,17 +245,20 @@ class InteractionSource:
     item_attrs: tuple[str, ...] = ()
 
 
-def json_lines_relations(path: Path, keys: Sequence[str], select: Mapping[str, str]) -> tuple[Relation, ...]:
+def json_lines_relations(
+    path: Path, keys: Sequence[str], select: Mapping[str, str], rejects: str = "rejects_input"
+) -> tuple[Relation, ...]:
     """Fast and exact relations over a JSON-lines file.
 
     ``keys`` are the top-level JSON keys to read (as VARCHAR: nested values come back as JSON text); ``select`` maps
-    each output column to a SQL expression over those keys (quoted identifiers).
+    each output column to a SQL expression over those keys (quoted identifiers). The exact relation stores the lines
+    it cannot read as text in table ``rejects``.
     """
     cols = ", ".join(f"{sql_str(k)}: 'VARCHAR'" for k in keys)
     outputs = ", ".join(f"{expr} AS {sql_ident(name)}" for name, expr in select.items())
     fast = (
         f"SELECT false AS malformed, {outputs} "
-        f"FROM read_json({sql_str(path)}, format='newline_delimited', columns={{{cols}}}, "
+        f"FROM read_json({sql_path(path)}, format='newline_delimited', columns={{{cols}}}, "
         f"maximum_object_size={MAX_LINE_BYTES})"
     )
     paths = "[" + ", ".join(sql_str("$." + json.dumps(k)) for k in keys) + "]"
@@ -198,9 +267,12 @@ def json_lines_relations(path: Path, keys: Sequence[str], select: Mapping[str, s
         f"SELECT line, malformed, {outputs} FROM (SELECT line, NOT ok AS malformed, {extracted} FROM ("
         f"SELECT line, ok, CASE WHEN ok THEN json_extract_string(text, {paths}) END AS x FROM ("
         f"SELECT line, text, {_IS_OBJECT} AS ok "
-        f"FROM {raw_lines_sql(path)} WHERE text IS NOT NULL AND trim(text) <> '')))"
+        f"FROM {raw_lines_sql(path, rejects)} WHERE text IS NOT NULL AND trim(text) <> '')))"
     )
-    return (Relation(fast, positions="record", rowid_lines=True), Relation(exact, positions="line"))
+    return (
+        Relation(fast, positions="record", rowid_lines=True),
+        Relation(exact, positions="line", rejects=rejects, renumber=True),
+    )
 
 
 def _first_text(*cols: str) -> str:
@@ -221,12 +293,22 @@ def amazon_flavour(path: Path) -> str:
     )
 
 
+def _review_key(*cols: str) -> str:
+    """SQL: the other fields that a copy of a review under a sibling item repeats (verified flag, images), so that
+    two different reviews with the same short text ("Love it!") on the same day are not taken for copies."""
+    return "concat_ws('|', " + ", ".join(f"coalesce({sql_ident(c)}, '')" for c in cols) + ")"
+
+
 def amazon_reviews(path: Path) -> InteractionSource:
     """Amazon reviews, 2014/2018 (seconds) or 2023 (milliseconds) JSON lines. The review text falls back to the
-    summary (2018) or review title (2023) when the text is missing."""
+    summary (2018) or review title (2023) when the text is missing.
+
+    The time unit is decided per record (``auto``), not per file: dumps that mix seconds and milliseconds exist, and
+    one unit for all would put the other records tens of thousands of years away (into the test set, with histories
+    holding later interactions)."""
     flavour = amazon_flavour(path)
     if flavour == "2018":
-        keys = ["reviewerID", "asin", "overall", "unixReviewTime", "reviewText", "summary"]
+        keys = ["reviewerID", "asin", "overall", "unixReviewTime", "reviewText", "summary", "verified", "image"]
         select = {
             "user_id": sql_ident("reviewerID"),
             "item_id": sql_ident("asin"),
@@ -234,10 +316,10 @@ def amazon_reviews(path: Path) -> InteractionSource:
             "time": sql_ident("unixReviewTime"),
             "review": sql_ident("reviewText"),
             "review_alt": sql_ident("summary"),
+            "review_key": _review_key("verified", "image"),
         }
-        unit = "s"
     else:
-        keys = ["user_id", "parent_asin", "asin", "rating", "timestamp", "text", "title"]
+        keys = ["user_id", "parent_asin", "asin", "rating", "timestamp", "text", "title", "verified_purchase", "images"]
         select = {
             "user_id": sql_ident("user_id"),
             "item_id": _first_text("parent_asin", "asin"),
@@ -245,9 +327,9 @@ def amazon_reviews(path: Path) -> InteractionSource:
             "time": sql_ident("timestamp"),
             "review": sql_ident("text"),
             "review_alt": sql_ident("title"),
+            "review_key": _review_key("verified_purchase", "images"),
         }
-        unit = "ms"
-    return InteractionSource(path, f"amazon{flavour}", json_lines_relations(path, keys, select), unit)
+    return InteractionSource(path, f"amazon{flavour}", json_lines_relations(path, keys, select), "auto")
 
 
 def yelp_reviews(path: Path) -> InteractionSource:
@@ -260,6 +342,7 @@ def yelp_reviews(path: Path) -> InteractionSource:
         "time": sql_ident("date"),
         "review": sql_ident("text"),
         "review_alt": "NULL::VARCHAR",
+        "review_key": "NULL::VARCHAR",
     }
     return InteractionSource(path, "yelp", json_lines_relations(path, keys, select), "iso")
 
@@ -279,12 +362,16 @@ def table_format(path: Path, fmt: str = "auto") -> str:
 
 
 def table_relations(
-    path: Path, fmt: str, columns: Mapping[str, str | None], delimiter: str | None = None
+    path: Path,
+    fmt: str,
+    columns: Mapping[str, str | None],
+    delimiter: str | None = None,
+    rejects: str = "rejects_input",
 ) -> tuple[Relation, ...]:
     """Relations over a user table file (CSV, parquet or JSON lines); ``columns`` maps output -> source column.
 
     Every value is read as VARCHAR (typed parquet columns are cast) and validated by the engine, so a bad value is a
-    counted drop, never a crash.
+    counted drop, never a crash; CSV rows that do not parse (or are not UTF-8) go to table ``rejects``.
     """
     fmt = table_format(path, fmt)
     wanted = {name: col for name, col in columns.items() if col}
@@ -293,7 +380,7 @@ def table_relations(
         select = {name: sql_ident(col) for name, col in wanted.items()}
         for name in columns:
             select.setdefault(name, "NULL::VARCHAR")
-        return json_lines_relations(path, keys, select)
+        return json_lines_relations(path, keys, select, rejects)
     outputs = ", ".join(
         f"CAST({sql_ident(col)} AS VARCHAR) AS {sql_ident(name)}" if col else f"NULL::VARCHAR AS {sql_ident(name)}"
         for name, col in columns.items()
@@ -301,16 +388,74 @@ def table_relations(
     if fmt == "parquet":
         sql = (
             f"SELECT file_row_number + 1 AS line, false AS malformed, {outputs} "
-            f"FROM read_parquet({sql_str(path)}, file_row_number=true)"
+            f"FROM read_parquet({sql_path(path)}, file_row_number=true)"
         )
         return (Relation(sql, positions="row"),)
-    delim = f", delim={sql_str(delimiter)}" if delimiter else ""
     sql = (
-        f"SELECT false AS malformed, {outputs} FROM read_csv({sql_str(path)}, "
-        f"header=true, all_varchar=true, ignore_errors=true, store_rejects=true{delim}, "
-        f"max_line_size={MAX_LINE_BYTES})"
+        f"SELECT false AS malformed, {outputs} FROM read_csv({sql_path(path)}, {_csv_options(delimiter)}, "
+        f"ignore_errors=true, store_rejects=true, rejects_table={sql_str(rejects)}, "
+        f"rejects_scan={sql_str(rejects + '_scan')}, max_line_size={MAX_LINE_BYTES})"
     )
-    return (Relation(sql, positions="row", csv_rejects=True, rowid_lines=True),)
+    return (Relation(sql, positions="row", rejects=rejects, rowid_lines=True),)
+
+
+def _csv_options(delimiter: str | None) -> str:
+    """The ``read_csv`` options of a user table (header row, every value as text, sniffed or given delimiter)."""
+    return "header=true, all_varchar=true" + (f", delim={sql_str(delimiter)}" if delimiter else "")
+
+
+#: How many JSON-lines records :func:`table_columns` looks at to learn the keys.
+COLUMN_PEEK_RECORDS = 1000
+
+
+def table_columns(path: Path, fmt: str, delimiter: str | None = None) -> tuple[list[str], bool]:
+    """The column names of a user table file and whether DuckDB matches them ignoring case (CSV, parquet; JSON keys
+    are matched exactly). For JSON lines: the keys of the first :data:`COLUMN_PEEK_RECORDS` objects."""
+    import duckdb
+
+    fmt = table_format(path, fmt)
+    if fmt == "jsonl":
+        keys: dict[str, None] = {}
+        for obj in peek_json_objects(path, limit=COLUMN_PEEK_RECORDS):
+            keys.update(dict.fromkeys(obj))
+        return list(keys), False
+    reader = (
+        f"read_parquet({sql_path(path)})"
+        if fmt == "parquet"
+        else f"read_csv({sql_path(path)}, {_csv_options(delimiter)}, ignore_errors=true)"
+    )
+    con = duckdb.connect(":memory:")
+    try:
+        return [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()], True
+    except duckdb.Error as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise PrepareError(f"{path}: cannot be read as {fmt} ({first}): check --format and the file") from exc
+    finally:
+        con.close()
+
+
+def check_columns(
+    path: Path,
+    fmt: str,
+    required: Mapping[str, str],
+    optional: Mapping[str, str | None],
+    delimiter: str | None = None,
+) -> None:
+    """Refuse (:class:`PrepareError`) a ``required`` column (option -> column name) that the file does not have, and
+    an ``optional`` one that a table file does not have; for JSON lines a missing optional key only warns (it may
+    appear after the first records)."""
+    columns, ignore_case = table_columns(path, fmt, delimiter)
+    known = {c.lower() for c in columns} if ignore_case else set(columns)
+    shown = ", ".join(columns[:30]) + (" ..." if len(columns) > 30 else "") if columns else "none found"
+    where = "" if ignore_case else f" (keys of its first {COLUMN_PEEK_RECORDS} records)"
+    for option, col in [*required.items(), *optional.items()]:
+        if col is None or (col.lower() if ignore_case else col) in known:
+            continue
+        message = f"{option} {col!r}: {path} has no such column; its columns{where}: {shown}"
+        if option in required or ignore_case:
+            hint = "; pass --delimiter if the columns look merged" if table_format(path, fmt) == "csv" else ""
+            raise PrepareError(message + hint)
+        logger.warning("%s; the field is empty unless later records have it", message)
 
 
 def interactions_table(
@@ -334,6 +479,7 @@ def interactions_table(
         "time": time_col,
         "review": text_col,
         "review_alt": None,
+        "review_key": None,
     }
     for fld, col in item_cols.items():
         columns[f"attr_{fld}"] = col
@@ -421,7 +567,7 @@ def yelp_item(record: Mapping[str, Any], title_only: bool = False) -> dict[str, 
     title = flatten_text(record.get("name"))
     if title_only:
         return {"title": title}
-    location = ", ".join(str(record[k]).strip() for k in ("address", "city", "state") if record.get(k))
+    location = ", ".join(t for k in ("address", "city", "state") if (t := flatten_text(record.get(k))))
     return {
         "title": title,
         "categories": flatten_text(record.get("categories")),
@@ -491,7 +637,9 @@ class JsonLinesMeta:
         fields for the items with ``target`` set, only the title for the others."""
         fmt = meta_format(self.path)
         stats = MetaStats(str(self.path), fmt)
-        raw = raw_lines_sql(self.path)
+        rejects = "rejects_meta"
+        drop_rejects(con, rejects)
+        raw = raw_lines_sql(self.path, rejects)
         if fmt == "json":
             # one json_extract_string with a list of paths: one parse of the line for all the id keys
             paths = "[" + ", ".join(sql_str("$." + json.dumps(k)) for k in self.id_keys) + "]"
@@ -511,9 +659,12 @@ class JsonLinesMeta:
             f"SELECT line, text, {valid} AS ok FROM {raw} WHERE text IS NOT NULL AND trim(text) <> ''))) "
             f"WHERE NOT ok OR item_id IS NULL OR item_id IN (SELECT item_id FROM {needed_table})"
         )
+        rejected = reject_lines(con, rejects)
+        if rejected:
+            renumber_after_rejects(con, "meta_hits", rejects)
         stats.items_needed = con.execute(f"SELECT count(*) FROM {needed_table}").fetchone()[0]
         targets = {i for (i,) in con.execute(f"SELECT item_id FROM {needed_table} WHERE target").fetchall()}
-        bad: list[int] = []
+        bad: list[int] = [line for line, _ in rejected]  # lines that are not UTF-8 text
         items: dict[str, dict[str, Any]] = {}
         for line, item_id, text, ok in con.execute(
             "SELECT line, item_id, text, ok FROM meta_hits ORDER BY line"
@@ -525,6 +676,8 @@ class JsonLinesMeta:
             if item_id not in items:
                 items[item_id] = {"item_id": item_id, **self.to_item(record, title_only=item_id not in targets)}
         con.execute("DROP TABLE meta_hits")
+        drop_rejects(con, rejects)
+        bad.sort()
         stats.malformed = len(bad)
         stats.malformed_first = [f"{self.path}:{n}" for n in bad[:report]]
         stats.items_found = len(items)
@@ -554,12 +707,14 @@ class TableItems:
 
     def load(self, con: Any, needed_table: str, report: int) -> tuple[list[dict[str, Any]], MetaStats]:
         columns: dict[str, str | None] = {"item_id": self.id_col, **dict(self.item_cols.items())}
-        relations = table_relations(self.path, self.fmt, columns, self.delimiter)
+        rejects = "rejects_items"
+        relations = table_relations(self.path, self.fmt, columns, self.delimiter, rejects)
         stats = MetaStats(str(self.path), table_format(self.path, self.fmt))
         stats.items_needed = con.execute(f"SELECT count(*) FROM {needed_table}").fetchone()[0]
         fields = ", ".join(f"{sql_ident(f)}" for f in self.item_cols)
         last_error: Exception | None = None
         for rel in relations:
+            drop_rejects(con, rejects)
             try:
                 rows = con.execute(
                     f"SELECT item_id, {fields}, line, malformed FROM ({rel.numbered_sql()}) WHERE malformed OR "
@@ -572,8 +727,12 @@ class TableItems:
                 last_error = exc
         else:
             raise PrepareError(f"{self.path}: cannot read: {last_error}")
+        rejected = reject_lines(con, rejects)
+        drop_rejects(con, rejects)
+        if rel.renumber and rejected:  # JSON lines: the rows were numbered among the lines read
+            rows = _renumber_rows(rows, [n for n, _ in rejected])
         items: dict[str, dict[str, Any]] = {}
-        bad = []
+        bad = [n for n, _ in rejected]
         for row in rows:
             item_id, values, line, malformed = row[0], row[1:-2], row[-2], row[-1]
             if malformed:
@@ -584,10 +743,22 @@ class TableItems:
                     "item_id": item_id,
                     **{f: flatten_text(v) for f, v in zip(self.item_cols, values, strict=True)},
                 }
+        bad.sort()
         stats.malformed = len(bad)
         stats.malformed_first = [f"{self.path}:{n}" for n in bad[:report]]
         stats.items_found = len(items)
         return list(items.values()), stats
+
+
+def _renumber_rows(rows: Sequence[tuple[Any, ...]], rejected: Sequence[int]) -> list[tuple[Any, ...]]:
+    """Rows whose second-to-last field is the ordinal among the lines read, with that field made the file line
+    (the Python twin of :func:`renumber_after_rejects`, for the few rows of an items table)."""
+    gaps = [r - j for j, r in enumerate(sorted(rejected), start=1)]
+    out = []
+    for row in rows:
+        k = row[-2]
+        out.append((*row[:-2], k + sum(1 for g in gaps if g < k), row[-1]))
+    return out
 
 
 def _is_input_error(exc: Exception) -> bool:
@@ -651,9 +822,17 @@ def parse_item_description(text: Any) -> dict[str, str | None]:
 
 
 def read_exp3rt(path: Path) -> list[Any]:
-    """The records of an EXP3RT JSON array file (a JSON-lines file of objects is accepted too)."""
-    with open_text(path) as f:
-        text = f.read()
+    """The records of an EXP3RT JSON array file (a JSON-lines file of objects is accepted too).
+
+    Bytes that are not UTF-8 are kept as lone surrogates (``surrogateescape``), so that :func:`has_invalid_text` can
+    drop just the records holding them."""
+    try:
+        with open_text(path, errors="surrogateescape") as f:
+            text = f.read()
+    except (OSError, EOFError, zlib.error) as exc:
+        raise PrepareError(
+            f"{path}: cannot be read to its end ({exc}): if it is a .gz file, download or compress it again"
+        ) from exc
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -685,3 +864,18 @@ class _Malformed:
 def is_malformed(record: Any) -> int | None:
     """Line number of a malformed JSON-lines record, else ``None``."""
     return record.line if isinstance(record, _Malformed) else None
+
+
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def has_invalid_text(value: Any) -> bool:
+    """True when a string in ``value`` (nested lists and mappings too) holds a lone surrogate: a byte that was not
+    UTF-8 (read with ``surrogateescape``) or an unpaired ``\\ud800``-style JSON escape."""
+    if isinstance(value, str):
+        return _SURROGATE.search(value) is not None
+    if isinstance(value, Mapping):
+        return any(has_invalid_text(k) or has_invalid_text(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(has_invalid_text(v) for v in value)
+    return False
