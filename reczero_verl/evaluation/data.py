@@ -264,7 +264,8 @@ def read_generations(path: str | Path) -> list[dict[str, Any]]:
     """
     path = Path(path)
     if not path.is_file():
-        raise EvaluationInputError(f"{path}: no such file (pass the JSON lines written by `reczero-verl generate`)")
+        what = "is a folder" if path.is_dir() else "no such file"
+        raise EvaluationInputError(f"{path}: {what}; pass the JSON lines written by `reczero-verl generate`")
     records: list[dict[str, Any]] = []
     bad: list[str] = []
     with path.open(encoding="utf-8", errors="replace") as handle:
