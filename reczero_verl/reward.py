@@ -30,6 +30,7 @@ counts at the maximum error of the scale.
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from collections.abc import Mapping
 from typing import Any, NamedTuple
@@ -43,6 +44,8 @@ __all__ = [
     "parse_response",
     "parse_ground_truth",
     "rating_scale",
+    "check_in_scale",
+    "DEFAULT_SCALE",
     "pred_label",
     "compute_score",
 ]
@@ -182,20 +185,76 @@ def parse_ground_truth(ground_truth: Any) -> float:
     return rating
 
 
-def rating_scale(extra_info: Mapping[str, Any] | None) -> tuple[float, float]:
-    """The sample's rating scale from ``extra_info["rating_min"]`` / ``["rating_max"]`` (default 1 to 5)."""
-    lo, hi = 1.0, 5.0
-    if extra_info:
-        lo = float(extra_info.get("rating_min", lo) if extra_info.get("rating_min") is not None else lo)
-        hi = float(extra_info.get("rating_max", hi) if extra_info.get("rating_max") is not None else hi)
+#: The scale of a sample whose ``extra_info`` states none (and no ``rating_min`` / ``rating_max`` option is set).
+DEFAULT_SCALE: tuple[float, float] = (1.0, 5.0)
+
+
+def _scale_bound(extra_info: Mapping[str, Any], key: str, default: float) -> float:
+    value = extra_info.get(key)
+    if value is None:
+        return default
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"extra_info.{key} is not a number: {value!r}") from None
+
+
+def rating_scale(
+    extra_info: Mapping[str, Any] | None, default: tuple[float, float] = DEFAULT_SCALE
+) -> tuple[float, float]:
+    """The rating scale from ``extra_info["rating_min"]`` / ``["rating_max"]``, ``default`` for a missing bound.
+
+    Raises ``TypeError`` when ``extra_info`` is not a mapping (a configuration error: verl passes the row's
+    ``extra_info`` struct) and ``ValueError`` for a bound that is not a number or an empty scale (a data error).
+    """
+    lo, hi = default
+    if extra_info is not None:
+        if not isinstance(extra_info, Mapping):
+            raise TypeError(
+                f"extra_info must be a mapping (the row's extra_info struct), got {type(extra_info).__name__}: "
+                f"{extra_info!r:.80}"
+            )
+        lo = _scale_bound(extra_info, "rating_min", lo)
+        hi = _scale_bound(extra_info, "rating_max", hi)
     if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
         raise ValueError(f"extra_info has an invalid rating scale [{lo}, {hi}]")
     return lo, hi
 
 
+def check_in_scale(rating: float, lo: float, hi: float, what: str = "ground_truth") -> float:
+    """Return ``rating`` when it lies in ``[lo, hi]``; raise ``ValueError`` naming it otherwise (a data error)."""
+    if not lo <= rating <= hi:
+        raise ValueError(
+            f"{what} {rating:g} is outside the rating scale [{lo:g}, {hi:g}]: a data error (a file without "
+            "extra_info.rating_min / rating_max is read as 1-5; state its scale there, or for the reward with the "
+            "rating_min / rating_max reward options)"
+        )
+    return rating
+
+
+def _number_option(name: str, value: Any) -> float:
+    """A numeric keyword option of :func:`compute_score`: ``TypeError`` naming it when it is not a real number."""
+    if type(value) is float or type(value) is int:  # the fast path: what Hydra passes
+        number = float(value)
+    elif isinstance(value, numbers.Real) and not isinstance(value, bool):
+        number = float(value)
+    else:
+        raise TypeError(f"reward option {name} must be a number, got {type(value).__name__} {value!r:.80}")
+    if not math.isfinite(number):
+        raise ValueError(f"reward option {name} must be finite, got {value!r}")
+    return number
+
+
 def pred_label(value: float) -> str:
-    """``pred`` as the reward reports it: the rating in its shortest form (``"4"``, ``"3.5"``), or ``"none"``."""
-    return UNPARSED_PRED_LABEL if math.isnan(value) else format(value, "g")
+    """``pred`` as the reward reports it: the rating in its shortest exact form (``"4"``, ``"3.5"``), or ``"none"``.
+
+    ``float(pred_label(v)) == v`` for every parsed rating, so nothing downstream loses precision.
+    """
+    if math.isnan(value):
+        return UNPARSED_PRED_LABEL
+    text = format(value, "g")
+    # "g" keeps 6 significant digits: fall back to the shortest exact form when that loses precision.
+    return text if float(text) == value else repr(value)
 
 
 def compute_score(
@@ -208,6 +267,8 @@ def compute_score(
     format_weight: float = 0.5,
     prefilled_prefix: str = "",
     variant: str = DEFAULT_VARIANT,
+    rating_min: float | None = None,
+    rating_max: float | None = None,
     **kwargs: Any,
 ) -> dict[str, float | str]:
     """Score one response; verl's reward managers call this with keyword arguments.
@@ -223,24 +284,41 @@ def compute_score(
             ``"<analyze user>"``); it is prepended to ``solution_str`` before checking.
         variant: the template variant the prompts were rendered with (``tbr`` or ``plain``); it sets what the
             format check expects (see :func:`parse_response`).
+        rating_min, rating_max: the scale of rows whose ``extra_info`` states none (the public RecZero fork's
+            parquet files); ``extra_info`` wins where it has one. Default 1 and 5.
         **kwargs: other keyword arguments verl may pass; ignored.
 
     Returns:
         A dict with the keys of :data:`REWARD_KEYS`. ``pred`` is the parsed rating clipped to the scale, as a string
         (:func:`pred_label`; ``"none"`` when nothing parsed); ``abs_error`` is ``|pred - y|``, or the maximum error
-        of the scale when nothing parsed;
-        ``acc = 1 - abs_error / max_error``; ``format_ok`` and ``parsed`` are 0.0 or 1.0.
+        of the scale when nothing parsed; ``acc = 1 - abs_error / max_error``; ``format_ok`` and ``parsed`` are 0.0
+        or 1.0.
 
     Raises:
-        ValueError: for a ground truth or rating scale that is not numeric (a data error), or an unknown ``mode``.
+        ValueError: for a ground truth that is not a number or lies outside the rating scale, an invalid scale (data
+            errors), or an unknown ``mode`` / ``variant``.
+        TypeError: for an ``extra_info`` that is not a mapping, a non-numeric ``format_weight`` / ``rating_min`` /
+            ``rating_max`` or a ``prefilled_prefix`` that is not a string (configuration errors).
         Never for anything in ``solution_str``.
     """
     if mode not in MODES:
         raise ValueError(f"unknown reward mode {mode!r}; expected one of {MODES}")
     if variant not in VARIANTS:
         raise ValueError(f"unknown template variant {variant!r}; expected one of {VARIANTS}")
-    y = parse_ground_truth(ground_truth)
-    lo, hi = rating_scale(extra_info)
+    format_weight = _number_option("format_weight", format_weight)
+    if not isinstance(prefilled_prefix, str):
+        raise TypeError(
+            f"reward option prefilled_prefix must be a string, got {type(prefilled_prefix).__name__} "
+            f"{prefilled_prefix!r:.80}"
+        )
+    default = DEFAULT_SCALE
+    if rating_min is not None or rating_max is not None:
+        default = (
+            DEFAULT_SCALE[0] if rating_min is None else _number_option("rating_min", rating_min),
+            DEFAULT_SCALE[1] if rating_max is None else _number_option("rating_max", rating_max),
+        )
+    lo, hi = rating_scale(extra_info, default)
+    y = check_in_scale(parse_ground_truth(ground_truth), lo, hi)
     max_error = hi - lo
 
     response = solution_str if isinstance(solution_str, str) else ("" if solution_str is None else str(solution_str))

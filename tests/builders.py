@@ -146,8 +146,13 @@ def write_prepared(path: Path, rows: Sequence[dict[str, Any]]) -> Path:
     return path
 
 
-def write_generations(path: Path, records: Sequence[dict[str, Any]]) -> Path:
-    """Write generation records as JSON lines."""
+def write_generations(path: Path, records: Sequence[dict[str, Any]], data: Path | None = None) -> Path:
+    """Write generation records as JSON lines; with ``data``, each record gets the ``user_id`` / ``item_id`` of its
+    row in that prepared parquet (as ``reczero-verl generate`` writes them) unless it already has them."""
+    if data is not None:
+        extra = pq.read_table(data, columns=["extra_info"]).column(0).to_pylist()
+        ids = {e["index"]: {"user_id": e["user_id"], "item_id": e["item_id"]} for e in extra}
+        records = [{**ids.get(r["index"], {}), **r} for r in records]
     path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
     return path
 

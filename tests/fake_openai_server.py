@@ -15,8 +15,9 @@
 
 Tests start it on ``127.0.0.1`` and a free port, point a client (or the ``reczero-verl coldstart`` command in a
 subprocess) at ``server.base_url`` and script each reply with a function of the request: a completion, an HTTP error
-with headers (``Retry-After``), a reply delayed past the client's timeout. Every request is logged (body, headers,
-arrival time, status sent) so tests can assert what the client really sent. Standard library only.
+with headers (``Retry-After``), a reply delayed past the client's timeout or trickled a byte at a time. Every request
+is logged (body, headers, arrival time, status sent) so tests can assert what the client really sent. Standard library
+only.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  #: seconds to wait before answering (a slow server)
     tag: str = ""  #: free label kept in the log (e.g. "slow") for the test's bookkeeping
+    trickle: float = 0.0  #: seconds between the body's bytes, sent one at a time after the headers (0: all at once)
 
 
 @dataclass
@@ -133,7 +135,14 @@ class ScriptedChatServer:
                     for key, value in reply.headers.items():
                         self.send_header(key, value)
                     self.end_headers()
-                    self.wfile.write(payload)
+                    if reply.trickle:
+                        self.wfile.flush()
+                        for k in range(len(payload)):
+                            self.wfile.write(payload[k : k + 1])
+                            self.wfile.flush()
+                            time.sleep(reply.trickle)
+                    else:
+                        self.wfile.write(payload)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (timeout): nothing to answer to
 

@@ -169,14 +169,14 @@ def test_cli_and_evaluate_comparison(tmp_path):
     assert (out / "plots" / "reczero_synthetic_per_rating_mae.png").read_bytes()[:4] == b"\x89PNG"
     assert "| user_mean | 3 |" in (out / "report.md").read_text()
     gens = write_generations(
-        tmp_path / "gen.jsonl", [{"index": i, "sample": 0, "response": "<rate>3</rate>"} for i in range(3)]
+        tmp_path / "gen.jsonl", [{"index": i, "sample": 0, "response": "<rate>3</rate>"} for i in range(3)], test
     )
     ev = tmp_path / "eval"
     args = ["evaluate", "--data", str(test), "--generations", str(gens), "--output", str(ev)]
     assert cli_main([*args, "--baselines", str(out / "metrics.json")]) == 0
     assert "| baseline: item_mean | 3 |" in (ev / "report.md").read_text()
     other = write_prepared(tmp_path / "other.parquet", [prepared_row(0, "u1", "i3", 4.0)])
-    gens1 = write_generations(tmp_path / "gen1.jsonl", [{"index": 0, "sample": 0, "response": "x"}])
+    gens1 = write_generations(tmp_path / "gen1.jsonl", [{"index": 0, "sample": 0, "response": "x"}], other)
     bad = ["evaluate", "--data", str(other), "--generations", str(gens1), "--output", str(ev)]
     assert cli_main([*bad, "--baselines", str(out / "metrics.json")]) == 2
 
@@ -209,6 +209,7 @@ def test_end_to_end_on_real_prepare_output(shared_data, tmp_path):
             {"index": int(i), "sample": 0, "response": f"<rate>{float(p)!r}</rate>"}
             for i, p in zip(predictions["index"], predictions["biased_pred"], strict=True)
         ],
+        prep / "test.parquet",
     )
     ev = tmp_path / "eval"
     evaluate_args = ["evaluate", "--data", str(prep / "test.parquet"), "--generations", str(gens)]

@@ -374,15 +374,19 @@ def test_audit_journal_records_thinking_size_but_not_the_thinking(full_run):
     assert by_index[12]["verdict"] == "truncated"
 
 
-def test_rerun_sends_nothing_and_duplicates_nothing(full_run, monkeypatch):
+def test_rerun_sends_only_the_rejected_sample_and_duplicates_nothing(full_run, monkeypatch):
+    """Finished samples are never sent again; the one the endpoint rejected (HTTP 400) is retried, once."""
     monkeypatch.setenv(KEY_ENV, KEY)
     before = (full_run["out"] / "sft_train.parquet").read_bytes()
     teacher = Teacher(RATINGS, SCENARIOS)
     with ScriptedChatServer(teacher) as server:
         assert run_cli(full_run["out"], full_run["train"], server, "--val-ratio", "0.2", "--max-samples", "100") == 0
-        assert server.received() == []
+        assert [teacher.classify(r) for r in server.received()] == [(13, "direct")]
     assert (full_run["out"] / "sft_train.parquet").read_bytes() == before
-    assert read_journal(full_run["out"] / JOURNAL_NAME).duplicates == 0
+    state = read_journal(full_run["out"] / JOURNAL_NAME)
+    assert state.duplicates == 0 and state.finals[13]["reason"] == "rejected"
+    stats = json.loads((full_run["out"] / "stats.json").read_text())
+    assert stats["rejected_to_retry"] == 1 and stats["dropped_by_reason"]["rejected"] == 1
 
 
 def test_export_only_rebuilds_the_files_from_the_journal_without_a_server(full_run):

@@ -67,7 +67,7 @@ def _records(responses=RESPONSES):
 @pytest.fixture()
 def result(tmp_path):
     data = _data(tmp_path)
-    gens = write_generations(tmp_path / "gen.jsonl", _records())
+    gens = write_generations(tmp_path / "gen.jsonl", _records(), data)
     return evaluate(data, gens)
 
 
@@ -126,16 +126,16 @@ def test_prefix_is_prepended_before_scoring(tmp_path):
     data = write_prepared(tmp_path / "t.parquet", [prepared_row(0, "u", "i", 3.0)])
     response = tbr("3")[len("<analyze user>") :]
     with_prefix = write_generations(
-        tmp_path / "g1.jsonl", [{"index": 0, "sample": 0, "response": response, "prefix": "<analyze user>"}]
+        tmp_path / "g1.jsonl", [{"index": 0, "sample": 0, "response": response, "prefix": "<analyze user>"}], data
     )
-    without = write_generations(tmp_path / "g2.jsonl", [{"index": 0, "sample": 0, "response": response}])
+    without = write_generations(tmp_path / "g2.jsonl", [{"index": 0, "sample": 0, "response": response}], data)
     assert evaluate(data, with_prefix)[0]["overall"]["first_sample"]["format_ok_rate"] == 1.0
     assert evaluate(data, without)[0]["overall"]["first_sample"]["format_ok_rate"] == 0.0
 
 
 def test_plain_variant_checks_the_plain_format(tmp_path):
     data = write_prepared(tmp_path / "t.parquet", [prepared_row(0, "u", "i", 3.0)])
-    gens = write_generations(tmp_path / "g.jsonl", [{"index": 0, "sample": 0, "response": "<rate>2</rate>"}])
+    gens = write_generations(tmp_path / "g.jsonl", [{"index": 0, "sample": 0, "response": "<rate>2</rate>"}], data)
     tbr_metrics = evaluate(data, gens)[0]["overall"]["first_sample"]
     plain_metrics = evaluate(data, gens, variant="plain")[0]["overall"]["first_sample"]
     assert (tbr_metrics["format_ok_rate"], plain_metrics["format_ok_rate"]) == (0.0, 1.0)
@@ -148,21 +148,21 @@ def test_rating_logits_prediction(tmp_path):
         {"index": 0, "sample": 0, "response": "x", "rating_logits_expected": 3.25},
         {"index": 1, "sample": 0, "response": tbr("5"), "rating_logits_expected": 4.0},
     ]
-    metrics, _ = evaluate(data, write_generations(tmp_path / "g.jsonl", records))
+    metrics, _ = evaluate(data, write_generations(tmp_path / "g.jsonl", records, data))
     block = metrics["overall"]["rating_logits"]
     _close(block["mae"], (0.25 + 1.0) / 2)
     _close(block["coverage"], 1.0)
     _close(metrics["overall"]["first_sample"]["mae"], (4 + 0) / 2)  # the text answer of row 0 did not parse
     records[1].pop("rating_logits_expected")
     with pytest.raises(EvaluationInputError, match="rating_logits_expected"):
-        evaluate(data, write_generations(tmp_path / "g2.jsonl", records))
+        evaluate(data, write_generations(tmp_path / "g2.jsonl", records, data))
 
 
 @pytest.mark.parametrize(
     ("change", "message"),
     [
         (
-            lambda r: r + [{"index": 99, "sample": 0, "response": "x"}, {"index": 99, "sample": 1, "response": "x"}],
+            lambda r: r + [{"index": 99, "sample": k, "response": "x", "user_id": "u", "item_id": "i"} for k in (0, 1)],
             r"index value\(s\) not in the data: 99",
         ),
         (lambda r: [x for x in r if x["index"] not in (2, 4)], r"without any generation.*: 2, 4"),
@@ -172,14 +172,14 @@ def test_rating_logits_prediction(tmp_path):
 )
 def test_missing_extra_duplicate_rows_are_errors(tmp_path, change, message):
     data = _data(tmp_path)
-    gens = write_generations(tmp_path / "gen.jsonl", change(_records()))
+    gens = write_generations(tmp_path / "gen.jsonl", change(_records()), data)
     with pytest.raises(EvaluationInputError, match=message):
         evaluate(data, gens)
 
 
 def test_malformed_lines_are_named(tmp_path):
     data = _data(tmp_path)
-    gens = write_generations(tmp_path / "gen.jsonl", _records())
+    gens = write_generations(tmp_path / "gen.jsonl", _records(), data)
     with gens.open("a") as handle:
         handle.write('{"index": 0, "sample": 5}\n{"index": 0, "sample": 6, "resp\n')
     with pytest.raises(EvaluationInputError, match=r"2 malformed line\(s\): line 13 .*response.*line 14"):
@@ -195,7 +195,7 @@ def test_duplicated_data_index_is_an_error(tmp_path):
 
 def test_cli_writes_metrics_report_and_plots(tmp_path, caplog):
     data = _data(tmp_path)
-    gens = write_generations(tmp_path / "gen.jsonl", _records())
+    gens = write_generations(tmp_path / "gen.jsonl", _records(), data)
     out = tmp_path / "eval"
     assert cli_main(["evaluate", "--data", str(data), "--generations", str(gens), "--output", str(out)]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
@@ -211,7 +211,7 @@ def test_cli_writes_metrics_report_and_plots(tmp_path, caplog):
     assert table["index"].tolist() == list(range(6))
     _close(table.set_index("index").loc[3, "mean_of_samples_pred"], 3.5)
     # bad input: exit code 2 and the error logged, no traceback
-    bad = write_generations(tmp_path / "bad.jsonl", _records()[:-1])
+    bad = write_generations(tmp_path / "bad.jsonl", _records()[:-1], data)
     assert cli_main(["evaluate", "--data", str(data), "--generations", str(bad), "--output", str(out)]) == 2
     assert "exactly samples 0..1: 5" in caplog.text
 
@@ -256,7 +256,7 @@ def test_continuous_true_ratings_are_grouped_by_nearest_integer():
 
 def test_limit_evaluates_the_first_rows_only(tmp_path):
     data = _data(tmp_path)
-    gens = write_generations(tmp_path / "gen.jsonl", [r for r in _records() if r["index"] < 2])
+    gens = write_generations(tmp_path / "gen.jsonl", [r for r in _records() if r["index"] < 2], data)
     metrics, _ = evaluate(data, gens, limit=2)
     _close(metrics["headline"]["mae"], (0.5 + 1.0) / 2)  # rows 0 and 1, sample 0 (see RESPONSES)
     with pytest.raises(EvaluationInputError, match="without any generation"):

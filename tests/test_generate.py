@@ -16,7 +16,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
+import shutil
 
 import pytest
 
@@ -51,6 +53,7 @@ def test_generate_then_evaluate(tiny_model_dir, data, tmp_path):
     assert _run(tiny_model_dir, data, out, "--batch-size", "2") == 0
     records = _records(out)
     assert [(r["index"], r["sample"]) for r in records] == [(0, 0), (1, 0), (2, 0)]
+    assert [(r["user_id"], r["item_id"]) for r in records] == [("u0", "i0"), ("u1", "i1"), ("u2", "i2")]
     for r in records:
         assert isinstance(r["response"], str) and r["prefix"] == ""
         assert r["finish_reason"] in ("stop", "length") and 1 <= r["n_tokens"] <= 6
@@ -199,3 +202,116 @@ def test_max_prompt_tokens_fits_prompts_like_the_training_dataset(tiny_model_dir
     assert _run(tiny_model_dir, data, fitted, "--max-tokens", "2", "--max-prompt-tokens", "600") == 0
     assert all(r["prompt_tokens"] > 600 for r in _records(full))
     assert all(r["prompt_tokens"] <= 600 for r in _records(fitted))
+
+
+# ------------------------------------------------------------------------------------------------------ bad input
+
+
+def _error_lines(caplog):
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_resume_compares_the_data_content_not_its_path(tiny_model_dir, data, tmp_path, caplog):
+    out = tmp_path / "gen.jsonl"
+    assert _run(tiny_model_dir, data, out, "--limit", "2") == 0
+    moved = tmp_path / "elsewhere" / "renamed.parquet"
+    moved.parent.mkdir()
+    shutil.copy(data, moved)
+    assert _run(tiny_model_dir, moved, out) == 0  # same content under another path: resumed
+    assert [(r["index"], r["user_id"]) for r in _records(out)] == [(0, "u0"), (1, "u1"), (2, "u2")]
+    before = out.read_text()
+    for k, rows in enumerate(
+        [
+            [prepared_row(0, "u0", "i0", 4.0), prepared_row(1, "u1", "i1", 3.0)],  # another truth, same ids
+            [prepared_row(0, "u0", "i0", 4.0), prepared_row(1, "x1", "i1", 2.0)],  # another user
+            [prepared_row(0, "u0", "i0", 4.0)],  # fewer rows
+        ]
+    ):
+        write_prepared(data, rows)  # other content under the very same path
+        caplog.clear()
+        assert _run(tiny_model_dir, data, out) == 2, k
+        (message,) = _error_lines(caplog)
+        assert "was started on other data" in message and str(data) in message
+    assert out.read_text() == before  # nothing appended
+
+
+def test_resume_refuses_lines_written_for_other_rows(tiny_model_dir, data, tmp_path, caplog):
+    out = tmp_path / "gen.jsonl"
+    assert _run(tiny_model_dir, data, out, "--limit", "2") == 0
+    for field, value in (("user_id", "someone"), ("item_id", "other-item"), ("index", 7)):
+        records = _records(out)
+        records[1][field] = value
+        edited = tmp_path / f"edited_{field}.jsonl"
+        edited.write_text("".join(json.dumps(r) + "\n" for r in records))
+        shutil.copy(out.with_name(out.name + ".settings.json"), edited.with_name(edited.name + ".settings.json"))
+        caplog.clear()
+        assert _run(tiny_model_dir, data, edited) == 2
+        (message,) = _error_lines(caplog)
+        assert "holds generations for other rows" in message and str(edited) in message
+
+
+def test_output_of_an_older_generate_is_not_resumed_but_evaluates_with_index_only(
+    tiny_model_dir, data, tmp_path, caplog
+):
+    out = tmp_path / "gen.jsonl"
+    assert _run(tiny_model_dir, data, out) == 0
+    old = [{k: v for k, v in r.items() if k not in ("user_id", "item_id")} for r in _records(out)]
+    out.write_text("".join(json.dumps(r) + "\n" for r in old))
+    settings = out.with_name(out.name + ".settings.json")
+    settings.write_text(
+        json.dumps({k: v for k, v in json.loads(settings.read_text()).items() if k != "data_fingerprint"})
+    )
+    assert _run(tiny_model_dir, data, out) == 2
+    (message,) = _error_lines(caplog)
+    assert "older `reczero-verl generate`" in message and "new --output" in message and "--index-only" in message
+    evaluate_args = ["evaluate", "--data", str(data), "--generations", str(out), "--output", str(tmp_path / "e")]
+    assert cli_main(evaluate_args) == 2
+    assert cli_main([*evaluate_args, "--index-only"]) == 0
+
+
+def test_missing_or_unusable_model_is_one_clear_line(tiny_model_dir, data, tmp_path, caplog):
+    a_file = tmp_path / "weights.bin"
+    a_file.write_bytes(b"x")
+    empty = tmp_path / "empty_model"
+    empty.mkdir()
+    broken = tmp_path / "broken_model"
+    shutil.copytree(tiny_model_dir, broken)
+    (broken / "config.json").write_text("{not json")
+    cases = {
+        "/nonexistent/model": "no such folder",
+        str(tmp_path / "missing"): "no such folder",
+        "./missing-model": "no such folder",
+        "~/no-such-model-dir": "no such folder",
+        str(a_file): "is a file",
+        str(empty): "has no config.json",
+        str(broken): "cannot be loaded",
+    }
+    for model, needle in cases.items():
+        caplog.clear()
+        out = tmp_path / "gen.jsonl"
+        assert _run(model, data, out) == 2, model
+        (message,) = _error_lines(caplog)
+        assert f"--model {model}" in message and needle in message and "save_pretrained" in message
+        assert not out.exists()
+
+
+def test_data_that_is_not_parquet_and_bad_outputs_are_refused(tiny_model_dir, data, tmp_path, caplog):
+    text = tmp_path / "test.csv"
+    text.write_text("user,item,rating\nu,i,4\n")
+    folder = tmp_path / "folder.parquet"
+    folder.mkdir()
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    cases = [
+        (text, tmp_path / "g1.jsonl", (), "is not a parquet file"),
+        (folder, tmp_path / "g2.jsonl", (), "is a folder"),
+        (tmp_path / "missing.parquet", tmp_path / "g3.jsonl", (), "no such file"),
+        (data, tmp_path, (), "is a folder"),
+        (data, a_file / "gen.jsonl", (), "a parent of it is a file"),
+        (data, tmp_path / "g4.jsonl", ("--limit", "0"), "--limit must be at least 1"),
+    ]
+    for data_path, out, extra, needle in cases:
+        caplog.clear()
+        assert _run(tiny_model_dir, data_path, out, *extra) == 2, needle
+        (message,) = _error_lines(caplog)
+        assert needle in message, message

@@ -311,3 +311,117 @@ def test_plain_variant_format_is_the_rating_alone(response, format_ok):
 def test_unknown_variant_is_a_configuration_error():
     with pytest.raises(ValueError, match="variant"):
         compute_score(solution_str="<rate>4</rate>", ground_truth=4, variant="json")
+
+
+@pytest.mark.parametrize(
+    "ground_truth,extra_info",
+    [
+        (100, None),
+        (6, None),
+        (0, None),
+        (0.999, None),
+        (5.0001, {"rating_min": 1, "rating_max": 5}),
+        (1e308, None),
+        (-1e308, None),
+        ("7", None),
+        ({"ground_truth": 11}, {"rating_min": 1, "rating_max": 10}),
+        (-1, {"rating_min": 0, "rating_max": 9}),
+        (float("inf"), None),
+        (float("-inf"), None),
+        ("-inf", None),
+    ],
+)
+def test_ground_truth_outside_the_scale_is_a_data_error(ground_truth, extra_info):
+    with pytest.raises(ValueError, match="ground_truth"):
+        compute_score(solution_str=tbr(), ground_truth=ground_truth, extra_info=extra_info)
+
+
+@pytest.mark.parametrize(
+    "ground_truth,extra_info",
+    [
+        (1, None),
+        (5, None),
+        (0, {"rating_min": 0, "rating_max": 9}),
+        (9, {"rating_min": 0, "rating_max": 9}),
+        (2.5, None),
+    ],
+)
+def test_ground_truth_on_the_scale_bounds_is_accepted(ground_truth, extra_info):
+    assert compute_score(solution_str=tbr(rate="3"), ground_truth=ground_truth, extra_info=extra_info)["parsed"] == 1.0
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    truth=st.one_of(
+        st.floats(allow_nan=False).filter(lambda v: not 1.0 <= v <= 5.0),
+        st.integers().filter(lambda v: not 1 <= v <= 5),
+    ),
+    text=st.text(max_size=60),
+)
+def test_any_out_of_scale_truth_raises_value_error_whatever_the_response(truth, text):
+    with pytest.raises(ValueError, match="ground_truth"):
+        compute_score(solution_str=text, ground_truth=truth)
+
+
+def test_scale_options_state_the_scale_of_rows_without_one():
+    """Public RecZero fork files carry no scale: reward_kwargs rating_min / rating_max state it; extra_info wins."""
+    out = compute_score(solution_str=tbr(rate="8"), ground_truth=10, rating_min=1, rating_max=10)
+    assert out["format_ok"] == 1.0 and out["abs_error"] == 2.0 and out["acc"] == pytest.approx(1 - 2 / 9)
+    assert compute_score(solution_str=tbr(rate="0"), ground_truth=0, rating_min=0, rating_max=9)["format_ok"] == 1.0
+    with pytest.raises(ValueError, match="outside the rating scale"):
+        compute_score(solution_str=tbr(), ground_truth=10)  # without the options: 1-5
+    with pytest.raises(ValueError, match="outside the rating scale"):  # the row's own scale wins over the options
+        compute_score(solution_str=tbr(), ground_truth=10, extra_info={"rating_min": 1, "rating_max": 5}, rating_max=10)
+
+
+@pytest.mark.parametrize(
+    "kwargs,name",
+    [
+        ({"extra_info": [1, 5]}, "extra_info"),
+        ({"extra_info": "rating_min=1"}, "extra_info"),
+        ({"extra_info": 3}, "extra_info"),
+        ({"format_weight": "abc"}, "format_weight"),
+        ({"format_weight": "0.5"}, "format_weight"),
+        ({"format_weight": None}, "format_weight"),
+        ({"format_weight": [0.5]}, "format_weight"),
+        ({"format_weight": True}, "format_weight"),
+        ({"prefilled_prefix": 1}, "prefilled_prefix"),
+        ({"prefilled_prefix": None}, "prefilled_prefix"),
+        ({"prefilled_prefix": ["<analyze user>"]}, "prefilled_prefix"),
+        ({"rating_max": "ten"}, "rating_max"),
+        ({"rating_min": {"v": 1}}, "rating_min"),
+    ],
+)
+def test_option_of_the_wrong_type_is_a_type_error_naming_it(kwargs, name):
+    with pytest.raises(TypeError, match=name):
+        compute_score(solution_str=tbr(), ground_truth=3, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"format_weight": float("nan")}, "format_weight"),
+        ({"format_weight": float("inf")}, "format_weight"),
+        ({"extra_info": {"rating_min": "one", "rating_max": 5}}, "rating_min"),
+        ({"extra_info": {"rating_min": 1, "rating_max": [5]}}, "rating_max"),
+        ({"rating_min": 5, "rating_max": 1}, "scale"),
+    ],
+)
+def test_option_or_scale_that_is_no_usable_number_is_a_value_error(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        compute_score(solution_str=tbr(), ground_truth=3, **kwargs)
+
+
+def test_numeric_options_of_other_real_types_are_accepted():
+    import numpy as np
+
+    out = compute_score(solution_str=tbr(rate="3"), ground_truth=3, format_weight=np.float32(0.25))
+    assert out["format_reward"] == 0.25 and type(out["format_reward"]) is float
+    assert compute_score(solution_str=tbr(rate="3"), ground_truth=3, format_weight=1)["score"] == 2.0
+
+
+@pytest.mark.parametrize("rate", ["4", "3.5", "3.4695584434366", "1.0000001", "2.123456789", "4.99999999"])
+def test_pred_label_is_exact(rate):
+    out = compute_score(solution_str=tbr(rate=rate), ground_truth=3)
+    assert float(out["pred"]) == float(rate)
+    assert out["abs_error"] == pytest.approx(abs(float(rate) - 3), abs=0)

@@ -42,7 +42,6 @@ from reczero_verl.coldstart.export import (
     SFT_TRAIN_NAME,
     SFT_VAL_NAME,
     STATS_NAME,
-    ExportError,
     build_sft_rows,
     journal_totals,
     split_train_val,
@@ -52,22 +51,28 @@ from reczero_verl.coldstart.export import (
 from reczero_verl.coldstart.journal import (
     JOURNAL_NAME,
     Journal,
-    JournalError,
     JournalState,
     exclusive_lock,
     read_journal,
 )
-from reczero_verl.coldstart.runner import EndpointDownError, RunCounters, now_utc, run_samples
-from reczero_verl.coldstart.samples import InputError, Sample, attach_prompts, read_meta, stratified_order
+from reczero_verl.coldstart.runner import (
+    DEFAULT_MAX_ANSWER_CHARS,
+    EndpointDownError,
+    RunCounters,
+    now_utc,
+    run_samples,
+)
+from reczero_verl.coldstart.samples import Sample, attach_prompts, read_meta, stratified_order
+from reczero_verl.errors import EXIT_BAD_INPUT, BadInputError
 
 logger = logging.getLogger("reczero_verl.coldstart")
 
 #: Settings that must not change between runs sharing an output folder: they decide which samples are chosen and
 #: which answers are kept.
 _PINNED_SETTINGS = ("model", "tolerance", "seed")
-#: Exit codes: 0 done; 1 some samples still pending (rerun to retry them); 2 configuration / input / API error;
-#: 130 interrupted.
-EXIT_OK, EXIT_PENDING, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+#: Exit codes: 0 done; 1 some samples still pending (rerun to retry them); 2 configuration / input / API error (one
+#: line naming the file or option and the fix); 130 interrupted.
+EXIT_OK, EXIT_PENDING, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, EXIT_BAD_INPUT, 130
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -107,12 +112,31 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "--extra-body", default=None, help="JSON object merged into every request body, e.g. '{\"seed\": 1}'"
     )
     api.add_argument("--concurrency", type=int, default=8, help="samples in flight at once")
-    api.add_argument("--timeout", type=float, default=600.0, help="seconds per request before it is retried")
+    api.add_argument(
+        "--timeout",
+        type=float,
+        default=600.0,
+        help="seconds for a whole request, from sending it to the last byte of the answer, before it is retried",
+    )
     api.add_argument("--max-retries", type=int, default=6, help="retries of a failing request before it is deferred")
     api.add_argument("--backoff-base", type=float, default=1.0, help="first retry delay in seconds (doubles)")
     api.add_argument("--backoff-max", type=float, default=60.0, help="largest retry delay in seconds")
+    api.add_argument(
+        "--max-retry-after",
+        type=float,
+        default=300.0,
+        help="longest wait in seconds that a server's Retry-After header may ask for (a longer one is cut to this; "
+        "the log says so)",
+    )
 
     keep = parser.add_argument_group("which traces are kept")
+    keep.add_argument(
+        "--max-answer-chars",
+        type=int,
+        default=DEFAULT_MAX_ANSWER_CHARS,
+        help="an answer longer than this (after removing hidden thinking) is dropped as too_long and journaled cut "
+        f"to this length (default {DEFAULT_MAX_ANSWER_CHARS})",
+    )
     keep.add_argument(
         "--tolerance",
         type=float,
@@ -133,9 +157,9 @@ def _request_params(args: argparse.Namespace) -> dict[str, Any]:
         try:
             extra = json.loads(args.extra_body)
         except ValueError as exc:
-            raise ValueError(f"--extra-body is not JSON: {exc}") from None
+            raise BadInputError(f"--extra-body is not JSON: {exc}") from None
         if not isinstance(extra, dict):
-            raise ValueError("--extra-body must be a JSON object")
+            raise BadInputError("--extra-body must be a JSON object")
         params.update(extra)
     return params
 
@@ -143,19 +167,37 @@ def _request_params(args: argparse.Namespace) -> dict[str, Any]:
 def _validate(args: argparse.Namespace) -> None:
     """Reject impossible option values before anything is read or sent."""
     if not args.export_only and (not args.base_url or not args.model):
-        raise ValueError("--base-url and --model are required (or --export-only)")
+        raise BadInputError("--base-url and --model are required (or --export-only)")
     if not args.export_only and not args.base_url.startswith(("http://", "https://")):
-        raise ValueError(f"--base-url must start with http:// or https://, got {args.base_url!r}")
+        raise BadInputError(f"--base-url must start with http:// or https://, got {args.base_url!r}")
     if args.max_samples < 0:
-        raise ValueError("--max-samples must be >= 0")
+        raise BadInputError("--max-samples must be >= 0")
     if args.concurrency < 1:
-        raise ValueError("--concurrency must be >= 1")
+        raise BadInputError("--concurrency must be >= 1")
     if not 0 <= args.val_ratio < 1:
-        raise ValueError("--val-ratio must be in [0, 1)")
+        raise BadInputError("--val-ratio must be in [0, 1)")
     if args.tolerance < 0:
-        raise ValueError("--tolerance must be >= 0")
+        raise BadInputError("--tolerance must be >= 0")
     if args.max_retries < 0 or args.backoff_base < 0 or args.backoff_max < 0 or args.timeout <= 0:
-        raise ValueError("--max-retries, --backoff-base, --backoff-max must be >= 0 and --timeout > 0")
+        raise BadInputError("--max-retries, --backoff-base, --backoff-max must be >= 0 and --timeout > 0")
+    if not args.max_retry_after >= 0:
+        raise BadInputError(f"--max-retry-after must be >= 0 seconds, got {args.max_retry_after}")
+    if args.max_answer_chars < 1:
+        raise BadInputError(f"--max-answer-chars must be >= 1, got {args.max_answer_chars}")
+
+
+def _prepare_output(out_dir: Path) -> None:
+    """Create the output folder; refuse a file, a folder under a file or an unwritable folder before any request."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise BadInputError(f"--output {out_dir} is a file, not a folder; choose a folder")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise BadInputError(f"--output {out_dir}: a parent of it is a file; choose another folder") from None
+    except OSError as err:
+        raise BadInputError(f"--output {out_dir} cannot be created ({err.strerror}); choose another folder") from None
+    if not os.access(out_dir, os.W_OK | os.X_OK):
+        raise BadInputError(f"--output {out_dir} is not writable; choose another folder")
 
 
 def _check_pinned(runs: list[dict[str, Any]], args: argparse.Namespace, out_dir: Path) -> None:
@@ -166,7 +208,7 @@ def _check_pinned(runs: list[dict[str, Any]], args: argparse.Namespace, out_dir:
     for key in _PINNED_SETTINGS:
         now = getattr(args, key)
         if key in first and first[key] != now:
-            raise ValueError(
+            raise BadInputError(
                 f"{out_dir / JOURNAL_NAME} was started with {key}={first[key]!r}, this run has {key}={now!r}; "
                 "use the same setting to resume, or a new --output"
             )
@@ -177,7 +219,7 @@ def _check_digests(finals: dict[int, dict[str, Any]], by_index: dict[int, Sample
     for index, record in finals.items():
         sample = by_index.get(index)
         if sample is not None and record.get("prompt_sha1") != sample.digest:
-            raise ValueError(
+            raise BadInputError(
                 f"{out_dir / JOURNAL_NAME}: sample {index} was answered for another prompt than the one in --input; "
                 "use the input the folder was made from, or a new --output"
             )
@@ -204,7 +246,12 @@ async def _collect(
     counters: RunCounters,
 ) -> None:
     """Run the teacher requests for ``todo``, updating ``bar`` and ``counters`` (kept when it raises)."""
-    policy = RetryPolicy(max_retries=args.max_retries, base_delay=args.backoff_base, max_delay=args.backoff_max)
+    policy = RetryPolicy(
+        max_retries=args.max_retries,
+        base_delay=args.backoff_base,
+        max_delay=args.backoff_max,
+        max_retry_after=args.max_retry_after,
+    )
 
     step = max(1, len(todo) // 20)
     finished = 0
@@ -239,6 +286,7 @@ async def _collect(
             journaled_direct=state.pending_direct,
             on_final=on_final,
             counters=counters,
+            max_answer_chars=args.max_answer_chars,
         )
 
 
@@ -286,6 +334,17 @@ def _summary(stats: dict[str, Any]) -> None:
         stats["sft_train_rows"],
         stats["sft_val_rows"],
     )
+    if stats["dropped_as_leak"]:
+        logger.info(
+            "%d rationalized trace(s) dropped as leaks (their reasoning lets on that the rating was given): %s",
+            stats["dropped_as_leak"],
+            stats["dropped_leaks_by_rule"],
+        )
+    if stats["rejected_to_retry"]:
+        logger.warning(
+            "%d sample(s) were rejected by the endpoint (HTTP 4xx); the next run sends them again",
+            stats["rejected_to_retry"],
+        )
 
 
 def _select(args: argparse.Namespace, state: JournalState) -> tuple[list[Sample], dict[int, Sample], list[str], int]:
@@ -362,20 +421,23 @@ def run(args: argparse.Namespace) -> int:
     """Do the work of :func:`main`; raises the errors main turns into exit codes."""
     _validate(args)
     out_dir: Path = args.output
-    out_dir.mkdir(parents=True, exist_ok=True)
+    _prepare_output(out_dir)
     with exclusive_lock(out_dir):
         state = read_journal(out_dir / JOURNAL_NAME)
         _check_pinned(state.runs, args, out_dir)
         selected, by_index, problems, valid_rows = _select(args, state)
         _check_digests(state.finals, by_index, out_dir)
-        todo = [s for s in selected if s.index not in state.finals]
+        todo = [s for s in selected if state.open(s.index)]
+        retried = sum(1 for s in todo if s.index in state.finals)
         logger.info(
-            "%d samples selected from %s (%d valid input rows); %d already finished, %d to do",
+            "%d samples selected from %s (%d valid input rows); %d already finished, %d to do (%d rejected by the "
+            "endpoint in an earlier run, sent again)",
             len(selected),
             args.input,
             valid_rows,
             len(selected) - len(todo),
             len(todo),
+            retried,
         )
         counters, fatal, down = None, None, None
         if todo and not args.export_only:
@@ -409,15 +471,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(args: argparse.Namespace) -> int:
-    """Entry point of ``reczero-verl coldstart``; returns the exit code."""
+    """Entry point of ``reczero-verl coldstart``; returns the exit code.
+
+    Input, option and journal errors are :class:`~reczero_verl.errors.ReczeroError` subclasses: ``reczero-verl``'s
+    entry point turns them into one logged line and exit code 2.
+    """
     # httpx logs every request at INFO; keep the log about samples, not sockets.
     for name in ("httpx", "httpcore"):
         logging.getLogger(name).setLevel(logging.WARNING)
     try:
         return run(args)
-    except (InputError, JournalError, ExportError, ValueError) as exc:
-        logger.error("%s", exc)
-        return EXIT_ERROR
     except KeyboardInterrupt:
         logger.warning("interrupted: finished samples are saved; rerun the same command to resume")
         return EXIT_INTERRUPTED

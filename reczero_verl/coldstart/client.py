@@ -14,13 +14,16 @@
 """A small async client for the OpenAI chat-completions protocol, with the retry rules a long paid run needs.
 
 It speaks ``POST {base_url}/chat/completions`` to any compatible server (OpenAI, DeepSeek, a local ``vllm serve``)
-with ``httpx``, so no vendor SDK is needed. Transient failures are retried with exponential backoff and jitter:
-HTTP 408, 409, 429 and 5xx, timeouts, connection errors and unreadable 200 bodies; a ``Retry-After`` header (seconds or
-an HTTP date) sets the wait instead. HTTP 401, 403 and 404 mean a bad key, a forbidden model or a wrong URL/model
-name, and a 429 whose error code is ``insufficient_quota`` means the credit is gone: they raise
-:class:`FatalAPIError` at once, so a misconfigured run stops after its first response instead of
-after thousands. Other 4xx (a prompt too long for the model, say) raise :class:`RejectedRequestError`, which concerns
-one request only.
+with ``httpx``, so no vendor SDK is needed. ``timeout`` bounds a whole request, from sending it to the last byte of the
+answer (a server that trickles its answer a byte at a time is timed out too), and the body read is capped at
+``max_body_bytes``. Transient failures are retried with exponential backoff and jitter: HTTP 408, 409, 429 and 5xx,
+timeouts, connection errors and unreadable or oversized 200 bodies; a ``Retry-After`` header (seconds or an HTTP
+date) sets the wait instead, up to ``RetryPolicy.max_retry_after`` (the log says when a wait was cut).
+
+HTTP 401, 403 and 404 mean a bad key, a forbidden model or a wrong URL/model name, and a 429 whose error code is
+``insufficient_quota`` means the credit is gone: they raise :class:`FatalAPIError` at once, so a misconfigured run
+stops after its first response instead of after thousands. Other 4xx (a prompt too long for the model, say) raise
+:class:`RejectedRequestError`, which concerns one request only.
 
 The API key is sent in the ``Authorization`` header and nowhere else: it is never logged, never part of an error
 message, never returned.
@@ -30,13 +33,14 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
 import logging
 import math
 import random
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 logger = logging.getLogger(__name__)
 
@@ -52,12 +56,15 @@ __all__ = [
     "ChatClient",
     "parse_retry_after",
     "backoff_delay",
+    "DEFAULT_MAX_BODY_BYTES",
 ]
 
 #: Statuses that stop the whole run: bad key (401), forbidden (403), wrong URL or model (404).
 FATAL_STATUSES = frozenset({401, 403, 404})
 #: Statuses worth retrying besides every 5xx.
 RETRY_STATUSES = frozenset({408, 409, 429})
+#: Largest response body read (bytes); a longer one is an error, retried like an unreadable body.
+DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 _MAX_ERROR_CHARS = 300
 
 
@@ -139,7 +146,27 @@ def backoff_delay(attempt: int, policy: RetryPolicy, rng: random.Random) -> floa
     return ceiling * (0.5 + 0.5 * rng.random())
 
 
-def _error_text(response: Any) -> str:
+class _Reply(NamedTuple):
+    """What was read of one HTTP response: status, headers and the (capped) body."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        """The body parsed as JSON (``ValueError`` when it is not)."""
+        return json.loads(self.body)
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+
+class _BodyTooLarge(Exception):
+    """The response body exceeded the client's ``max_body_bytes``."""
+
+
+def _error_text(response: _Reply) -> str:
     """The server's error message (OpenAI ``{"error": {"message": ...}}`` or the raw body), shortened."""
     try:
         body = response.json()
@@ -153,7 +180,7 @@ def _error_text(response: Any) -> str:
     return text[:_MAX_ERROR_CHARS] + ("…" if len(text) > _MAX_ERROR_CHARS else "")
 
 
-def _is_quota_error(response: Any) -> bool:
+def _is_quota_error(response: _Reply) -> bool:
     """True for OpenAI's 429 ``insufficient_quota`` (the credit is gone), as opposed to a rate limit."""
     try:
         body = response.json()
@@ -221,8 +248,10 @@ class ChatClient:
         max_connections: int = 8,
         params: Mapping[str, Any] | None = None,
         seed: int = 0,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     ) -> None:
         self.url = base_url.rstrip("/") + "/chat/completions"
+        self.max_body_bytes = max_body_bytes
         self.model = model
         self.policy = policy or RetryPolicy()
         self.params = dict(params or {})
@@ -250,6 +279,46 @@ class ChatClient:
             await self._client.aclose()
             self._client = None
 
+    async def _post(self, payload: Mapping[str, Any]) -> _Reply:
+        """Send one request and read its answer, all within ``timeout`` seconds and ``max_body_bytes``."""
+        async with asyncio.timeout(self._timeout):
+            async with self._client.stream("POST", self.url, json=payload) as response:
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in response.aiter_bytes():
+                    size += len(chunk)
+                    if size > self.max_body_bytes:
+                        raise _BodyTooLarge(size)
+                    chunks.append(chunk)
+                return _Reply(response.status_code, response.headers, b"".join(chunks))
+
+    def _retry_delay(self, attempt: int, retry_after: float | None, last_error: str) -> float:
+        """Seconds to wait before retry ``attempt + 1``: the server's ``Retry-After`` (capped) or the backoff."""
+        if retry_after is None:
+            delay = backoff_delay(attempt, self.policy, self._rng)
+            logger.debug("retry %d/%d in %.2fs after %s", attempt + 1, self.policy.max_retries, delay, last_error)
+            return delay
+        delay = min(retry_after, self.policy.max_retry_after)
+        if delay < retry_after:
+            logger.warning(
+                "%s; the server asks to wait %.1fs (Retry-After), waiting %.1fs (--max-retry-after); retry %d/%d",
+                last_error,
+                retry_after,
+                delay,
+                attempt + 1,
+                self.policy.max_retries,
+            )
+        else:
+            logger.info(
+                "%s; waiting %.1fs as the server asks (Retry-After, cap %.1fs --max-retry-after); retry %d/%d",
+                last_error,
+                delay,
+                self.policy.max_retry_after,
+                attempt + 1,
+                self.policy.max_retries,
+            )
+        return delay
+
     async def complete(self, messages: Sequence[Mapping[str, str]]) -> ChatResult:
         """Send one chat completion, retrying transient failures; raise an :class:`APIError` subclass otherwise."""
         import httpx
@@ -264,15 +333,19 @@ class ChatClient:
             requests += 1
             retry_after: float | None = None
             try:
-                response = await self._client.post(self.url, json=payload)
+                response = await self._post(payload)
+            except TimeoutError:
+                last_error = f"timeout: no complete answer within {self._timeout:g}s (--timeout)"
             except httpx.TimeoutException as exc:
                 last_error = f"timeout ({type(exc).__name__})"
+            except _BodyTooLarge as exc:
+                last_error = f"response body larger than {self.max_body_bytes} bytes ({exc} read)"
             except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
                 raise FatalAPIError(f"cannot send to {self.url}: {exc}", None, requests) from None
             except httpx.RequestError as exc:
                 last_error = f"connection error ({type(exc).__name__}: {exc})"
             else:
-                status = response.status_code
+                status = response.status
                 if status == 200:
                     try:
                         fields = parse_completion(response.json())
@@ -315,10 +388,5 @@ class ChatClient:
                     )
             if attempt == self.policy.max_retries:
                 break
-            if retry_after is not None:
-                delay = min(retry_after, self.policy.max_retry_after)
-            else:
-                delay = backoff_delay(attempt, self.policy, self._rng)
-            logger.debug("retry %d/%d in %.2fs after %s", attempt + 1, self.policy.max_retries, delay, last_error)
-            await asyncio.sleep(delay)
+            await asyncio.sleep(self._retry_delay(attempt, retry_after, last_error))
         raise RetriesExhaustedError(f"gave up after {requests} requests; last error: {last_error}", None, requests)

@@ -34,6 +34,7 @@ from typing import Any
 
 from reczero_verl.coldstart.journal import JournalState
 from reczero_verl.coldstart.samples import Sample
+from reczero_verl.errors import EXIT_BAD_INPUT, ReczeroError
 from reczero_verl.template import format_rating
 
 logger = logging.getLogger(__name__)
@@ -62,8 +63,10 @@ SFT_VAL_NAME = "sft_val.parquet"
 STATS_NAME = "stats.json"
 
 
-class ExportError(RuntimeError):
-    """A journaled trace no longer matches the input (another train.parquet under the same --output)."""
+class ExportError(ReczeroError, RuntimeError):
+    """A journaled trace no longer matches the input (another train.parquet under the same --output); exit code 2."""
+
+    exit_code = EXIT_BAD_INPUT
 
 
 def sft_schema() -> Any:
@@ -182,6 +185,11 @@ def journal_totals(state: JournalState) -> dict[str, Any]:
     """Cumulative figures over every run recorded in the journal (outcomes, requests, retries, tokens)."""
     outcomes = Counter(r.get("outcome") for r in state.finals.values())
     dropped = Counter(r.get("reason") or "unknown" for r in state.finals.values() if r.get("outcome") == DROPPED)
+    leaks = Counter(
+        r.get("leak_rule") or "unknown"
+        for r in state.finals.values()
+        if r.get("outcome") == DROPPED and r.get("reason") == "leak"
+    )
     kept_by_rating = Counter(
         format_rating(r["rating"])
         for r in state.finals.values()
@@ -194,6 +202,9 @@ def journal_totals(state: JournalState) -> dict[str, Any]:
         "kept_rationalized": outcomes.get(KEPT_RATIONALIZED, 0),
         "dropped": outcomes.get(DROPPED, 0),
         "dropped_by_reason": dict(sorted(dropped.items())),
+        "dropped_as_leak": dropped.get("leak", 0),
+        "dropped_leaks_by_rule": dict(sorted(leaks.items())),
+        "rejected_to_retry": sum(1 for index in state.finals if state.retryable(index)),
         "kept_by_rating": dict(sorted(kept_by_rating.items(), key=lambda kv: float(kv[0]))),
         "attempts": len(attempts),
         "attempts_direct": sum(1 for a in attempts if a.get("stage") == "direct"),

@@ -20,8 +20,11 @@ most the requests in flight. Three record types:
 * ``attempt``: one per teacher request that ended (stage ``direct`` or ``rationalize``; the cleaned answer, its
   verdict, token usage, how much hidden thinking was removed; or the error when the request failed);
 * ``sample``: one per sample whose final outcome is known (``kept_direct``, ``kept_rationalized`` or ``dropped`` with a
-  reason). A sample with a ``sample`` record is never sent again; a sample without one is redone on the next run,
-  starting at the rationalization when its direct answer is already journaled.
+  reason). A sample with a ``sample`` record is never sent again, except one dropped because the endpoint rejected
+  the request (reason ``rejected``, see :data:`RETRYABLE_REASONS`): an endpoint that rejects every request (a wrong
+  parameter, say) must not finish samples for good, so the next run sends it again and a later final record replaces
+  it. A sample without one is redone on the next run, starting at the rationalization when its direct answer is
+  already journaled.
 
 The SFT parquet files and ``stats.json`` are derived from this file at the end of each run.
 """
@@ -37,19 +40,33 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reczero_verl.errors import EXIT_BAD_INPUT, ReczeroError
 from reczero_verl.jsonl import DurableAppender
 from reczero_verl.jsonl import exclusive_lock as _exclusive_lock
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["JOURNAL_NAME", "JournalError", "JournalState", "Journal", "read_journal", "exclusive_lock", "to_json"]
+__all__ = [
+    "JOURNAL_NAME",
+    "RETRYABLE_REASONS",
+    "JournalError",
+    "JournalState",
+    "Journal",
+    "read_journal",
+    "exclusive_lock",
+    "to_json",
+]
 
 JOURNAL_NAME = "coldstart.jsonl"
+#: Reasons of a ``dropped`` final record that the next run retries (they say nothing about the sample itself).
+RETRYABLE_REASONS = frozenset({"rejected"})
 _LOCK_NAME = ".coldstart.lock"
 
 
-class JournalError(RuntimeError):
-    """The journal cannot be used: a corrupt line, or another run holds the output folder."""
+class JournalError(ReczeroError, RuntimeError):
+    """The journal cannot be used: a corrupt line, or another run holds the output folder (exit code 2)."""
+
+    exit_code = EXIT_BAD_INPUT
 
 
 def to_json(record: Mapping[str, Any]) -> str:
@@ -73,12 +90,25 @@ class JournalState:
 
     runs: list[dict[str, Any]] = field(default_factory=list)
     attempts: list[dict[str, Any]] = field(default_factory=list)
-    #: index -> final ``sample`` record (first one wins; later duplicates are counted in ``duplicates``)
+    #: index -> final ``sample`` record (the first one wins, unless it is retryable: then a later one replaces it;
+    #: other later records are counted in ``duplicates``)
     finals: dict[int, dict[str, Any]] = field(default_factory=dict)
-    #: index -> latest successful ``direct`` attempt of a sample without a final record
+    #: index -> latest successful ``direct`` attempt of a sample without a final record, or with a retryable one
     pending_direct: dict[int, dict[str, Any]] = field(default_factory=dict)
     duplicates: int = 0
     truncated_tail: bool = False
+
+    def retryable(self, index: int) -> bool:
+        """True when sample ``index`` has a final record that the next run retries (see :data:`RETRYABLE_REASONS`)."""
+        return _is_retryable(self.finals.get(index))
+
+    def open(self, index: int) -> bool:
+        """True when sample ``index`` must be (re)sent: no final record yet, or a retryable one."""
+        return index not in self.finals or self.retryable(index)
+
+
+def _is_retryable(record: Mapping[str, Any] | None) -> bool:
+    return record is not None and record.get("outcome") == "dropped" and record.get("reason") in RETRYABLE_REASONS
 
 
 def read_journal(path: str | Path) -> JournalState:
@@ -111,7 +141,7 @@ def read_journal(path: str | Path) -> JournalState:
             state.attempts.append(record)
         elif kind == "sample":
             index = record["index"]
-            if index in state.finals:
+            if index in state.finals and not _is_retryable(state.finals[index]):
                 state.duplicates += 1
             else:
                 state.finals[index] = record
@@ -119,7 +149,7 @@ def read_journal(path: str | Path) -> JournalState:
             raise JournalError(f"{path} line {lineno} has an unknown record type {kind!r}")
     for record in state.attempts:
         index = record["index"]
-        if index not in state.finals and record.get("stage") == "direct" and record.get("status") == "ok":
+        if state.open(index) and record.get("stage") == "direct" and record.get("status") == "ok":
             state.pending_direct[index] = record
     return state
 

@@ -20,8 +20,12 @@ are in flight. Each sample goes through :func:`process_sample`:
    answer from an interrupted run);
 2. kept as ``kept_direct`` when :func:`~reczero_verl.coldstart.traces.judge` says ``match``;
 3. otherwise the rationalization request; ``kept_rationalized`` on ``match``, else ``dropped`` with the verdict as
-   the reason (``format``, ``truncated``, ``empty``, ``wrong_rating``, ``leak``) or ``rejected`` (the server refused
-   the request with a 4xx).
+   the reason (``format``, ``truncated``, ``too_long``, ``empty``, ``wrong_rating``, ``leak``) or ``rejected`` (the
+   server refused the request with a 4xx; the next run sends it again, see
+   :data:`~reczero_verl.coldstart.journal.RETRYABLE_REASONS`).
+
+An answer longer than ``max_answer_chars`` is dropped as ``too_long`` and journaled cut to that length, so a runaway
+answer never bloats the journal.
 
 A request whose retries run out leaves its sample without a final record: the next run redoes it. A
 :class:`~reczero_verl.coldstart.client.FatalAPIError` (401/403/404) and an :class:`EndpointDownError` (the server
@@ -60,12 +64,15 @@ __all__ = [
     "process_sample",
     "run_samples",
     "MAX_REJECTIONS_BEFORE_SUCCESS",
+    "DEFAULT_MAX_ANSWER_CHARS",
     "now_utc",
 ]
 
 #: When this many requests were rejected (4xx other than 401/403/404) before any succeeded, the settings are wrong
 #: (an unsupported parameter, say) rather than one prompt: stop like a fatal error.
 MAX_REJECTIONS_BEFORE_SUCCESS = 5
+#: Default cap on a journaled answer (characters after removing hidden thinking); a TbR answer is a few thousand.
+DEFAULT_MAX_ANSWER_CHARS = 32_000
 
 
 class EndpointDownError(APIError):
@@ -135,6 +142,7 @@ class _Context:
     tolerance: float
     on_final: Callable[[dict[str, Any]], None]
     max_failures_in_a_row: int
+    max_answer_chars: int = DEFAULT_MAX_ANSWER_CHARS
 
 
 async def _attempt(ctx: _Context, sample: Sample, stage: str, messages: list[dict[str, str]]) -> dict[str, Any] | None:
@@ -197,6 +205,7 @@ async def _attempt(ctx: _Context, sample: Sample, stage: str, messages: list[dic
         tolerance=ctx.tolerance,
         stage=stage,
         finish_reason=result.finish_reason,
+        max_chars=ctx.max_answer_chars,
     )
     record = {
         **base,
@@ -205,7 +214,7 @@ async def _attempt(ctx: _Context, sample: Sample, stage: str, messages: list[dic
         "format_ok": verdict.format_ok,
         "pred": verdict.pred,
         "truth": sample.truth,
-        "content": answer,
+        "content": answer[: ctx.max_answer_chars],
         "finish_reason": result.finish_reason,
         "thinking_chars": removed + len(result.reasoning_content),
         "reasoning_tokens": result.reasoning_tokens,
@@ -216,6 +225,10 @@ async def _attempt(ctx: _Context, sample: Sample, stage: str, messages: list[dic
         "latency_s": round(result.latency_s, 3),
         "model": result.model,
     }
+    if len(answer) > ctx.max_answer_chars:
+        record["content_chars"] = len(answer)  # the journal keeps only the first max_answer_chars
+    if verdict.leak is not None:
+        record["leak_rule"], record["leak_excerpt"] = verdict.leak
     ctx.journal.append(record)
     return record
 
@@ -229,6 +242,7 @@ def _final(ctx: _Context, sample: Sample, outcome: str, reason: str | None, atte
         "rating": sample.truth,
         "pred": attempt.get("pred"),
         "assistant": attempt.get("content") if outcome != DROPPED else None,
+        "leak_rule": attempt.get("leak_rule"),
         "prompt_sha1": sample.digest,
         "teacher": ctx.client.model,
         "time": now_utc(),
@@ -253,6 +267,7 @@ async def process_sample(ctx: _Context, sample: Sample, journaled_direct: Mappin
             tolerance=ctx.tolerance,
             stage=DIRECT,
             finish_reason=direct.get("finish_reason"),
+            max_chars=ctx.max_answer_chars,
         )
         direct["verdict"] = verdict.verdict
     else:
@@ -288,13 +303,15 @@ async def run_samples(
     on_final: Callable[[dict[str, Any]], None] | None = None,
     counters: RunCounters | None = None,
     max_failures_in_a_row: int | None = None,
+    max_answer_chars: int = DEFAULT_MAX_ANSWER_CHARS,
 ) -> RunCounters:
     """Process ``samples`` with at most ``concurrency`` in flight; return this run's counters.
 
     ``on_final`` is called with each final record (progress display); ``counters`` may be passed to watch the
     figures grow. Raises :class:`FatalAPIError` (after cancelling every worker) when the endpoint refuses the
     configuration, :class:`EndpointDownError` when it is unreachable (``max_failures_in_a_row`` requests in a row
-    exhausted their retries; default ``max(3, concurrency)``).
+    exhausted their retries; default ``max(3, concurrency)``). ``max_answer_chars`` caps an answer (see the module
+    docstring).
     """
     counters = counters if counters is not None else RunCounters()
     ctx = _Context(
@@ -304,6 +321,7 @@ async def run_samples(
         tolerance,
         on_final or (lambda record: None),
         max_failures_in_a_row or max(3, concurrency),
+        max_answer_chars,
     )
     journaled_direct = journaled_direct or {}
     queue: asyncio.Queue[Sample] = asyncio.Queue()

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from reczero_verl.coldstart.traces import round_half_up
+from reczero_verl.errors import BadInputError
 from reczero_verl.reward import parse_ground_truth, rating_scale
 
 logger = logging.getLogger(__name__)
@@ -52,8 +53,18 @@ _META_COLUMNS = ("reward_model", "extra_info", "data_source")
 _COLUMNS = ("prompt", *_META_COLUMNS)
 
 
-class InputError(ValueError):
-    """The input parquet cannot be used (missing file or column, duplicate index, malformed rows under --strict)."""
+class InputError(BadInputError):
+    """The input parquet cannot be used (missing file or column, not parquet, duplicate index, malformed rows under
+    --strict); the command exits with code 2 and this one-line message."""
+
+
+_PREPARED_HINT = "pass the train.parquet written by `reczero-verl prepare`"
+
+
+def _arrow_problem(path: Path, err: BaseException) -> InputError:
+    """One-line :class:`InputError` for a file pyarrow cannot read as parquet."""
+    first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+    return InputError(f"--input {path} is not a parquet file ({first}); {_PREPARED_HINT}")
 
 
 @dataclass(frozen=True)
@@ -125,14 +136,20 @@ def _row_to_meta(row: Mapping[str, Any], position: int) -> Sample:
 
 
 def _check_file(path: Path) -> None:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
+    if not path.exists():
+        raise InputError(f"--input {path}: no such file; {_PREPARED_HINT}")
     if not path.is_file():
-        raise InputError(f"input parquet {path} does not exist")
-    names = set(pq.read_schema(path).names)
+        raise InputError(f"--input {path} is a folder, not a parquet file; {_PREPARED_HINT}")
+    try:
+        names = set(pq.read_schema(path).names)
+    except (OSError, pa.ArrowException) as err:
+        raise _arrow_problem(path, err) from None
     missing = [c for c in _COLUMNS if c not in names]
     if missing:
-        raise InputError(f"{path} lacks the column(s) {missing}; is it a train.parquet from 'reczero-verl prepare'?")
+        raise InputError(f"--input {path} lacks the column(s) {missing}; {_PREPARED_HINT}")
 
 
 def _problem(problems: list[str], strict: bool, path: Path, position: int, exc: Exception) -> None:
@@ -149,11 +166,15 @@ def read_meta(path: str | Path, *, strict: bool = False) -> tuple[list[Sample], 
     caller), or raise :class:`InputError` under ``strict``. A missing column or a duplicate ``extra_info.index``
     always raises: the index is the sample's identity for resuming.
     """
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     path = Path(path)
     _check_file(path)
-    rows = pq.read_table(path, columns=list(_META_COLUMNS)).to_pylist()
+    try:
+        rows = pq.read_table(path, columns=list(_META_COLUMNS)).to_pylist()
+    except (OSError, pa.ArrowException) as err:
+        raise _arrow_problem(path, err) from None
     samples: list[Sample] = []
     problems: list[str] = []
     seen: dict[int, int] = {}
@@ -178,25 +199,35 @@ def attach_prompts(
     Reads the prompt column batch by batch and converts only the wanted rows. A malformed prompt is reported like a
     malformed row in :func:`read_meta` (left out, or :class:`InputError` under ``strict``).
     """
-    import pyarrow.parquet as pq
+    import pyarrow as pa
 
     path = Path(path)
     wanted = {s.row for s in samples}
     messages: dict[int, list[dict[str, str]]] = {}
     problems: list[str] = []
     offset = 0
-    for batch in pq.ParquetFile(path).iter_batches(columns=["prompt"], batch_size=4096):
-        hits = [p - offset for p in range(offset, offset + batch.num_rows) if p in wanted]
-        if hits:
-            column = batch.column(0).take(hits).to_pylist()
-            for local, value in zip(hits, column, strict=True):
-                try:
-                    messages[offset + local] = _messages(value)
-                except (ValueError, TypeError) as exc:
-                    _problem(problems, strict, path, offset + local, exc)
-        offset += batch.num_rows
+    try:
+        for batch in _prompt_batches(path):
+            hits = [p - offset for p in range(offset, offset + batch.num_rows) if p in wanted]
+            if hits:
+                column = batch.column(0).take(hits).to_pylist()
+                for local, value in zip(hits, column, strict=True):
+                    try:
+                        messages[offset + local] = _messages(value)
+                    except (ValueError, TypeError) as exc:
+                        _problem(problems, strict, path, offset + local, exc)
+            offset += batch.num_rows
+    except (OSError, pa.ArrowException) as err:
+        raise _arrow_problem(path, err) from None
     out = [replace(s, messages=messages[s.row]) for s in samples if s.row in messages]
     return out, problems
+
+
+def _prompt_batches(path: Path) -> Any:
+    """The ``prompt`` column of ``path`` in record batches."""
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(path).iter_batches(columns=["prompt"], batch_size=4096)
 
 
 def load_samples(path: str | Path, *, strict: bool = False) -> tuple[list[Sample], list[str]]:

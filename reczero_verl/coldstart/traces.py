@@ -21,7 +21,8 @@ Everything here is a small pure function so the rules can be read, tested and ch
   tolerance 0 the teacher's rating, rounded half up to an integer (3.5 -> 4, 3.49 -> 3), must equal the true rating.
 * :func:`rationalization_messages` builds the second request: the very same messages, with an instruction appended to
   the user turn that gives the true rating and asks for reasoning that leads to it, written as if it were unknown.
-* :func:`find_leak` rejects a rationalized trace that lets on that the rating was given.
+* :func:`~reczero_verl.coldstart.leaks.find_leak` rejects a rationalized trace whose reasoning lets on that the
+  rating was given (a lexical model of the give-away, robust to paraphrase: see :mod:`reczero_verl.coldstart.leaks`).
 * :func:`judge` turns one cleaned answer into a verdict with the project's one parser,
   :func:`reczero_verl.reward.parse_response`, so SFT keeps exactly what the GRPO reward calls well formed.
 """
@@ -34,6 +35,7 @@ from collections.abc import Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from typing import NamedTuple
 
+from reczero_verl.coldstart.leaks import Leak, find_leak, reasoning_text
 from reczero_verl.reward import parse_response
 from reczero_verl.template import close_tag, format_rating, open_tag
 
@@ -47,8 +49,10 @@ __all__ = [
     "strip_thinking",
     "rationalization_instruction",
     "rationalization_messages",
-    "LEAK_PATTERNS",
+    "TOO_LONG",
+    "Leak",
     "find_leak",
+    "reasoning_text",
     "judge",
 ]
 
@@ -61,31 +65,18 @@ MATCH = "match"
 _THINK_BLOCK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
 _THINK_CLOSE = re.compile(r"</think>", re.IGNORECASE)
 
-#: Phrases that betray that the rating was handed to the teacher. Matched case-insensitively on the kept trace of a
-#: rationalization; a hit drops the sample with the reason ``leak``. The list is deliberately broad: a dropped trace
-#: costs one sample, a leaked one teaches the student to talk about a rating it was never given.
-LEAK_PATTERNS: tuple[str, ...] = (
-    r"\b(?:true|actual|real|correct|known|given|provided|stated|target)\s+rating\b",
-    r"\bground[\s_-]*truth\b",
-    r"\b(?:i|we)\s+(?:was|were|am|are|have\s+been)\s+(?:told|given|informed|provided)\b",
-    r"\b(?:was|been)\s+told\b",
-    r"\btold\s+(?:me|us)\b",
-    r"\bas\s+(?:instructed|requested)\b",
-    r"\b(?:the|this)\s+answer\s+(?:is|was)\s+(?:given|provided|known)\b",
-    r"\bas\s+if\s+(?:i|we)\s+did\s+not\s+know\b",
-    r"\bthis\s+note\b",
-    r"\brationali[sz]",
-)
-_LEAK = re.compile("|".join(f"(?:{p})" for p in LEAK_PATTERNS), re.IGNORECASE)
+#: The verdict of an answer far longer than a TbR answer (see ``max_chars`` of :func:`judge`).
+TOO_LONG = "too_long"
 
 
 class Verdict(NamedTuple):
     """What :func:`judge` concluded about one answer."""
 
-    verdict: str  #: ``match`` (keep) or the reason it is not kept: empty, truncated, format, wrong_rating, leak
+    verdict: str  #: ``match`` (keep) or why not: empty, truncated, too_long, format, wrong_rating, leak
     format_ok: bool  #: the TbR structure holds (the reward's format check)
     parsed: bool  #: ``<rate>`` holds one number
     pred: float  #: that number (NaN when not parsed)
+    leak: Leak | None = None  #: the give-away found in a rationalized answer (verdict ``leak``)
 
 
 def round_half_up(value: float) -> int:
@@ -154,12 +145,6 @@ def rationalization_messages(
     raise ValueError("the prompt has no user message to append the rationalization instruction to")
 
 
-def find_leak(text: str) -> str | None:
-    """The first phrase of ``text`` that betrays a given rating (see :data:`LEAK_PATTERNS`), or None."""
-    match = _LEAK.search(text)
-    return match.group(0) if match else None
-
-
 def judge(
     answer: str,
     truth: float,
@@ -169,23 +154,30 @@ def judge(
     tolerance: float = 0.0,
     stage: str = DIRECT,
     finish_reason: str | None = None,
+    max_chars: int | None = None,
 ) -> Verdict:
     """Decide whether a cleaned answer (see :func:`strip_thinking`) is kept.
 
     Direct answers are kept when the format is OK and :func:`rating_matches` holds at ``tolerance``; rationalized
-    ones need the format, the exact truth (tolerance 0, same rounding) and no :func:`find_leak` hit. The verdict
-    names the first failed condition: ``empty``, ``truncated`` (the server stopped at the token limit and the format
-    fails), ``format``, ``wrong_rating``, ``leak``; ``match`` means keep.
+    ones need the format, the exact truth (tolerance 0, same rounding) and no give-away in their reasoning sections
+    (:func:`find_leak` on :func:`reasoning_text`). The verdict names the first failed condition: ``empty``,
+    ``truncated`` (the server stopped at the token limit and the format fails), ``too_long`` (more than
+    ``max_chars`` characters), ``format``, ``wrong_rating``, ``leak``; ``match`` means keep.
     """
     if not answer.strip():
         # A reasoning model that spends max_tokens thinking returns an empty answer with finish_reason "length".
         return Verdict("truncated" if finish_reason == "length" else "empty", False, False, math.nan)
+    if max_chars is not None and len(answer) > max_chars:
+        # A TbR answer is a few thousand characters; one far longer is a runaway (and would bloat the journal).
+        return Verdict(TOO_LONG, False, False, math.nan)
     format_ok, parsed, value = parse_response(answer, rating_min, rating_max)
     if not format_ok:
         reason = "truncated" if finish_reason == "length" else "format"
         return Verdict(reason, False, parsed, value)
     if not rating_matches(value, truth, tolerance if stage == DIRECT else 0.0):
         return Verdict("wrong_rating", True, True, value)
-    if stage == RATIONALIZE and find_leak(answer) is not None:
-        return Verdict("leak", True, True, value)
+    if stage == RATIONALIZE:
+        leak = find_leak(reasoning_text(answer))
+        if leak is not None:
+            return Verdict("leak", True, True, value, leak)
     return Verdict(MATCH, True, True, value)

@@ -35,6 +35,11 @@ Training interactions (``--train-on``):
 
 Interactions are de-duplicated on ``(source, user, item, timestamp, rating)`` (the same review appears in many rows'
 histories); repeated ratings of the same (user, item) pair are then averaged into one, for every predictor.
+
+``metrics.json`` records ``test_fingerprint`` (:func:`~reczero_verl.evaluation.data.targets_fingerprint` of the test
+targets) and ``predictions.parquet`` the targets' users and items, so ``evaluate --baselines`` recognises the test set
+and refuses baselines of another one. A rating outside its row's scale, an empty test set or a file that is not
+parquet is refused with one message naming the file (exit code 2).
 """
 
 from __future__ import annotations
@@ -51,7 +56,13 @@ import numpy as np
 import pandas as pd
 
 from reczero_verl.evaluation import metrics as M
-from reczero_verl.evaluation.data import EvaluationInputError, first_few, load_interactions, load_targets
+from reczero_verl.evaluation.data import (
+    EvaluationInputError,
+    first_few,
+    load_interactions,
+    load_targets,
+    targets_fingerprint,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -232,6 +243,11 @@ def run_baselines(
     """Fit every baseline per data source and score it on the test targets; returns (metrics, prediction frames)."""
     settings = settings or BaselineSettings()
     targets = load_targets(test_path)
+    if targets.empty:
+        raise EvaluationInputError(
+            f"{test_path}: the test set is empty (0 rows); pass the test.parquet of a `reczero-verl prepare` run "
+            "that wrote test targets (its stats.json says how many)"
+        )
     if targets["user_id"].isna().any() or targets["item_id"].isna().any():
         bad = targets.loc[targets["user_id"].isna() | targets["item_id"].isna(), "index"]
         raise EvaluationInputError(f"{test_path}: rows without extra_info.user_id / item_id: {first_few(bad)}")
@@ -254,6 +270,8 @@ def run_baselines(
             {
                 "index": targets["index"],
                 "data_source": targets["data_source"],
+                "user_id": targets["user_id"],
+                "item_id": targets["item_id"],
                 "y": targets["rating"],
                 "rating_min": targets["rating_min"],
                 "rating_max": targets["rating_max"],
@@ -266,6 +284,7 @@ def run_baselines(
         "kind": "baselines",
         "train": [str(p) for p in train_paths],
         "test": str(test_path),
+        "test_fingerprint": targets_fingerprint(targets),
         "train_on": train_on,
         "n_targets": int(len(targets)),
         "n_train_pairs": n_train,
@@ -277,15 +296,24 @@ def run_baselines(
 
 
 def write_outputs(metrics: dict[str, Any], frames: dict[str, pd.DataFrame], output: Path) -> Path:
-    """Write ``metrics.json``, ``predictions.parquet``, ``plots/<source>_per_rating_mae.png`` and ``report.md``."""
+    """Publish ``metrics.json``, ``predictions.parquet``, ``plots/<source>_per_rating_mae.png`` and ``report.md`` as
+    the folder ``output`` (staged, then swapped in whole: see :func:`~reczero_verl.evaluation.report.published_report`).
+    """
     from reczero_verl.evaluation import report as R
 
-    output.mkdir(parents=True, exist_ok=True)
+    with R.published_report(output) as stage:
+        _write_report(metrics, frames, stage)
+    return output / "report.md"
+
+
+def _write_report(metrics: dict[str, Any], frames: dict[str, pd.DataFrame], output: Path) -> None:
+    from reczero_verl.evaluation import report as R
+
     plots = output / "plots"
-    plots.mkdir(exist_ok=True)
+    plots.mkdir()
     (output / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=False) + "\n", encoding="utf-8")
     first = next(iter(frames.values()))
-    table = first[["index", "data_source", "y", "rating_min", "rating_max"]].copy()
+    table = first[["index", "data_source", "user_id", "item_id", "y", "rating_min", "rating_max"]].copy()
     for name, frame in frames.items():
         table[f"{name}_pred"] = frame["pred"].to_numpy()
     table.to_parquet(output / "predictions.parquet", index=False)
@@ -316,13 +344,14 @@ def write_outputs(metrics: dict[str, Any], frames: dict[str, pd.DataFrame], outp
             "",
             R.image_links([png], output),
         ]
-    report = output / "report.md"
-    report.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return report
+    (output / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def main(args: argparse.Namespace) -> int:
-    """Run ``reczero-verl baselines``; returns 0, or 2 on bad input (the error is logged)."""
+    """Run ``reczero-verl baselines``; returns 0. Bad input raises :class:`EvaluationInputError` (exit code 2)."""
+    from reczero_verl.evaluation.report import check_report_dir
+
+    check_report_dir(Path(args.output))
     settings = BaselineSettings(
         bias_reg=args.bias_reg,
         mf_factors=args.mf_factors,
@@ -332,11 +361,7 @@ def main(args: argparse.Namespace) -> int:
         seed=args.seed,
         use_mf=not args.no_mf,
     )
-    try:
-        metrics, frames = run_baselines(args.train, args.test, train_on=args.train_on, settings=settings)
-    except (EvaluationInputError, OSError) as err:
-        logger.error("baselines: %s", err)
-        return 2
+    metrics, frames = run_baselines(args.train, args.test, train_on=args.train_on, settings=settings)
     report = write_outputs(metrics, frames, Path(args.output))
     for name, block in metrics["overall"].items():
         logger.info("baselines: %-12s MAE %.4f RMSE %.4f", name, block["mae"], block["rmse"])

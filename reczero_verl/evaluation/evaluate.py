@@ -13,11 +13,16 @@
 # limitations under the License.
 """``reczero-verl evaluate``: score generations with the reward's parser and write metrics, a report and plots.
 
-Joins the generations (``index``, ``sample``, ``response``, optional ``prefix``) with the data on
-``extra_info.index`` strictly (missing, extra or duplicated rows are an error naming them), scores every sample with
+Joins the generations (``index``, ``sample``, ``response``, ``user_id``, ``item_id``, optional ``prefix``) with the
+data on ``extra_info.index`` strictly: missing, extra or duplicated rows are an error naming them, and so is a
+generation whose ``user_id`` / ``item_id`` differ from its data row's (it was made for another data file). Files of an
+older ``generate`` without the two ids are refused unless ``--index-only``. Every sample is scored with
 :func:`reczero_verl.reward.compute_score` (an unparseable answer counts at the maximum error of its row's scale), and
-writes ``DIR/metrics.json``, ``DIR/predictions.parquet`` (one row per prompt), ``DIR/report.md`` and PNG plots under
-``DIR/plots/``. See :mod:`reczero_verl.evaluation.metrics` for the exact definitions.
+``DIR/metrics.json``, ``DIR/predictions.parquet`` (one row per prompt), ``DIR/report.md`` and PNG plots under
+``DIR/plots/`` are published as one unit (an older report in ``DIR`` is replaced whole). ``--baselines`` must come
+from the same test set (its ``test_fingerprint``). See :mod:`reczero_verl.evaluation.metrics` for the definitions.
+
+Exit codes: 0 written; 2 bad input (the message names the file and the fix).
 
 The headline prediction is ``first_sample`` (sample 0: the greedy answer when generated at temperature 0);
 ``mean_of_samples`` and ``per_sample`` are reported beside it, and ``rating_logits`` (the expected rating from the
@@ -38,16 +43,31 @@ import pandas as pd
 
 from reczero_verl.evaluation import metrics as M
 from reczero_verl.evaluation.data import (
+    IDENTITY_COLUMNS,
     EvaluationInputError,
     check_alignment,
+    check_identity,
     first_few,
+    first_target_difference,
     load_targets,
     read_generations,
+    read_parquet,
+    targets_fingerprint,
 )
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["configure_parser", "main", "score_samples", "evaluate", "HEADLINE"]
+__all__ = [
+    "configure_parser",
+    "main",
+    "score_samples",
+    "evaluate",
+    "select_targets",
+    "evaluate_targets",
+    "load_baselines",
+    "write_outputs",
+    "HEADLINE",
+]
 
 #: The prediction whose MAE / RMSE is the headline.
 HEADLINE = "first_sample"
@@ -70,6 +90,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--title", default=None, help="name of the model in the report (default: the file name)")
     parser.add_argument(
         "--limit", type=int, default=None, help="only the first N rows by extra_info.index (as `generate --limit N`)"
+    )
+    parser.add_argument(
+        "--index-only",
+        action="store_true",
+        help="accept generation lines without user_id / item_id (files of an older `generate`), joined on "
+        "extra_info.index alone: only when you are sure they were made for --data",
     )
 
 
@@ -144,13 +170,46 @@ def _prompt_table(predictions: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 
 def evaluate(
-    data: str | Path, generations: str | Path, limit: int | None = None, variant: str = "tbr"
+    data: str | Path,
+    generations: str | Path,
+    limit: int | None = None,
+    variant: str = "tbr",
+    *,
+    index_only: bool = False,
 ) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
-    """Metrics dict and prediction frames of ``generations`` against ``data`` (or its first ``limit`` rows)."""
+    """Metrics dict and prediction frames of ``generations`` against ``data`` (or its first ``limit`` rows).
+
+    ``index_only`` accepts generation lines without ``user_id`` / ``item_id`` (see
+    :func:`~reczero_verl.evaluation.data.check_identity`); ids that are present are always checked.
+    """
+    return evaluate_targets(select_targets(data, limit), data, generations, limit, variant, index_only=index_only)
+
+
+def select_targets(data: str | Path, limit: int | None = None) -> pd.DataFrame:
+    """The targets of ``data`` sorted by index, the first ``limit`` of them when given."""
+    if limit is not None and limit < 1:
+        raise EvaluationInputError(f"--limit must be at least 1, got {limit}")
     targets = load_targets(data)
-    if limit is not None:
-        targets = targets.head(limit)
+    return targets if limit is None else targets.head(limit)
+
+
+def evaluate_targets(
+    targets: pd.DataFrame,
+    data: str | Path,
+    generations: str | Path,
+    limit: int | None = None,
+    variant: str = "tbr",
+    *,
+    index_only: bool = False,
+) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
+    """:func:`evaluate` on already loaded ``targets`` (those of ``data``, named in the metrics and messages)."""
     records = read_generations(generations)
+    unchecked = check_identity(targets, records, str(generations), str(data), index_only=index_only)
+    if unchecked:
+        logger.warning(
+            "evaluate: --index-only: %d generation line(s) without user_id / item_id joined on extra_info.index alone",
+            unchecked,
+        )
     k = check_alignment(targets["index"].tolist(), [(r["index"], r["sample"]) for r in records], where=str(generations))
     samples = score_samples(targets, records, variant)
     predictions = M.sample_predictions(samples)
@@ -164,6 +223,8 @@ def evaluate(
         "data": str(data),
         "generations": str(generations),
         "limit": limit,
+        "data_fingerprint": targets_fingerprint(targets),
+        "index_only_lines": int(unchecked),
         "n_prompts": int(len(targets)),
         "samples_per_prompt": int(k),
         "headline": {"prediction": HEADLINE, "mae": headline["mae"], "rmse": headline["rmse"]},
@@ -172,14 +233,44 @@ def evaluate(
     return M.json_safe(metrics), predictions
 
 
-def _load_baselines(path: str | Path, n_prompts: int, data_sources: list[str]) -> dict[str, Any]:
-    baselines = json.loads(Path(path).read_text(encoding="utf-8"))
-    if baselines.get("kind") != "baselines":
-        raise EvaluationInputError(f"{path}: not a metrics.json of `reczero-verl baselines`")
-    if int(baselines.get("n_targets", -1)) != n_prompts or sorted(baselines["by_data_source"]) != data_sources:
+def _baseline_targets(path: Path) -> pd.DataFrame | None:
+    """The targets the baselines were scored on, from the ``predictions.parquet`` beside their metrics.json."""
+    table = path.with_name("predictions.parquet")
+    if not table.is_file():
+        return None
+    try:
+        frame = read_parquet(table, ["index", "data_source", "user_id", "item_id", "y", "rating_min", "rating_max"])
+    except EvaluationInputError:
+        return None
+    return frame.rename(columns={"y": "rating"})[list(IDENTITY_COLUMNS)]
+
+
+def load_baselines(path: str | Path, targets: pd.DataFrame, data: str) -> dict[str, Any]:
+    """Read a baselines metrics.json and check it was scored on exactly ``targets`` (its ``test_fingerprint``)."""
+    path = Path(path)
+    try:
+        baselines = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise EvaluationInputError(f"--baselines {path}: not a readable metrics.json ({err})") from None
+    if not isinstance(baselines, dict) or baselines.get("kind") != "baselines":
+        raise EvaluationInputError(f"--baselines {path}: not a metrics.json of `reczero-verl baselines`")
+    theirs = baselines.get("test_fingerprint")
+    if theirs is None:
         raise EvaluationInputError(
-            f"{path}: baselines were evaluated on {baselines.get('n_targets')} targets of "
-            f"{sorted(baselines['by_data_source'])}, not on the {n_prompts} targets of {data_sources}"
+            f"--baselines {path} has no test_fingerprint (written by an older `reczero-verl baselines`), so its test "
+            f"set cannot be checked against {data}: rerun `reczero-verl baselines` on that test file"
+        )
+    if theirs != targets_fingerprint(targets):
+        other = _baseline_targets(path)
+        where = (
+            first_target_difference(targets, other, str(data), str(path.with_name("predictions.parquet")))
+            if other is not None
+            else "their predictions.parquet is absent"
+        )
+        raise EvaluationInputError(
+            f"--baselines {path} were scored on another test set ({baselines.get('n_targets')} targets of "
+            f"{baselines.get('test')}) than the {len(targets)} targets of {data}: {where}. Run `reczero-verl "
+            "baselines` with this --test file (and no --limit here)"
         )
     return baselines
 
@@ -198,12 +289,30 @@ def write_outputs(
     baselines: dict[str, Any] | None = None,
     title: str = "model",
 ) -> Path:
-    """Write ``metrics.json``, ``predictions.parquet``, ``plots/*.png`` and ``report.md`` into ``output``."""
+    """Publish ``metrics.json``, ``predictions.parquet``, ``plots/*.png`` and ``report.md`` as the folder ``output``.
+
+    Everything is written into a staging folder that then replaces ``output`` whole (see
+    :func:`~reczero_verl.evaluation.report.published_report`): no plot of an older report survives beside a new one.
+    """
     from reczero_verl.evaluation import report as R
 
-    output.mkdir(parents=True, exist_ok=True)
+    with R.published_report(output) as stage:
+        _write_report(metrics, predictions, stage, baselines=baselines, title=title)
+    return output / "report.md"
+
+
+def _write_report(
+    metrics: dict[str, Any],
+    predictions: dict[str, pd.DataFrame],
+    output: Path,
+    *,
+    baselines: dict[str, Any] | None,
+    title: str,
+) -> None:
+    from reczero_verl.evaluation import report as R
+
     plots = output / "plots"
-    plots.mkdir(exist_ok=True)
+    plots.mkdir()
     (output / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=False) + "\n", encoding="utf-8")
     _prompt_table(predictions).to_parquet(output / "predictions.parquet", index=False)
 
@@ -255,23 +364,22 @@ def write_outputs(
     if len(metrics["by_data_source"]) > 1:
         lines += ["", "## All sources together (mixed scales: compare `MAE / max error`)", ""]
         lines.append(R.metrics_table(metrics["overall"]))
-    report = output / "report.md"
-    report.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return report
+    (output / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def main(args: argparse.Namespace) -> int:
-    """Run ``reczero-verl evaluate``; returns 0, or 2 on bad input (the error is logged)."""
-    try:
-        metrics, predictions = evaluate(args.data, args.generations, args.limit, args.variant)
-        baselines = None
-        if args.baselines:
-            baselines = _load_baselines(args.baselines, metrics["n_prompts"], sorted(metrics["by_data_source"]))
-            metrics["baselines"] = str(args.baselines)
-    except (EvaluationInputError, OSError, json.JSONDecodeError) as err:
-        logger.error("evaluate: %s", err)
-        return 2
+    """Run ``reczero-verl evaluate``; returns 0. Bad input raises :class:`EvaluationInputError` (exit code 2)."""
+    from reczero_verl.evaluation.report import check_report_dir
+
     output = Path(args.output)
+    check_report_dir(output)
+    targets = select_targets(args.data, args.limit)
+    baselines = load_baselines(args.baselines, targets, args.data) if args.baselines else None
+    metrics, predictions = evaluate_targets(
+        targets, args.data, args.generations, args.limit, args.variant, index_only=args.index_only
+    )
+    if args.baselines:
+        metrics["baselines"] = str(args.baselines)
     title = args.title or Path(args.generations).stem
     report = write_outputs(metrics, predictions, output, baselines=baselines, title=title)
     head = metrics["headline"]

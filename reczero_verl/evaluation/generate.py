@@ -13,13 +13,19 @@
 # limitations under the License.
 """``reczero-verl generate``: responses of a model for every row of a prepared parquet, as resumable JSON lines.
 
-One JSON object per line and per sample: ``index`` (the row's ``extra_info.index``), ``sample`` (0..K-1),
-``response`` (the generated text, special tokens removed, as verl's reward sees it), ``prefix`` (text the chat
-template pre-filled in the prompt, e.g. ``<analyze user>``; ``evaluate`` prepends it, like the reward's
-``prefilled_prefix``), ``prompt_tokens``, ``finish_reason`` (``stop`` or ``length``) and ``n_tokens`` (generated
-tokens). The file is append-only and flushed after every record; a rerun with the same ``--output`` skips the
-``(index, sample)`` pairs already written (a partial last line left by a kill is cut first), and refuses to mix
-settings: they are kept beside the output in ``<output>.settings.json``.
+One JSON object per line and per sample: ``index`` (the row's ``extra_info.index``), ``user_id`` and ``item_id`` (the
+row's, so ``evaluate`` can tell generations made for another data file), ``sample`` (0..K-1), ``response`` (the
+generated text, special tokens removed, as verl's reward sees it), ``prefix`` (text the chat template pre-filled in
+the prompt, e.g. ``<analyze user>``; ``evaluate`` prepends it, like the reward's ``prefilled_prefix``),
+``prompt_tokens``, ``finish_reason`` (``stop`` or ``length``) and ``n_tokens`` (generated tokens). The file is
+append-only and flushed after every record; a rerun with the same ``--output`` skips the ``(index, sample)`` pairs
+already written (a partial last line left by a kill is cut first), and refuses to mix settings or data: the settings
+and a fingerprint of the data file's content are kept beside the output in ``<output>.settings.json``, and every
+written line's ``user_id`` / ``item_id`` must match its row. An output of an older ``generate`` (lines without the two
+ids) is not resumed: write to a new ``--output`` (the old file still evaluates with ``evaluate --index-only``).
+
+Exit codes: 0 done; 2 bad input (a missing model folder, a data file that is not parquet, a resumed output made with
+other settings or for other data), with one message naming the file and the fix.
 
 Prompts: the stored ``prompt`` column rendered with the model's chat template (or ``--chat-template FILE``, or
 ``--prefill`` for :func:`reczero_verl.template.prefill_chat_template`). With ``--max-prompt-tokens N`` each prompt is
@@ -48,6 +54,7 @@ import hashlib
 import json
 import logging
 import math
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -55,7 +62,14 @@ from typing import Any
 
 import pandas as pd
 
-from reczero_verl.evaluation.data import EvaluationInputError, first_few, targets_from_frame
+from reczero_verl.evaluation.data import (
+    EvaluationInputError,
+    check_record,
+    file_fingerprint,
+    first_few,
+    read_parquet,
+    targets_from_frame,
+)
 from reczero_verl.jsonl import DurableAppender, exclusive_lock
 
 logger = logging.getLogger(__name__)
@@ -63,7 +77,9 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "configure_parser",
     "main",
+    "read_done",
     "read_done_pairs",
+    "check_model",
     "rating_values",
     "value_probabilities",
     "response_context",
@@ -74,7 +90,7 @@ RATE_OPEN = "<rate>"
 #: Settings that must not change between a run and its resumption (they change what a record means).
 RESUME_KEYS: tuple[str, ...] = (
     "model",
-    "data",
+    "data_fingerprint",
     "temperature",
     "top_p",
     "max_tokens",
@@ -129,28 +145,76 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 # ----------------------------------------------------------------------------------------------- resumable output
 
 
-def read_done_pairs(path: Path) -> set[tuple[int, int]]:
-    """``(index, sample)`` pairs already in ``path``; a partial last line (interrupted write) is ignored.
+#: The written ``(user_id, item_id)`` of a done ``(index, sample)`` pair; None for a line of an older generate.
+DoneIds = tuple[str | None, str | None] | None
 
-    Any other unreadable line raises :class:`EvaluationInputError` naming it: the file was edited or is not ours.
+
+def read_done(path: Path) -> dict[tuple[int, int], DoneIds]:
+    """``(index, sample)`` pairs already in ``path`` with their ``(user_id, item_id)``; a partial last line (an
+    interrupted write) is ignored.
+
+    Any other malformed line (see :func:`~reczero_verl.evaluation.data.check_record`) or a repeated pair raises
+    :class:`EvaluationInputError` naming it: the file was edited or is not ours.
     """
     if not path.exists():
-        return set()
-    text = path.read_text(encoding="utf-8")
+        return {}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise EvaluationInputError(
+            f"--output {path} cannot be read as JSON lines ({err}); use another --output"
+        ) from None
     lines = text.split("\n")
-    done: set[tuple[int, int]] = set()
+    done: dict[tuple[int, int], DoneIds] = {}
     for line_no, line in enumerate(lines[:-1], start=1):
         if not line.strip():
             continue
         try:
             record = json.loads(line)
-            pair = (int(record["index"]), int(record["sample"]))
-        except (ValueError, KeyError, TypeError) as err:
-            raise EvaluationInputError(f"{path}: line {line_no} is not a generation record ({err})") from None
+        except ValueError as err:
+            raise EvaluationInputError(
+                f"--output {path}: line {line_no} is not JSON ({err}); use another --output"
+            ) from None
+        problem = check_record(record)
+        if problem:
+            raise EvaluationInputError(
+                f"--output {path}: line {line_no} is not a generation record ({problem}); use another --output"
+            )
+        pair = (record["index"], record["sample"])
         if pair in done:
-            raise EvaluationInputError(f"{path}: line {line_no} repeats (index, sample) {pair}")
-        done.add(pair)
+            raise EvaluationInputError(f"--output {path}: line {line_no} repeats (index, sample) {pair}")
+        done[pair] = (record["user_id"], record["item_id"]) if "user_id" in record and "item_id" in record else None
     return done
+
+
+def read_done_pairs(path: Path) -> set[tuple[int, int]]:
+    """``(index, sample)`` pairs already in ``path`` (see :func:`read_done`)."""
+    return set(read_done(path))
+
+
+def _refuse_older_output(path: Path, done: Mapping[tuple[int, int], DoneIds]) -> None:
+    """Refuse to resume an output of an older ``generate``: its lines cannot be checked against the data."""
+    legacy = sum(1 for ids in done.values() if ids is None)
+    if legacy:
+        raise EvaluationInputError(
+            f"--output {path} was written by an older `reczero-verl generate`: {legacy} line(s) carry no "
+            "user_id / item_id, so resuming could mix the rows of two data files. Write to a new --output (the old "
+            "file can still be evaluated with `reczero-verl evaluate --index-only`)"
+        )
+
+
+def _check_done_rows(path: Path, done: Mapping[tuple[int, int], DoneIds], targets: pd.DataFrame, data: str) -> None:
+    """Refuse to resume an output whose lines were written for other rows than ``targets`` (all rows of ``data``)."""
+    rows = dict(zip(targets["index"], zip(targets["user_id"], targets["item_id"], strict=True), strict=True))
+    for pair in sorted(done):
+        expected = rows.get(pair[0])
+        if expected != done[pair]:
+            found = "is not in it" if expected is None else f"is user {expected[0]!r} / item {expected[1]!r} there"
+            raise EvaluationInputError(
+                f"--output {path} holds generations for other rows than --data {data}: extra_info.index {pair[0]} "
+                f"(sample {pair[1]}) was written for user {done[pair][0]!r} / item {done[pair][1]!r} but {found}. "
+                "Use the --data file it was made for, or a new --output"
+            )
 
 
 @contextmanager
@@ -166,7 +230,18 @@ def _check_settings(path: Path, settings: dict[str, Any], resuming: bool) -> Non
     """Write ``settings`` beside the output, or check them against those of the run being resumed."""
     settings_path = path.with_name(path.name + ".settings.json")
     if resuming and settings_path.exists():
-        previous = json.loads(settings_path.read_text(encoding="utf-8"))
+        try:
+            previous = json.loads(settings_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as err:
+            raise EvaluationInputError(f"{settings_path} is not readable JSON ({err}); use another --output") from None
+        if not isinstance(previous, dict):
+            raise EvaluationInputError(f"{settings_path} is not a settings object; use another --output")
+        if previous.get("data_fingerprint") != settings["data_fingerprint"]:
+            raise EvaluationInputError(
+                f"--output {path} was started on other data: the content of --data {settings['data']} differs from "
+                f"that of {previous.get('data')!r} it was made for (fingerprint {previous.get('data_fingerprint')}); "
+                "use that data file, or a new --output"
+            )
         changed = [k for k in RESUME_KEYS if previous.get(k) != settings.get(k)]
         if changed:
             diffs = [f"{k}: {previous.get(k)!r} -> {settings.get(k)!r}" for k in changed]
@@ -174,7 +249,11 @@ def _check_settings(path: Path, settings: dict[str, Any], resuming: bool) -> Non
                 f"{path} was written with other settings ({first_few(diffs)}); use another --output"
             )
     elif resuming:
-        logger.warning("%s: no %s to check the resumed settings against", path, settings_path.name)
+        logger.warning(
+            "%s: no %s to check the resumed settings against (every line's user/item was checked against --data)",
+            path,
+            settings_path.name,
+        )
     settings_path.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
 
 
@@ -350,12 +429,45 @@ def _use_vllm(backend: str, rating_logits: bool) -> bool:
     return True
 
 
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+_MODEL_HINT = "pass a model folder written by save_pretrained (config.json, weights and tokenizer files)"
+
+
+def check_model(model: str) -> None:
+    """Refuse a ``--model`` that is a file, a folder without ``config.json``, or a missing local path.
+
+    A missing path shaped like a Hugging Face id (``org/name``) is left to ``from_pretrained``, whose failure
+    :func:`_loading_model` turns into the same kind of message.
+    """
+    path = Path(model).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise EvaluationInputError(f"--model {model}: the folder has no config.json; {_MODEL_HINT}")
+        return
+    if path.exists():
+        raise EvaluationInputError(f"--model {model} is a file, not a model folder; {_MODEL_HINT}")
+    if model.startswith((".", "/", "~")) or not _HUB_ID.fullmatch(model):
+        raise EvaluationInputError(f"--model {model}: no such folder; {_MODEL_HINT}")
+
+
+@contextmanager
+def _loading_model(model: str) -> Iterator[None]:
+    """Turn a tokenizer / model loading failure into one message naming ``--model``."""
+    try:
+        yield
+    except (OSError, ValueError) as err:
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise EvaluationInputError(f"--model {model} cannot be loaded ({first}); {_MODEL_HINT}") from None
+
+
 def _load_transformers(model_path: str, dtype: str):
     import torch
     from transformers import AutoModelForCausalLM
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype if dtype != "auto" else "auto").to(device)
+    with _loading_model(model_path):
+        model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype if dtype != "auto" else "auto")
+    model = model.to(device)
     model.eval()
     return model
 
@@ -363,18 +475,16 @@ def _load_transformers(model_path: str, dtype: str):
 # ---------------------------------------------------------------------------------------------------- command
 
 
-def _load_rows(data: str, limit: int | None, full: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Targets (sorted by index, first ``limit``) and the matching parquet rows (all columns when ``full``)."""
-    path = Path(data)
-    if not path.is_file():
-        raise EvaluationInputError(f"{path}: no such file")
+def _load_rows(data: str, limit: int | None, full: bool) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """All targets of ``data``, the selected ones (sorted by index, first ``limit``) and their parquet rows (all
+    columns when ``full``)."""
     columns = None if full else ["data_source", "reward_model", "extra_info", "prompt"]
-    frame = pd.read_parquet(path, columns=columns)
-    targets = targets_from_frame(frame, str(path))
+    frame = read_parquet(data, columns)
+    targets = targets_from_frame(frame, str(data))
     order = targets["index"].argsort(kind="stable").to_numpy()
     if limit is not None:
         order = order[:limit]
-    return targets.iloc[order].reset_index(drop=True), frame.iloc[order].reset_index(drop=True)
+    return targets, targets.iloc[order].reset_index(drop=True), frame.iloc[order].reset_index(drop=True)
 
 
 def _stored_messages(frame: pd.DataFrame, data: str) -> list[list[dict[str, str]]]:
@@ -405,12 +515,27 @@ def _budgeted_messages(frame: pd.DataFrame, tokenizer: Any, max_tokens: int, var
     return [[{"role": m["role"], "content": m["content"]} for m in o.messages] for o in outcomes]
 
 
+def _check_output_file(output: Path) -> None:
+    """Refuse an ``--output`` that is a folder or lies under a file, before any work; create its folder."""
+    if output.is_dir():
+        raise EvaluationInputError(f"--output {output} is a folder; pass the JSON-lines file to write or resume")
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise EvaluationInputError(f"--output {output}: a parent of it is a file; choose another path") from None
+    except OSError as err:
+        raise EvaluationInputError(f"--output {output}: cannot create its folder ({err.strerror})") from None
+
+
 def generate(args: argparse.Namespace) -> int:
     """Generate every missing ``(index, sample)`` pair of ``args.data`` into ``args.output``; return how many."""
     from transformers import AutoTokenizer
 
     if args.n < 1 or args.max_tokens < 1 or args.batch_size < 1:
         raise EvaluationInputError("--n, --max-tokens and --batch-size must be at least 1")
+    if args.limit is not None and args.limit < 1:
+        raise EvaluationInputError(f"--limit must be at least 1, got {args.limit}")
+    check_model(str(args.model))
     if args.temperature == 0 and args.n > 1:
         logger.warning("generate: --n %d at temperature 0 repeats the same greedy answer", args.n)
     template, prefix = None, args.prefix
@@ -419,13 +544,19 @@ def generate(args: argparse.Namespace) -> int:
 
         template, prefix = prefill_chat_template(), PREFILL_TEXT
     elif args.chat_template:
-        template = Path(args.chat_template).read_text(encoding="utf-8")
+        try:
+            template = Path(args.chat_template).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            raise EvaluationInputError(f"--chat-template {args.chat_template} cannot be read ({err})") from None
     elif prefix:
         raise EvaluationInputError("--prefix is only meaningful with --chat-template")
     output = Path(args.output)
+    _check_output_file(output)
+    all_targets, targets, frame = _load_rows(args.data, args.limit, full=args.max_prompt_tokens is not None)
     settings = {
         "model": str(args.model),
         "data": str(args.data),
+        "data_fingerprint": file_fingerprint(args.data),
         "temperature": args.temperature,
         "top_p": args.top_p,
         "max_tokens": args.max_tokens,
@@ -438,10 +569,12 @@ def generate(args: argparse.Namespace) -> int:
         "n": args.n,
         "limit": args.limit,
     }
-    targets, frame = _load_rows(args.data, args.limit, full=args.max_prompt_tokens is not None)
-    done = read_done_pairs(output)
+    done = read_done(output)
+    _refuse_older_output(output, done)
     _check_settings(output, settings, resuming=bool(done))
-    tokenizer = AutoTokenizer.from_pretrained(str(args.model))
+    _check_done_rows(output, done, all_targets, str(args.data))
+    with _loading_model(str(args.model)):
+        tokenizer = AutoTokenizer.from_pretrained(str(args.model))
     if template is not None:
         tokenizer.chat_template = template
     if tokenizer.pad_token_id is None:
@@ -461,6 +594,8 @@ def generate(args: argparse.Namespace) -> int:
             jobs.append(
                 {
                     "index": int(row.index),
+                    "user_id": row.user_id,
+                    "item_id": row.item_id,
                     "sample": sample,
                     "prompt_text": text,
                     "prompt_ids": ids,
@@ -491,6 +626,8 @@ def generate(args: argparse.Namespace) -> int:
         for job, response, finish, n_tokens in stream:
             record: dict[str, Any] = {
                 "index": job["index"],
+                "user_id": job["user_id"],
+                "item_id": job["item_id"],
                 "sample": job["sample"],
                 "response": response,
                 "prefix": prefix,
@@ -518,11 +655,7 @@ def generate(args: argparse.Namespace) -> int:
 
 
 def main(args: argparse.Namespace) -> int:
-    """Run ``reczero-verl generate``; returns 0, or 2 on bad input (the error is logged)."""
-    try:
-        written = generate(args)
-    except (EvaluationInputError, OSError) as err:
-        logger.error("generate: %s", err)
-        return 2
+    """Run ``reczero-verl generate``; returns 0. Bad input raises :class:`EvaluationInputError` (exit code 2)."""
+    written = generate(args)
     logger.info("generate: %d record(s) written to %s", written, args.output)
     return 0

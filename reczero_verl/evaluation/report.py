@@ -19,21 +19,104 @@ Plots, one set per ``data_source`` (each on its own rating scale):
   ``unparsed`` column; cells show the share of the row, annotated with counts;
 * ``errors``: histogram of the signed error ``pred - y`` of parsed predictions, with the unparsed count beside it;
 * ``per_rating_mae``: MAE per true rating for the model and every baseline, side by side (unparsed at max error).
+
+A report folder is published as one unit (:func:`published_report`): written into a staging folder beside it, then
+swapped in, so it never mixes the files (e.g. plots of another data source) of an older report with a new one.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import re
-from collections.abc import Mapping, Sequence
+import shutil
+import uuid
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from reczero_verl.evaluation.data import EvaluationInputError, first_few
 from reczero_verl.evaluation.metrics import errors, rating_groups
 
-__all__ = ["slug", "plot_confusion", "plot_errors", "plot_per_rating_mae", "metrics_table", "per_rating_table"]
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "REPORT_NAMES",
+    "slug",
+    "check_report_dir",
+    "published_report",
+    "plot_confusion",
+    "plot_errors",
+    "plot_per_rating_mae",
+    "metrics_table",
+    "per_rating_table",
+]
+
+#: What a report folder of ``evaluate`` or ``baselines`` holds; anything else in it is not ours to replace.
+REPORT_NAMES: frozenset[str] = frozenset({"metrics.json", "predictions.parquet", "report.md", "plots"})
+_STAGING, _OLD = "staging", "old"
+
+
+def _sibling(output: Path, kind: str) -> Path:
+    """A hidden, unique folder name beside ``output`` (same file system, so a rename swaps it in)."""
+    return output.parent / f".{output.name}.{kind}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def check_report_dir(output: Path, owned: Collection[str] = REPORT_NAMES) -> None:
+    """Refuse an ``--output`` that cannot take a report, before any work: a file, a folder under a file, a folder
+    holding files that are not part of a report (replacing it would delete them), or a parent that is not
+    writable. Creates the parent folder."""
+    if output.exists() and not output.is_dir():
+        raise EvaluationInputError(f"--output {output} is a file, not a folder; choose a folder for the report")
+    if output.is_dir():
+        foreign = sorted(p.name for p in output.iterdir() if p.name not in owned)
+        if foreign:
+            raise EvaluationInputError(
+                f"--output {output} holds files that are not part of a report ({first_few(foreign)}); "
+                "choose a new or empty folder (a report replaces its whole folder)"
+            )
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise EvaluationInputError(f"--output {output}: a parent of it is a file; choose another folder") from None
+    except OSError as err:
+        raise EvaluationInputError(f"--output {output}: cannot create its parent folder ({err.strerror})") from None
+    if not os.access(output.parent, os.W_OK | os.X_OK):
+        raise EvaluationInputError(f"--output {output}: its folder {output.parent} is not writable")
+
+
+@contextmanager
+def published_report(output: Path, owned: Collection[str] = REPORT_NAMES) -> Iterator[Path]:
+    """Yield an empty staging folder; when the block succeeds, it replaces ``output`` (kept as is on failure).
+
+    The swap is two renames (the old folder aside, the new one in), then the old one is deleted, so ``output`` never
+    holds a mix of two reports. A crash between the two renames leaves the old report in ``.<name>.old-*``.
+    """
+    check_report_dir(output, owned)
+    stage = _sibling(output, _STAGING)
+    stage.mkdir()
+    try:
+        yield stage
+        old = None
+        if output.exists():
+            old = _sibling(output, _OLD)
+            output.rename(old)
+        try:
+            stage.rename(output)
+        except OSError:
+            if old is not None:
+                old.rename(output)
+            raise
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    logger.debug("report published to %s", output)
 
 
 def slug(text: str) -> str:
