@@ -668,6 +668,7 @@ def test_real_prepare_output_to_verl_sft_dataset(shared_data, tmp_path, monkeypa
     rows = pq.read_table(train).to_pylist()
     truth = {r["prompt"][-1]["content"]: r["reward_model"]["ground_truth"] for r in rows}
     wrong_first = {content for n, content in enumerate(sorted(truth)) if n % 2}
+    chosen = min(12, len(rows))  # the 5-core file keeps few targets once cross-item copies are merged
 
     def script(received: Received, n: int) -> Reply:
         user = received.body["messages"][-1]["content"]
@@ -680,23 +681,23 @@ def test_real_prepare_output_to_verl_sft_dataset(shared_data, tmp_path, monkeypa
     monkeypatch.setenv(KEY_ENV, KEY)
     out = tmp_path / "coldstart"
     with ScriptedChatServer(script) as server:
-        assert run_cli(out, train, server, "--max-samples", "12") == 0
+        assert run_cli(out, train, server, "--max-samples", str(chosen)) == 0
         sent = len(server.received())
     state = read_journal(out / JOURNAL_NAME)
     n_wrong = sum(1 for a in state.attempts if a["stage"] == "direct" and a["verdict"] == "wrong_rating")
-    assert len(state.finals) == 12 and sent == 12 + n_wrong
+    assert len(state.finals) == chosen and sent == chosen + n_wrong
     sft = sft_rows(out)
-    assert len(sft) == 12
+    assert len(sft) == chosen
     prompts = {r["extra_info"]["index"]: r["prompt"] for r in rows}
     for row in sft:
         assert row["messages"][:2] == prompts[row["extra_info"]["index"]]
-    # The 12 chosen take rating values in turn (stratified), so every value present in the file is represented.
+    # The chosen take rating values in turn (stratified), so every value present in the file is represented.
     values = {r["reward_model"]["ground_truth"] for r in rows}
     assert {row["extra_info"]["ground_truth"] for row in sft} == values
     tokenizer = AutoTokenizer.from_pretrained(str(tiny_tokenizer_dir))
     config = OmegaConf.create({"messages_key": "messages", "pad_mode": "no_padding", "max_length": 65536})
     dataset = MultiTurnSFTDataset([str(out / "sft_train.parquet"), str(out / "sft_val.parquet")], tokenizer, config)
-    assert len(dataset) == 12
+    assert len(dataset) == chosen
     for k in range(len(dataset)):
         item = dataset[k]
         answer_ids = tokenizer.encode(dataset.messages[k][2]["content"] + "<|im_end|>\n")
