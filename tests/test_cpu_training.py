@@ -142,7 +142,8 @@ def test_checkpoint_holds_a_hugging_face_copy_that_generate_and_evaluate_use(rec
     lines = [json.loads(line) for line in generations.read_text().splitlines()]
     assert len(lines) == 6 and all(isinstance(line["response"], str) for line in lines)
     report = tmp_path / "report"
-    assert cli.main(["evaluate", "--data", str(test), "--generations", str(generations), "--output", str(report)]) == 0
+    argv = ["evaluate", "--data", str(test), "--generations", str(generations), "--output", str(report)]
+    assert cli.main([*argv, "--limit", "6"]) == 0
     metrics = json.loads((report / "metrics.json").read_text())
     assert metrics["n_prompts"] == 6
 
