@@ -53,7 +53,8 @@ def main() -> None:
     print(f"import verl, median of {args.runs} fresh interpreters (load average {os.getloadavg()[0]:.2f}):")
     for name, values in times.items():
         median = statistics.median(values)
-        print(f"  {name:<11} {median:6.3f} s  (min {min(values):.3f}, max {max(values):.3f})  added {median - stock:+.3f} s")
+        spread = f"(min {min(values):.3f}, max {max(values):.3f})"
+        print(f"  {name:<11} {median:6.3f} s  {spread}  added {median - stock:+.3f} s")
 
 
 if __name__ == "__main__":

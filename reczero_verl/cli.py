@@ -49,7 +49,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 DESCRIPTION = (
     "RecZero / RecOne (Think before Recommendation) for verl. Train rating-prediction LLMs with verl's own trainer:\n"
-    "  python -m verl.trainer.main_ppo --config-path <recipes dir> --config-name <recipe>\n"
+    "  python -m verl.trainer.main_ppo --config-dir <recipes dir> --config-name <recipe>\n"
     f"This package is validated against verl=={REQUIRED_VERL}."
 )
 

@@ -17,7 +17,7 @@ Steps, each one done for real on any machine:
 
 1. **prepare**: ``reczero-verl prepare amazon`` on the bundled synthetic sample (Amazon Review Data 2018 format,
    ``reczero_verl/sample_data``) into ``OUTPUT_DIR/data`` (train/test parquet + ``stats.json``);
-2. **resolve**: compose the 1-GPU RecZero recipe (``recipes/reczero/qwen2.5-0.5b-instruct_1gpu.yaml``) with the data
+2. **resolve**: compose the 1-GPU RecZero recipe (``recipes/reczero_qwen2.5-0.5b-instruct_1gpu.yaml``) with the data
    paths, the model, the checkpoint folder and the user's overrides through verl's own entry point
    (``python -m verl.trainer.main_ppo ... --cfg job``), save it as ``OUTPUT_DIR/resolved_config.yaml``, then check it
    as verl would at start-up (value types against verl's defaults, ``validate_config``, the files it names, at least
@@ -62,7 +62,7 @@ from reczero_verl.errors import ReczeroError
 logger = logging.getLogger(__name__)
 
 #: The quickstart recipe, relative to the recipes folder.
-DEFAULT_RECIPE = Path("reczero") / "qwen2.5-0.5b-instruct_1gpu.yaml"
+DEFAULT_RECIPE = Path("reczero_qwen2.5-0.5b-instruct_1gpu.yaml")
 DEFAULT_MODEL = "Qwen/Qwen2.5-0.5B-Instruct"
 DEFAULT_OUTPUT_DIR = Path("outputs") / "quickstart"
 #: ``data_source`` of the prepared sample is ``reczero/<this>``; validation metrics are grouped by it.
@@ -114,18 +114,21 @@ class Plan:
     env: Mapping[str, str] = field(default_factory=dict)
 
     def train_command(self, python: str = sys.executable) -> list[str]:
-        """The exact ``main_ppo`` command line that trains (the resolve step runs it with ``--cfg job``)."""
+        """The exact ``main_ppo`` command line that trains (the resolve step runs it with ``--cfg job``).
+
+        ``--config-dir`` adds the recipe's folder to verl's own config search path; a recipe outside ``recipes/``
+        also gets ``recipes/`` on the path, so that ``+ablations=<name>`` and ``+platform=cpu`` resolve.
+        """
+        search = [] if self.recipe.parent == self.recipes_root else [f"hydra.searchpath=[file://{self.recipes_root}]"]
         return [
             python,
             "-m",
             "verl.trainer.main_ppo",
-            "--config-path",
+            "--config-dir",
             str(self.recipe.parent),
             "--config-name",
             self.recipe.stem,
-            # recipes/ on Hydra's search path: `+ablations=<name>` and `+platform=cpu` resolve.
-            "--config-dir",
-            str(self.recipes_root),
+            *search,
             *self.overrides,
         ]
 

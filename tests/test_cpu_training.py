@@ -54,11 +54,11 @@ def run_quickstart(out: Path, *argv: str) -> tuple[int, str]:
     return code, printed.getvalue()
 
 
-def main_ppo(config_dir: Path, config_name: str, overrides: list[str], env: dict[str, str], log: Path) -> int:
+def main_ppo(config_name: str, overrides: list[str], env: dict[str, str], log: Path) -> int:
     """``python -m verl.trainer.main_ppo`` exactly as the recipes' README shows it, output into ``log``."""
     command = [
-        sys.executable, "-m", "verl.trainer.main_ppo", "--config-path", str(config_dir), "--config-name", config_name,
-        "--config-dir", str(RECIPES), *overrides,
+        sys.executable, "-m", "verl.trainer.main_ppo", "--config-dir", str(RECIPES), "--config-name", config_name,
+        *overrides,
     ]  # fmt: skip
     with log.open("w") as handle:
         return subprocess.run(command, env={**os.environ, **env}, stdout=handle, stderr=subprocess.STDOUT).returncode
@@ -190,8 +190,8 @@ def recone(reczero, tmp_path_factory):
     sft_dir, sft_log = root / "sft", root / "sft.log"
     sft_command = [
         "torchrun", "--standalone", "--nnodes=1", "--nproc_per_node=1", "-m", "verl.trainer.sft_trainer",
-        "--config-path", str(RECIPES / "recone"), "--config-name", "qwen2.5-0.5b-instruct_1gpu_sft",
-        "--config-dir", str(RECIPES), "+platform=cpu_sft", f"model.path={base}",
+        "--config-dir", str(RECIPES), "--config-name", "recone_qwen2.5-0.5b-instruct_1gpu_sft",
+        "+platform=cpu_sft", f"model.path={base}",
         f"data.train_files={coldstart / 'sft_train.parquet'}", f"data.val_files={coldstart / 'sft_val.parquet'}",
         f"trainer.default_local_dir={sft_dir}", "data.train_batch_size=12", "trainer.total_epochs=1",
         "trainer.logger=[console,file]",
@@ -203,8 +203,7 @@ def recone(reczero, tmp_path_factory):
     sft_hf = next(iter(sorted(sft_dir.glob("global_step_*/huggingface"))), None)
     grpo_dir, grpo_log, grpo_metrics = root / "grpo", root / "grpo.log", root / "grpo_metrics.jsonl"
     grpo_code = main_ppo(
-        RECIPES / "recone",
-        "qwen2.5-0.5b-instruct_1gpu_grpo",
+        "recone_qwen2.5-0.5b-instruct_1gpu_grpo",
         [
             *quickstart.data_overrides(reczero["out"] / "data"),
             f"trainer.default_local_dir={grpo_dir}",
@@ -258,8 +257,7 @@ def test_ablation_overlay_runs_one_step(ablation, reczero, tmp_path):
     rollouts = tmp_path / "rollouts"
     log = tmp_path / "train.log"
     code = main_ppo(
-        RECIPES / "reczero",
-        "qwen2.5-0.5b-instruct_1gpu",
+        "reczero_qwen2.5-0.5b-instruct_1gpu",
         [
             *quickstart.data_overrides(reczero["out"] / "data"),
             f"actor_rollout_ref.model.path={reczero['out'] / 'tiny_model'}",

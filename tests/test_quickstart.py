@@ -151,18 +151,16 @@ def test_with_a_gpu_it_execs_exactly_the_resolved_command(cpu_run, monkeypatch, 
     assert code == 0 and len(launched) == 1
     command = launched[0]
     recipes = REPO / "recipes"
-    assert command[:9] == [
+    assert command[:7] == [
         sys.executable,
         "-m",
         "verl.trainer.main_ppo",
-        "--config-path",
-        str(recipes / "reczero"),
-        "--config-name",
-        "qwen2.5-0.5b-instruct_1gpu",
         "--config-dir",
         str(recipes),
+        "--config-name",
+        "reczero_qwen2.5-0.5b-instruct_1gpu",
     ]
-    assert command[9:] == [
+    assert command[7:] == [
         f"data.train_files={out / 'data' / 'train.parquet'}",
         f"data.val_files={out / 'data' / 'test.parquet'}",
         f"actor_rollout_ref.model.path={tiny_model_dir}",
@@ -308,11 +306,11 @@ def test_options_and_light_import():
     assert args.output_dir == str(Path("outputs") / "quickstart")
     plan = quickstart.build_plan(quickstart.options_from_args(args))
     assert "actor_rollout_ref.model.path=Qwen/Qwen2.5-0.5B-Instruct" in plan.overrides
-    assert plan.recipe == (REPO / "recipes" / "reczero" / "qwen2.5-0.5b-instruct_1gpu.yaml")
+    assert plan.recipe == (REPO / "recipes" / "reczero_qwen2.5-0.5b-instruct_1gpu.yaml")
     # Another recipe keeps its own model unless --model is given (RecOne GRPO must start from the SFT checkpoint).
-    other = parser.parse_args(["--backend", "gpu", "--recipe", "recone/qwen2.5-0.5b-instruct_1gpu_grpo"])
+    other = parser.parse_args(["--backend", "gpu", "--recipe", "recone_qwen2.5-0.5b-instruct_1gpu_grpo"])
     plan = quickstart.build_plan(quickstart.options_from_args(other))
-    assert plan.recipe.name == "qwen2.5-0.5b-instruct_1gpu_grpo.yaml"
+    assert plan.recipe.name == "recone_qwen2.5-0.5b-instruct_1gpu_grpo.yaml"
     assert not any(o.startswith("actor_rollout_ref.model.path=") for o in plan.overrides)
     probe = (
         "import sys; from reczero_verl import cli; cli.build_parser('quickstart'); "

@@ -54,13 +54,27 @@ from reczero_verl.template import (
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPES = REPO / "recipes"
-GRPO_RECIPES = sorted((RECIPES / "reczero").glob("*.yaml")) + sorted((RECIPES / "recone").glob("*_grpo.yaml"))
-SFT_RECIPES = sorted((RECIPES / "recone").glob("*_sft.yaml"))
+GRPO_RECIPES = sorted(RECIPES.glob("reczero_*.yaml")) + sorted(RECIPES.glob("recone_*_grpo.yaml"))
+SFT_RECIPES = sorted(RECIPES.glob("recone_*_sft.yaml"))
 ALL_RECIPES = GRPO_RECIPES + SFT_RECIPES
 ABLATIONS = sorted((RECIPES / "ablations").glob("*.yaml"))
-QUICKSTART = RECIPES / "reczero" / "qwen2.5-0.5b-instruct_1gpu.yaml"
-MULTIDATASET = RECIPES / "reczero" / "qwen2.5-7b-instruct_8gpu_multidataset.yaml"
-SEARCHPATH = f"hydra.searchpath=[pkg://verl.trainer.config,file://{RECIPES}]"
+QUICKSTART = RECIPES / "reczero_qwen2.5-0.5b-instruct_1gpu.yaml"
+MULTIDATASET = RECIPES / "reczero_qwen2.5-7b-instruct_8gpu_multidataset.yaml"
+LAUNCHER = RECIPES / "run.sh"
+#: The fully spelled-out recipes (one per method and scale); every other recipe is a short overlay on one of them.
+REFERENCES = {
+    "reczero_qwen2.5-0.5b-instruct_1gpu": "ppo_trainer",
+    "reczero_qwen2.5-7b-instruct_8gpu": "ppo_trainer",
+    "recone_qwen2.5-0.5b-instruct_1gpu_sft": "sft_trainer_engine",
+}
+OVERLAYS = {
+    "reczero_qwen2.5-7b-instruct_8gpu_multidataset": "reczero_qwen2.5-7b-instruct_8gpu",
+    "recone_qwen2.5-0.5b-instruct_1gpu_grpo": "reczero_qwen2.5-0.5b-instruct_1gpu",
+    "recone_qwen2.5-7b-instruct_8gpu_grpo": "reczero_qwen2.5-7b-instruct_8gpu",
+    "recone_qwen2.5-7b-instruct_8gpu_sft": "recone_qwen2.5-0.5b-instruct_1gpu_sft",
+}
+# As `--config-dir recipes` gives it: verl's own configs stay the primary search path (here: the recipes folder is).
+SEARCHPATH = "hydra.searchpath=[pkg://verl.trainer.config]"
 
 #: The keys each ablation overlay must change, and nothing else (flattened dotted paths).
 ABLATION_KEYS = {
@@ -77,7 +91,7 @@ ABLATION_KEYS = {
 
 
 def rid(path: Path) -> str:
-    return f"{path.parent.name}/{path.stem}"
+    return path.stem if path.parent == RECIPES else f"{path.parent.name}/{path.stem}"
 
 
 def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
@@ -106,7 +120,7 @@ def legacy_reward_keys(tree: Any) -> list[str]:
 
 
 def legacy_reward_overrides(script: str) -> list[str]:
-    """Command-line overrides of legacy reward keys in a launcher script (comments ignored)."""
+    """Command-line overrides of legacy reward keys in a launcher script or a command (comments ignored)."""
     lines = [line.split("#", 1)[0] for line in script.splitlines()]
     return [line.strip() for line in lines if _LEGACY_OVERRIDE.search(line)]
 
@@ -127,24 +141,23 @@ def test_the_legacy_key_checks_can_fail():
 def test_no_recipe_or_overlay_sets_a_legacy_reward_key(path):
     tree = yaml.safe_load(path.read_text())
     assert legacy_reward_keys(tree) == [], f"{path} sets legacy reward keys that verl 0.9.1 silently ignores"
-    launcher = path.with_suffix(".sh")
-    if launcher.exists():
-        assert legacy_reward_overrides(launcher.read_text()) == []
+    assert legacy_reward_overrides(path.read_text()) == []  # nor in the commands its header shows
+
+
+def test_the_launcher_sets_no_legacy_reward_key():
+    assert legacy_reward_overrides(LAUNCHER.read_text()) == []
 
 
 # --------------------------------------------------------------------------------------------------------------------
 # Layout: naming, Hydra header, launchers
 # --------------------------------------------------------------------------------------------------------------------
-LICENSE_HEADER = (REPO / "reczero_verl" / "reward.py").read_text().splitlines()[:13]
 
 
 def test_recipe_set_is_complete():
-    names = {rid(p) for p in ALL_RECIPES}
-    assert "reczero/qwen2.5-0.5b-instruct_1gpu" in names
-    assert "reczero/qwen2.5-7b-instruct_8gpu" in names
-    assert "reczero/qwen2.5-7b-instruct_8gpu_multidataset" in names
+    names = {p.stem for p in ALL_RECIPES}
+    assert names == set(REFERENCES) | set(OVERLAYS)
     for scale in ("qwen2.5-0.5b-instruct_1gpu", "qwen2.5-7b-instruct_8gpu"):
-        assert {f"recone/{scale}_sft", f"recone/{scale}_grpo"} <= names
+        assert {f"reczero_{scale}", f"recone_{scale}_sft", f"recone_{scale}_grpo"} <= names
     assert {p.stem for p in ABLATIONS} == set(ABLATION_KEYS)
     assert (RECIPES / "REQUIRED_VERL").read_text().splitlines()[0] == "verl==0.9.1"
     from reczero_verl import REQUIRED_VERL
@@ -153,28 +166,31 @@ def test_recipe_set_is_complete():
 
 
 @pytest.mark.parametrize("path", ALL_RECIPES, ids=rid)
-def test_recipe_header_and_launcher(path):
+def test_recipes_are_references_or_short_overlays(path, composed):
+    """One spelled-out recipe per method and scale; the others only state what differs (defaults: the reference)."""
     tree = yaml.safe_load(path.read_text())
-    assert tree["hydra"] == {"searchpath": ["pkg://verl.trainer.config"]}
-    base = "sft_trainer_engine" if path in SFT_RECIPES else "ppo_trainer"
-    assert tree["defaults"] == [base, "_self_"]
-    # Name = model + GPU count (+ variant); the count is the recipe's own GPU count.
-    match = re.fullmatch(r"qwen2\.5-(?:0\.5b|7b)-instruct_(\d+)gpu(?:_[a-z]+)?", path.stem)
+    assert "hydra" not in tree  # `--config-dir recipes` keeps verl's configs on the search path: no searchpath here
+    if path.stem in REFERENCES:
+        assert tree["defaults"] == [REFERENCES[path.stem], "_self_"]
+    else:
+        assert tree["defaults"] == [OVERLAYS[path.stem], "_self_"]
+        assert len(flatten({k: v for k, v in tree.items() if k != "defaults"})) <= 12, "an overlay, not a copy"
+    # Name = method + model + GPU count (+ variant); the count is the recipe's own GPU count.
+    match = re.fullmatch(r"(?:reczero|recone)_qwen2\.5-(?:0\.5b|7b)-instruct_(\d+)gpu(?:_[a-z]+)?", path.stem)
     assert match, path.stem
-    trainer = tree["trainer"]
-    assert int(match.group(1)) == trainer["n_gpus_per_node"] * trainer["nnodes"]
+    trainer = composed(path, model=False).trainer
+    assert int(match.group(1)) == trainer.n_gpus_per_node * trainer.nnodes
 
-    launcher = path.with_suffix(".sh")
-    text = launcher.read_text()
+
+def test_one_launcher():
+    text = LAUNCHER.read_text()
     lines = text.splitlines()
-    assert lines[0] == "#!/usr/bin/env bash"
-    assert lines[1:14] == LICENSE_HEADER
-    assert launcher.stat().st_mode & stat.S_IXUSR, f"{launcher} is not executable"
-    assert f"--config-name {path.stem} " in text and f'"$RECIPES_DIR/{path.parent.name}"' in text
-    assert text.rstrip().endswith('"$@"') and text.count("exec ") == 1
-    module = "verl.trainer.sft_trainer" if path in SFT_RECIPES else "verl.trainer.main_ppo"
-    assert f"-m {module}" in text
-    subprocess.run(["bash", "-n", str(launcher)], check=True)
+    assert lines[0] == "#!/usr/bin/env bash" and "SPDX-License-Identifier: Apache-2.0" in lines[2]
+    assert LAUNCHER.stat().st_mode & stat.S_IXUSR
+    assert [p.name for p in RECIPES.rglob("*.sh")] == ["run.sh"], "one launcher only"
+    subprocess.run(["bash", "-n", str(LAUNCHER)], check=True)
+    done = subprocess.run(["bash", str(LAUNCHER), "no_such_recipe"], capture_output=True, text=True)
+    assert done.returncode == 2 and "no recipe" in done.stderr
 
 
 def test_ablation_files_are_global_overlays():
@@ -286,9 +302,9 @@ def test_batch_check_can_fail(composed):
 
 def test_8gpu_recipes_share_hyper_parameters(composed):
     """RecZero vs RecOne vs multi-dataset at the same scale: only data, model and names may differ."""
-    base = flatten(_plain(composed(RECIPES / "reczero" / "qwen2.5-7b-instruct_8gpu.yaml")))
+    base = flatten(_plain(composed(RECIPES / "reczero_qwen2.5-7b-instruct_8gpu.yaml")))
     allowed = re.compile(r"^(data\.(train|val)_files.*|trainer\.(project|experiment)_name)$")
-    for other in (MULTIDATASET, RECIPES / "recone" / "qwen2.5-7b-instruct_8gpu_grpo.yaml"):
+    for other in (MULTIDATASET, RECIPES / "recone_qwen2.5-7b-instruct_8gpu_grpo.yaml"):
         diff = {k for k, v in flatten(_plain(composed(other))).items() if base.get(k, "<absent>") != v}
         assert {k for k in diff if not allowed.match(k)} == set(), other
 
@@ -304,8 +320,8 @@ def test_recone_grpo_requires_the_sft_checkpoint(composed, monkeypatch):
     from omegaconf.errors import InterpolationResolutionError
 
     for recipe in GRPO_RECIPES:
-        if recipe.parent.name == "reczero":
-            assert yaml.safe_load(recipe.read_text())["actor_rollout_ref"]["model"]["path"].startswith("Qwen/Qwen2.5-")
+        if recipe.stem.startswith("reczero_"):
+            assert composed(recipe, model=False).actor_rollout_ref.model.path.startswith("Qwen/Qwen2.5-")
             continue
         cfg = composed(recipe, model=False)
         monkeypatch.delenv("RECONE_SFT_MODEL", raising=False)
@@ -352,12 +368,14 @@ def test_launcher_and_cfg_job_through_verl_entry_point(recipe, monkeypatch, tmp_
 
     sft = recipe in SFT_RECIPES
     extra = ["data.train_files=/x/train.parquet"] if sft else ["+ablations=format_only"]
-    argv = launcher_argv(recipe.with_suffix(".sh"), [*extra, "trainer.total_epochs=2"], tmp_path)
+    argv = launcher_argv(LAUNCHER, [recipe.stem, *extra, "trainer.total_epochs=2"], tmp_path)
     module = "verl.trainer.sft_trainer" if sft else "verl.trainer.main_ppo"
     position = argv.index("-m")
-    assert argv[position + 1] == module and argv[-2:] == [extra[0], "trainer.total_epochs=2"]
+    assert argv[position + 1 : position + 6] == [module, "--config-dir", str(RECIPES), "--config-name", recipe.stem]
+    assert argv[-2:] == [extra[0], "trainer.total_epochs=2"]
     if sft:
-        assert argv[:position] == ["--standalone", "--nnodes=1", f"--nproc_per_node={recipe.stem.split('_')[1][:-3]}"]
+        gpus = re.search(r"_(\d+)gpu", recipe.stem).group(1)
+        assert argv[:position] == ["--standalone", "--nnodes=1", f"--nproc_per_node={gpus}"]
     printed = yaml.safe_load(
         _run_hydra_main(
             sft_trainer.main if sft else main_ppo.main, [module, *argv[position + 2 :], "--cfg", "job"], monkeypatch
@@ -415,12 +433,15 @@ TBR_ANSWER = "".join(
 def score_through_verl(cfg, tokenizer, response: str, ground_truth: float, scale=(1.0, 5.0)) -> dict:
     import torch
     from verl import DataProto
+    from verl.experimental.reward_loop.reward_manager import NaiveRewardManager
     from verl.trainer.ppo.reward import load_reward_manager
 
-    from reczero_verl.reward_manager import RecZeroRewardManager
+    import reczero_verl.reward
 
     manager = load_reward_manager(cfg, tokenizer)
-    assert isinstance(manager, RecZeroRewardManager)
+    # The one wiring of every recipe: verl's default reward loop calling our compute_score with reward_kwargs.
+    assert type(manager) is NaiveRewardManager
+    assert reczero_verl.reward.compute_score in manager.compute_score.args  # partial(_call_with_kwargs, fn, kwargs)
     prompt_ids = tokenizer("rate it", add_special_tokens=False)["input_ids"]
     response_ids = tokenizer(response, add_special_tokens=False)["input_ids"]
     assert tokenizer.decode(response_ids, skip_special_tokens=True) == response
@@ -566,13 +587,15 @@ def test_sft_recipe_converts_and_pairs_with_its_grpo_recipe(recipe, composed):
     assert cfg.model.custom_chat_template == grpo.actor_rollout_ref.model.custom_chat_template
     assert data.max_length >= grpo.data.max_prompt_length + grpo.data.max_response_length
     # Same base model as the RecZero recipe of that scale (RecOne = SFT + the same GRPO).
-    raw = yaml.safe_load(recipe.read_text())
-    reczero = yaml.safe_load((RECIPES / "reczero" / (recipe.stem.replace("_sft", "") + ".yaml")).read_text())
-    assert raw["model"]["path"] == reczero["actor_rollout_ref"]["model"]["path"]
+    unresolved = composed(recipe, model=False)
+    reczero = composed(
+        RECIPES / (recipe.stem.replace("recone_", "reczero_").replace("_sft", "") + ".yaml"), model=False
+    )
+    assert unresolved.model.path == reczero.actor_rollout_ref.model.path
     # The folder the GRPO header tells users to load: checkpoints/<project>/<experiment>/global_step_<N>/huggingface.
     grpo_header = recipe.with_name(recipe.stem.replace("_sft", "_grpo") + ".yaml").read_text()
     sft_dir = f"checkpoints/{cfg.trainer.project_name}/{cfg.trainer.experiment_name}/global_step_<N>/huggingface"
-    assert raw["trainer"]["default_local_dir"] == "checkpoints/${trainer.project_name}/${trainer.experiment_name}"
+    assert cfg.trainer.default_local_dir == sft_dir.removesuffix("/global_step_<N>/huggingface")
     assert sft_dir in grpo_header
 
 
