@@ -48,6 +48,7 @@ def _base_corpus() -> list[str]:
         system_prompt("tbr"),
         system_prompt("plain", 1, 10),
         tags,
+        "The user loves comfortable running shoes and rated 5, 4, 3.5, 2, 1 before. Review: great fit, too small.",
         "Rating scale: 1 to 5. Past ratings (most recent first): rated 4. Average rating of this item: 3.67",
         "0 1 2 3 4 5 6 7 8 9 10 . , : ; ! ? ' \" ( ) - / é ü 日本 😀",
     ]
