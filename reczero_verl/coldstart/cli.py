@@ -34,7 +34,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from reczero_verl.coldstart.client import ChatClient, FatalAPIError, RetryPolicy
+from reczero_verl.coldstart.client import RESERVED_PARAMS, ChatClient, FatalAPIError, RetryPolicy
 from reczero_verl.coldstart.export import (
     DROPPED,
     KEPT_DIRECT,
@@ -119,8 +119,14 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help="seconds for a whole request, from sending it to the last byte of the answer, before it is retried",
     )
     api.add_argument("--max-retries", type=int, default=6, help="retries of a failing request before it is deferred")
-    api.add_argument("--backoff-base", type=float, default=1.0, help="first retry delay in seconds (doubles)")
-    api.add_argument("--backoff-max", type=float, default=60.0, help="largest retry delay in seconds")
+    api.add_argument(
+        "--backoff-base",
+        type=float,
+        default=1.0,
+        help="ceiling of the first retry delay in seconds; it doubles with each retry and every delay is drawn "
+        "uniformly below it (exponential backoff with full jitter)",
+    )
+    api.add_argument("--backoff-max", type=float, default=60.0, help="largest retry delay ceiling in seconds")
     api.add_argument(
         "--max-retry-after",
         type=float,
@@ -160,6 +166,9 @@ def _request_params(args: argparse.Namespace) -> dict[str, Any]:
             raise BadInputError(f"--extra-body is not JSON: {exc}") from None
         if not isinstance(extra, dict):
             raise BadInputError("--extra-body must be a JSON object")
+        reserved = sorted(RESERVED_PARAMS & set(extra))
+        if reserved:
+            raise BadInputError(f"--extra-body may not set {reserved}: the command sets them itself")
         params.update(extra)
     return params
 
@@ -272,9 +281,7 @@ async def _collect(
         api_key_env=args.api_key_env,
         timeout=args.timeout,
         policy=policy,
-        max_connections=args.concurrency,
         params=_request_params(args),
-        seed=args.seed,
     )
     async with client:
         await run_samples(
@@ -476,8 +483,8 @@ def main(args: argparse.Namespace) -> int:
     Input, option and journal errors are :class:`~reczero_verl.errors.ReczeroError` subclasses: ``reczero-verl``'s
     entry point turns them into one logged line and exit code 2.
     """
-    # httpx logs every request at INFO; keep the log about samples, not sockets.
-    for name in ("httpx", "httpcore"):
+    # The SDK and its HTTP client log every request (and its body, at DEBUG): keep the log about samples.
+    for name in ("openai", "httpx", "httpcore", "httpx2", "httpcore2"):
         logging.getLogger(name).setLevel(logging.WARNING)
     try:
         return run(args)
