@@ -327,7 +327,8 @@ class ChatClient:
 
     def _fatal_hint(self, status: int) -> str:
         if status == 401:
-            return f"the API key was refused: check the environment variable {self._api_key_env or '(none given)'}"
+            where = f"variable {self._api_key_env}" if self._api_key_env else "none given: no key was sent"
+            return f"the API key was refused: check --{self._prefix}api-key-env ({where})"
         if status == 403:
             return "access denied: the key may not be allowed to use this model"
         return f"not found: check --{self._prefix}base-url (it usually ends in /v1) and --{self._prefix}model"
