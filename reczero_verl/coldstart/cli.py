@@ -19,6 +19,8 @@ Example (a local ``vllm serve`` needs no key; a paid API reads it from ``--api-k
         --base-url https://api.deepseek.com/v1 --model deepseek-reasoner --api-key-env DEEPSEEK_API_KEY \\
         --max-samples 2000 --concurrency 16
 
+Rationalized traces are checked for leaks by the lexical rules and then by a blind judge model, by default the
+teacher's endpoint and model (``--leak-judge``, ``--judge-model``, ``--judge-base-url``, ``--judge-api-key-env``).
 Rerunning the same command resumes: finished samples are skipped, interrupted ones redone. The outputs are
 ``DIR/coldstart.jsonl`` (audit journal), ``DIR/sft_train.parquet`` / ``DIR/sft_val.parquet`` (``messages`` column for
 ``verl.trainer.sft_trainer``) and ``DIR/stats.json``.
