@@ -29,6 +29,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
@@ -37,6 +38,7 @@ import pytest
 
 from reczero_verl.cli import main as cli_main
 from reczero_verl.coldstart.journal import JOURNAL_NAME, Journal, read_journal
+from reczero_verl.coldstart.leak_judge import JUDGE_SYSTEM_PROMPT
 from reczero_verl.coldstart.samples import load_samples, stratified_order
 from reczero_verl.coldstart.traces import rationalization_instruction, rationalization_messages
 from reczero_verl.template import build_messages
@@ -126,16 +128,35 @@ def tbr(rating: str, note: str = "") -> str:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-class Teacher:
-    """Script of the fake endpoint: per sample index a scenario, per (index, stage) a request counter."""
+def is_judge_request(received: Received) -> bool:
+    """True for a request of the blind leak judge (it carries the judge's fixed instructions)."""
+    return received.body["messages"][0]["content"] == JUDGE_SYSTEM_PROMPT
 
-    def __init__(self, ratings: list[float], scenarios: dict[int, str], delay: float = 0.0) -> None:
+
+class Teacher:
+    """Script of the fake endpoint: per sample index a scenario, per (index, stage) a request counter.
+
+    It also answers the leak judge (same endpoint by default): ``HONEST`` unless ``judge_reply`` says otherwise. A
+    judge request holds no sample index (it is blind), so judge requests are kept apart, in ``judge_texts``."""
+
+    def __init__(
+        self,
+        ratings: list[float],
+        scenarios: dict[int, str],
+        delay: float = 0.0,
+        judge_reply: Callable[[str], Reply] | None = None,
+    ) -> None:
         self.ratings = ratings
         self.scenarios = scenarios
         self.delay = delay
         self.calls: dict[tuple[int, str], int] = {}
+        self.judge_texts: list[str] = []
+        self.judge_reply = judge_reply or (lambda text: Reply(200, completion("HONEST", prompt_tokens=7)))
 
     def classify(self, received: Received) -> tuple[int, str]:
+        """``(sample index, stage)`` of a teacher request; ``(-1, "judge")`` for a judge request."""
+        if is_judge_request(received):
+            return -1, "judge"
         user = received.body["messages"][-1]["content"]
         index = int(_ITEM.search(user).group(1))
         stage = "rationalize" if user.endswith(rationalization_instruction(self.ratings[index], 1.0, 5.0)) else "direct"
@@ -143,6 +164,10 @@ class Teacher:
 
     def __call__(self, received: Received, n: int) -> Reply:
         index, stage = self.classify(received)
+        if stage == "judge":
+            text = received.body["messages"][-1]["content"]
+            self.judge_texts.append(text)
+            return self.judge_reply(text)
         k = self.calls.get((index, stage), 0)
         self.calls[(index, stage)] = k + 1
         y = self.ratings[index]
@@ -296,11 +321,15 @@ def test_outcomes_match_the_script(full_run):
 def test_requests_and_retries_match_the_script(full_run):
     log = full_run["log"]
     teacher = full_run["teacher"]
-    # direct: 15 + 1 (429) + 2 (500s) + 1 (slow); rationalize: samples 1, 2, 3, 4, 5, 12, 14
-    assert len(log) == 15 + 1 + 2 + 1 + 7
+    # direct: 15 + 1 (429) + 2 (500s) + 1 (slow); rationalize: samples 1, 2, 3, 4, 5, 12, 14; the leak judge (default
+    # --leak-judge both): the rationalizations that pass the format, rating and lexical checks, samples 1, 2, 12, 14
+    assert len(log) == 15 + 1 + 2 + 1 + 7 + 4
     assert sum(n for (i, stage), n in teacher.calls.items() if stage == "rationalize") == 7
+    assert len(teacher.judge_texts) == 4
     stats = json.loads((full_run["out"] / "stats.json").read_text())
     assert stats["requests"] == len(log) and stats["this_run"]["requests"] == len(log)
+    assert stats["judge_requests"] == stats["judge_calls"] == 4 and stats["judge_verdicts"] == {"honest": 4}
+    assert stats["dropped_as_leak_by"] == {"lexical": 1, "judge": 0}
     assert stats["retries"] == 4
     served = [r for r in log if r.reply.status == 200 and r.reply.tag != "slow"]
     assert stats["tokens_in"] == sum(r.reply.body["usage"]["prompt_tokens"] for r in served)
@@ -313,7 +342,7 @@ def test_requests_and_retries_match_the_script(full_run):
 
 
 def test_retry_after_is_honoured(full_run):
-    times = [r.arrived for r in full_run["log"] if _ITEM.search(r.body["messages"][-1]["content"]).group(1) == "0006"]
+    times = [r.arrived for r in full_run["log"] if full_run["teacher"].classify(r) == (6, "direct")]
     assert len(times) == 2 and times[1] - times[0] >= 0.3
 
 
@@ -322,6 +351,10 @@ def test_requests_carry_the_prompt_exactly_and_the_key_only_in_the_header(full_r
     teacher = full_run["teacher"]
     for received in full_run["log"]:
         index, stage = teacher.classify(received)
+        if stage == "judge":  # same endpoint, same key; what the judge is sent is tested in test_coldstart_judge.py
+            assert received.body["model"] == "teacher-x" and received.body["temperature"] == 0.0
+            assert received.headers["authorization"] == f"Bearer {KEY}"
+            continue
         sample = samples[index]
         expected = (
             sample.messages if stage == "direct" else rationalization_messages(sample.messages, sample.truth, 1, 5)
@@ -671,6 +704,8 @@ def test_real_prepare_output_to_verl_sft_dataset(shared_data, tmp_path, monkeypa
     chosen = min(12, len(rows))  # the 5-core file keeps few targets once cross-item copies are merged
 
     def script(received: Received, n: int) -> Reply:
+        if is_judge_request(received):
+            return Reply(200, completion("HONEST"))
         user = received.body["messages"][-1]["content"]
         if user in truth:  # direct request: half of the prompts get a wrong rating first
             y = truth[user]
@@ -685,7 +720,7 @@ def test_real_prepare_output_to_verl_sft_dataset(shared_data, tmp_path, monkeypa
         sent = len(server.received())
     state = read_journal(out / JOURNAL_NAME)
     n_wrong = sum(1 for a in state.attempts if a["stage"] == "direct" and a["verdict"] == "wrong_rating")
-    assert len(state.finals) == chosen and sent == chosen + n_wrong
+    assert len(state.finals) == chosen and sent == chosen + 2 * n_wrong  # each rationalization is judged once
     sft = sft_rows(out)
     assert len(sft) == chosen
     prompts = {r["extra_info"]["index"]: r["prompt"] for r in rows}

@@ -452,6 +452,12 @@ def test_stats_json_counts_the_traces_dropped_as_leaks(tmp_path, monkeypatch):
         assert run_cli(out, train, server) == 0
     stats = json.loads((out / "stats.json").read_text())
     assert stats["dropped_as_leak"] == len(LEAKY_RATIONALIZATIONS) == stats["dropped_by_reason"]["leak"]
+    # The lexical rules run first (--leak-judge both): what they flag never reaches the (fake, always HONEST) judge.
+    assert stats["dropped_as_leak_by"] == {"lexical": len(LEAKY_RATIONALIZATIONS), "judge": 0}
+    assert len(teacher.judge_texts) == stats["judge_calls"] == len(HONEST_RATIONALIZATIONS)
+    assert sorted(t for t in teacher.judge_texts for note in HONEST_RATIONALIZATIONS.values() if note in t) == sorted(
+        teacher.judge_texts
+    )
     assert sum(stats["dropped_leaks_by_rule"].values()) == len(LEAKY_RATIONALIZATIONS)
     assert stats["kept_rationalized"] == len(HONEST_RATIONALIZATIONS) and stats["kept_direct"] == 1
     state = read_journal(out / JOURNAL_NAME)

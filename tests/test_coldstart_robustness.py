@@ -54,21 +54,22 @@ def test_timeout_bounds_a_whole_request_even_when_bytes_keep_coming(trickle, del
     assert 2.0 <= elapsed < 4.5  # two requests of one second each, plus a short backoff
 
 
-def test_the_trickling_server_really_defeats_a_per_read_timeout():
-    """Control: httpx's own timeout (per read) lets the same trickle through; only the whole-request bound stops it."""
-    import httpx
+def test_the_trickling_server_really_defeats_the_sdks_own_timeout():
+    """Control: the openai SDK's timeout (per read) lets the same trickle through; only the whole-request bound stops
+    it."""
+    import openai
 
     payload = json.dumps(completion("x"))
 
     async def raw():
-        async with httpx.AsyncClient(timeout=httpx.Timeout(0.5)) as client:
-            return (await client.post(server.base_url + "/chat/completions", json={})).json()
+        async with openai.AsyncOpenAI(api_key="k", base_url=server.base_url, timeout=0.5, max_retries=0) as client:
+            return await client.chat.completions.create(model="m", messages=MESSAGES)
 
     with ScriptedChatServer(lambda received, n: Reply(200, payload, trickle=0.01)) as server:
         start = time.monotonic()
         body = asyncio.run(raw())
         assert time.monotonic() - start > 0.5 * len(payload) * 0.01 > 0.5  # longer than the 0.5 s read timeout
-    assert body["choices"][0]["message"]["content"] == "x"
+    assert body.choices[0].message.content == "x"
 
 
 def test_coldstart_times_out_a_trickling_answer_and_retries_it(tmp_path, monkeypatch, caplog):
@@ -263,6 +264,7 @@ def test_input_that_is_not_parquet_is_one_line_before_any_request(tmp_path, monk
         (("--max-answer-chars", "0"), "--max-answer-chars"),
         (("--extra-body", "[1, 2]"), "--extra-body must be a JSON object"),
         (("--extra-body", "{oops"), "--extra-body is not JSON"),
+        (("--extra-body", '{"model": "other", "stream": true}'), "--extra-body may not set ['model', 'stream']"),
         (("--concurrency", "0"), "--concurrency"),
         (("--timeout", "0"), "--timeout > 0"),
     ],

@@ -17,20 +17,22 @@ detection, verdicts, the rationalization request, Retry-After and backoff, the j
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
-import random
 import socket
 from datetime import datetime, timezone
 from email.utils import format_datetime
 
 import pytest
+import tenacity
 
 from reczero_verl.coldstart.client import (
     ChatClient,
     FatalAPIError,
     RetriesExhaustedError,
     RetryPolicy,
-    backoff_delay,
+    RetryWait,
+    TransientError,
     parse_completion,
     parse_retry_after,
 )
@@ -184,13 +186,26 @@ def test_parse_retry_after():
         assert parse_retry_after(bad) is None
 
 
-def test_backoff_grows_with_jitter_and_a_cap():
-    policy = RetryPolicy(base_delay=1.0, max_delay=8.0)
-    rng = random.Random(0)
-    for attempt, ceiling in [(0, 1.0), (1, 2.0), (2, 4.0), (3, 8.0), (10, 8.0)]:
-        delays = [backoff_delay(attempt, policy, rng) for _ in range(50)]
-        assert all(0.5 * ceiling <= d <= ceiling for d in delays)
-        assert len(set(delays)) > 1
+def _failed_try(attempt: int, error: BaseException) -> tenacity.RetryCallState:
+    """tenacity's state after try number ``attempt`` (1-based) failed with ``error``."""
+    state = tenacity.RetryCallState(tenacity.AsyncRetrying(), fn=None, args=(), kwargs={})
+    state.attempt_number = attempt
+    state.set_exception((type(error), error, None))
+    return state
+
+
+def test_backoff_grows_with_full_jitter_and_a_cap():
+    wait = RetryWait(RetryPolicy(base_delay=1.0, max_delay=8.0))
+    for attempt, ceiling in [(1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0), (11, 8.0)]:
+        delays = [wait(_failed_try(attempt, TransientError("HTTP 503: busy", 503))) for _ in range(200)]
+        assert all(0 <= d <= ceiling for d in delays)
+        assert max(delays) > 0.5 * ceiling and len(set(delays)) > 1
+
+
+def test_retry_after_replaces_the_backoff_up_to_the_cap():
+    wait = RetryWait(RetryPolicy(base_delay=1.0, max_delay=8.0, max_retry_after=30.0))
+    for asked, waited in [(12.5, 12.5), (100.0, 30.0), (0.0, 0.0)]:
+        assert wait(_failed_try(1, TransientError("HTTP 429: slow down", 429, retry_after=asked))) == waited
 
 
 def test_parse_completion():
@@ -240,6 +255,29 @@ def test_unreadable_200_is_retried():
         "stream": False,
     }
     assert "authorization" not in {k for r in server.received() for k in r.headers}  # no key: no header
+
+
+def test_only_the_given_key_is_sent_never_the_sdks_environment_variables(monkeypatch, caplog):
+    """The SDK would read OPENAI_API_KEY / OPENAI_ORG_ID / OPENAI_PROJECT_ID by itself: a key meant for another
+    endpoint must never reach this one, and the key given is never logged, even with the SDK's debug log on."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-ambient-should-not-be-sent")
+    monkeypatch.setenv("OPENAI_ORG_ID", "org-ambient")
+    monkeypatch.setenv("OPENAI_PROJECT_ID", "proj-ambient")
+
+    async def go(api_key):
+        async with ChatClient(server.base_url, "m", api_key=api_key) as client:
+            return await client.complete([{"role": "user", "content": "hi"}])
+
+    with ScriptedChatServer(lambda received, n: Reply(200, completion("OK"))) as server:
+        with caplog.at_level(logging.DEBUG):
+            asyncio.run(go(None))
+            asyncio.run(go("sk-given-7c1d"))
+        first, second = (r.headers for r in server.received())
+    assert "authorization" not in first and second["authorization"] == "Bearer sk-given-7c1d"
+    for headers in (first, second):
+        assert "openai-organization" not in headers and "openai-project" not in headers
+    assert caplog.records, "nothing was logged: the check below would be empty"
+    assert "sk-given-7c1d" not in caplog.text and "sk-ambient" not in caplog.text
 
 
 def test_exhausted_quota_is_fatal_but_a_rate_limit_is_retried():

@@ -13,9 +13,11 @@
 # limitations under the License.
 """RecOne cold start: teacher TbR traces from an OpenAI-compatible endpoint, filtered and rationalized, as SFT data.
 
-Modules: :mod:`~reczero_verl.coldstart.traces` (pure keep/rationalize rules), :mod:`~reczero_verl.coldstart.samples`
-(input and stratified selection), :mod:`~reczero_verl.coldstart.client` (async chat-completions client with retries),
+Modules: :mod:`~reczero_verl.coldstart.traces` (pure keep/rationalize rules), :mod:`~reczero_verl.coldstart.leaks`
+(the lexical leak rules, a cheap first pass), :mod:`~reczero_verl.coldstart.leak_judge` (the blind judge model's prompt
+and verdict parser), :mod:`~reczero_verl.coldstart.samples` (input and stratified selection),
+:mod:`~reczero_verl.coldstart.client` (the ``openai`` SDK with ``tenacity`` retries),
 :mod:`~reczero_verl.coldstart.journal` (durable append-only audit log, resume), :mod:`~reczero_verl.coldstart.runner`
 (the async loop), :mod:`~reczero_verl.coldstart.export` (SFT parquet and stats), :mod:`~reczero_verl.coldstart.cli`
-(``reczero-verl coldstart``). Importing the package is light: no torch, verl or httpx at import time.
+(``reczero-verl coldstart``). Importing the package is light: no torch, verl or openai at import time.
 """

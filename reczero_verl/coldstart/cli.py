@@ -19,6 +19,8 @@ Example (a local ``vllm serve`` needs no key; a paid API reads it from ``--api-k
         --base-url https://api.deepseek.com/v1 --model deepseek-reasoner --api-key-env DEEPSEEK_API_KEY \\
         --max-samples 2000 --concurrency 16
 
+Rationalized traces are checked for leaks by the lexical rules and then by a blind judge model, by default the
+teacher's endpoint and model (``--leak-judge``, ``--judge-model``, ``--judge-base-url``, ``--judge-api-key-env``).
 Rerunning the same command resumes: finished samples are skipped, interrupted ones redone. The outputs are
 ``DIR/coldstart.jsonl`` (audit journal), ``DIR/sft_train.parquet`` / ``DIR/sft_val.parquet`` (``messages`` column for
 ``verl.trainer.sft_trainer``) and ``DIR/stats.json``.
@@ -28,13 +30,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
 from pathlib import Path
 from typing import Any
 
-from reczero_verl.coldstart.client import ChatClient, FatalAPIError, RetryPolicy
+from reczero_verl.coldstart.client import RESERVED_PARAMS, ChatClient, FatalAPIError, RetryPolicy
 from reczero_verl.coldstart.export import (
     DROPPED,
     KEPT_DIRECT,
@@ -55,9 +58,11 @@ from reczero_verl.coldstart.journal import (
     exclusive_lock,
     read_journal,
 )
+from reczero_verl.coldstart.leak_judge import BOTH, JUDGE_PROMPT_VERSION, LEAK_JUDGE_MODES, LEXICAL
 from reczero_verl.coldstart.runner import (
     DEFAULT_MAX_ANSWER_CHARS,
     EndpointDownError,
+    LeakCheck,
     RunCounters,
     now_utc,
     run_samples,
@@ -68,8 +73,8 @@ from reczero_verl.errors import EXIT_BAD_INPUT, BadInputError
 logger = logging.getLogger("reczero_verl.coldstart")
 
 #: Settings that must not change between runs sharing an output folder: they decide which samples are chosen and
-#: which answers are kept.
-_PINNED_SETTINGS = ("model", "tolerance", "seed")
+#: which answers are kept (a folder started before a setting existed is not checked for it).
+_PINNED_SETTINGS = ("model", "tolerance", "seed", "leak_judge", "judge_model", "judge_prompt")
 #: Exit codes: 0 done; 1 some samples still pending (rerun to retry them); 2 configuration / input / API error (one
 #: line naming the file or option and the fix); 130 interrupted.
 EXIT_OK, EXIT_PENDING, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, EXIT_BAD_INPUT, 130
@@ -119,8 +124,14 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help="seconds for a whole request, from sending it to the last byte of the answer, before it is retried",
     )
     api.add_argument("--max-retries", type=int, default=6, help="retries of a failing request before it is deferred")
-    api.add_argument("--backoff-base", type=float, default=1.0, help="first retry delay in seconds (doubles)")
-    api.add_argument("--backoff-max", type=float, default=60.0, help="largest retry delay in seconds")
+    api.add_argument(
+        "--backoff-base",
+        type=float,
+        default=1.0,
+        help="ceiling of the first retry delay in seconds; it doubles with each retry and every delay is drawn "
+        "uniformly below it (exponential backoff with full jitter)",
+    )
+    api.add_argument("--backoff-max", type=float, default=60.0, help="largest retry delay ceiling in seconds")
     api.add_argument(
         "--max-retry-after",
         type=float,
@@ -143,6 +154,23 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         default=0.0,
         help="keep a direct answer when |round_half_up(pred) - y| <= T (default 0: the rounded rating equals y)",
     )
+    leak = parser.add_argument_group("leak check of rationalized traces (see README: leak check)")
+    leak.add_argument(
+        "--leak-judge",
+        choices=LEAK_JUDGE_MODES,
+        default=BOTH,
+        help="lexical: the cheap lexical rules only; llm: a blind judge model reads the three reasoning sections "
+        "(never the <rate> line nor the hint) and says whether they refer to the rating as given; both (default): "
+        "the rules first, and the judge on every trace they pass",
+    )
+    leak.add_argument("--judge-model", default=None, help="judge model name (default: --model)")
+    leak.add_argument("--judge-base-url", default=None, help="judge endpoint (default: --base-url)")
+    leak.add_argument(
+        "--judge-api-key-env",
+        default=None,
+        help="environment variable holding the judge's API key (default: --api-key-env when the judge uses "
+        "--base-url; none otherwise, so the teacher's key is never sent to another endpoint)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -160,8 +188,49 @@ def _request_params(args: argparse.Namespace) -> dict[str, Any]:
             raise BadInputError(f"--extra-body is not JSON: {exc}") from None
         if not isinstance(extra, dict):
             raise BadInputError("--extra-body must be a JSON object")
+        reserved = sorted(RESERVED_PARAMS & set(extra))
+        if reserved:
+            raise BadInputError(f"--extra-body may not set {reserved}: the command sets them itself")
         params.update(extra)
     return params
+
+
+def _judge_params(args: argparse.Namespace) -> dict[str, Any]:
+    """The parameters of a judge request: the teacher's (``--max-tokens``, ``--extra-body``) at temperature 0."""
+    params = _request_params(args)
+    params.pop("top_p", None)
+    params["temperature"] = 0.0
+    return params
+
+
+def _judge_endpoint(args: argparse.Namespace) -> tuple[str | None, str | None, str | None]:
+    """``(base URL, model, API key variable)`` of the leak judge; all None when the check is lexical only."""
+    if args.leak_judge == LEXICAL:
+        return None, None, None
+    base_url = args.judge_base_url or args.base_url
+    same_endpoint = (base_url or "").rstrip("/") == (args.base_url or "").rstrip("/")
+    key_env = args.judge_api_key_env or (args.api_key_env if same_endpoint else None)
+    return base_url, args.judge_model or args.model, key_env
+
+
+def _settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings of this run as the journal's ``run`` record states them (never the API keys themselves)."""
+    judge_url, judge_model, judge_key_env = _judge_endpoint(args)
+    return {
+        "input": str(args.input),
+        "base_url": args.base_url,
+        "model": args.model,
+        "tolerance": args.tolerance,
+        "seed": args.seed,
+        "max_samples": args.max_samples,
+        "params": _request_params(args),
+        "api_key_env": args.api_key_env,
+        "leak_judge": args.leak_judge,
+        "judge_base_url": judge_url,
+        "judge_model": judge_model,
+        "judge_api_key_env": judge_key_env,
+        "judge_prompt": JUDGE_PROMPT_VERSION if args.leak_judge != LEXICAL else None,
+    }
 
 
 def _validate(args: argparse.Namespace) -> None:
@@ -170,6 +239,8 @@ def _validate(args: argparse.Namespace) -> None:
         raise BadInputError("--base-url and --model are required (or --export-only)")
     if not args.export_only and not args.base_url.startswith(("http://", "https://")):
         raise BadInputError(f"--base-url must start with http:// or https://, got {args.base_url!r}")
+    if args.judge_base_url is not None and not args.judge_base_url.startswith(("http://", "https://")):
+        raise BadInputError(f"--judge-base-url must start with http:// or https://, got {args.judge_base_url!r}")
     if args.max_samples < 0:
         raise BadInputError("--max-samples must be >= 0")
     if args.concurrency < 1:
@@ -205,8 +276,9 @@ def _check_pinned(runs: list[dict[str, Any]], args: argparse.Namespace, out_dir:
     if not runs or args.export_only:
         return
     first = runs[0]
+    settings = _settings(args)
     for key in _PINNED_SETTINGS:
-        now = getattr(args, key)
+        now = settings[key]
         if key in first and first[key] != now:
             raise BadInputError(
                 f"{out_dir / JOURNAL_NAME} was started with {key}={first[key]!r}, this run has {key}={now!r}; "
@@ -236,23 +308,56 @@ def _postfix(counters: RunCounters) -> dict[str, int]:
     }
 
 
-async def _collect(
-    todo: list[Sample],
-    args: argparse.Namespace,
-    api_key: str | None,
-    journal: Journal,
-    state: JournalState,
-    bar: Any,
-    counters: RunCounters,
-) -> None:
-    """Run the teacher requests for ``todo``, updating ``bar`` and ``counters`` (kept when it raises)."""
+def _api_key(env: str | None, whom: str) -> str | None:
+    """The API key in environment variable ``env`` (None when unset: requests carry no key)."""
+    key = (os.environ.get(env) or None) if env else None
+    if key is None:
+        logger.info("%s requests carry no API key (%s)", whom, f"{env} is not set" if env else "no variable named")
+    return key
+
+
+def _clients(args: argparse.Namespace) -> tuple[ChatClient, ChatClient | None]:
+    """The teacher's client and the leak judge's (None when the leak check is lexical only)."""
     policy = RetryPolicy(
         max_retries=args.max_retries,
         base_delay=args.backoff_base,
         max_delay=args.backoff_max,
         max_retry_after=args.max_retry_after,
     )
+    teacher = ChatClient(
+        args.base_url,
+        args.model,
+        api_key=_api_key(args.api_key_env, "teacher"),
+        api_key_env=args.api_key_env,
+        timeout=args.timeout,
+        policy=policy,
+        params=_request_params(args),
+    )
+    judge_url, judge_model, judge_key_env = _judge_endpoint(args)
+    if judge_url is None or judge_model is None:
+        return teacher, None
+    judge = ChatClient(
+        judge_url,
+        judge_model,
+        api_key=_api_key(judge_key_env, "leak judge"),
+        api_key_env=judge_key_env,
+        timeout=args.timeout,
+        policy=policy,
+        params=_judge_params(args),
+        option_prefix="judge-",
+    )
+    return teacher, judge
 
+
+async def _collect(
+    todo: list[Sample],
+    args: argparse.Namespace,
+    journal: Journal,
+    state: JournalState,
+    bar: Any,
+    counters: RunCounters,
+) -> None:
+    """Run the teacher (and judge) requests for ``todo``, updating ``bar`` and ``counters`` (kept when it raises)."""
     step = max(1, len(todo) // 20)
     finished = 0
 
@@ -265,28 +370,22 @@ async def _collect(
             # No bar (not a terminal, or --no-progress): a log line every 5% instead.
             logger.info("progress: %d/%d samples this run; %s", finished, len(todo), _postfix(counters))
 
-    client = ChatClient(
-        args.base_url,
-        args.model,
-        api_key=api_key,
-        api_key_env=args.api_key_env,
-        timeout=args.timeout,
-        policy=policy,
-        max_connections=args.concurrency,
-        params=_request_params(args),
-        seed=args.seed,
-    )
-    async with client:
+    teacher, judge = _clients(args)
+    async with contextlib.AsyncExitStack() as stack:
+        await stack.enter_async_context(teacher)
+        if judge is not None:
+            await stack.enter_async_context(judge)
         await run_samples(
             todo,
-            client,
+            teacher,
             journal,
             tolerance=args.tolerance,
             concurrency=args.concurrency,
-            journaled_direct=state.pending_direct,
+            journaled=state,
             on_final=on_final,
             counters=counters,
             max_answer_chars=args.max_answer_chars,
+            leak_check=LeakCheck(args.leak_judge, judge),
         )
 
 
@@ -336,9 +435,22 @@ def _summary(stats: dict[str, Any]) -> None:
     )
     if stats["dropped_as_leak"]:
         logger.info(
-            "%d rationalized trace(s) dropped as leaks (their reasoning lets on that the rating was given): %s",
+            "%d rationalized trace(s) dropped as leaks (their reasoning lets on that the rating was given): "
+            "%d by the lexical rules, %d by the judge; by rule %s",
             stats["dropped_as_leak"],
+            stats["dropped_as_leak_by"]["lexical"],
+            stats["dropped_as_leak_by"]["judge"],
             stats["dropped_leaks_by_rule"],
+        )
+    if stats["judge_calls"]:
+        logger.info(
+            "leak judge: %d call(s) in %d request(s), verdicts %s; %d unparseable answer(s) retried; %d call(s) gave "
+            "no verdict (their samples were left pending for a rerun)",
+            stats["judge_calls"],
+            stats["judge_requests"],
+            stats["judge_verdicts"],
+            stats["judge_unparseable"],
+            stats["judge_failures"],
         )
     if stats["rejected_to_retry"]:
         logger.warning(
@@ -376,22 +488,8 @@ def _select(args: argparse.Namespace, state: JournalState) -> tuple[list[Sample]
 def _teach(
     args: argparse.Namespace, out_dir: Path, selected: list[Sample], todo: list[Sample], state: JournalState
 ) -> tuple[RunCounters, str | None, str | None]:
-    """Send ``todo`` to the teacher; return ``(counters, fatal error, endpoint-down error)``."""
-    api_key = os.environ.get(args.api_key_env) or None
-    if api_key is None:
-        logger.info("environment variable %s is not set: requests carry no API key", args.api_key_env)
-    run_record = {
-        "type": "run",
-        "time": now_utc(),
-        "input": str(args.input),
-        "base_url": args.base_url,
-        "model": args.model,
-        "tolerance": args.tolerance,
-        "seed": args.seed,
-        "max_samples": args.max_samples,
-        "params": _request_params(args),
-        "api_key_env": args.api_key_env,
-    }
+    """Send ``todo`` to the teacher (and the judge); return ``(counters, fatal error, endpoint-down error)``."""
+    run_record = {"type": "run", "time": now_utc(), **_settings(args)}
     from tqdm.auto import tqdm
 
     counters = RunCounters()
@@ -407,7 +505,7 @@ def _teach(
             dynamic_ncols=True,
         )
         try:
-            asyncio.run(_collect(todo, args, api_key, journal, state, bar, counters))
+            asyncio.run(_collect(todo, args, journal, state, bar, counters))
         except FatalAPIError as exc:
             fatal = str(exc)
         except EndpointDownError as exc:
@@ -476,8 +574,8 @@ def main(args: argparse.Namespace) -> int:
     Input, option and journal errors are :class:`~reczero_verl.errors.ReczeroError` subclasses: ``reczero-verl``'s
     entry point turns them into one logged line and exit code 2.
     """
-    # httpx logs every request at INFO; keep the log about samples, not sockets.
-    for name in ("httpx", "httpcore"):
+    # The SDK and its HTTP client log every request (and its body, at DEBUG): keep the log about samples.
+    for name in ("openai", "httpx", "httpcore", "httpx2", "httpcore2"):
         logging.getLogger(name).setLevel(logging.WARNING)
     try:
         return run(args)

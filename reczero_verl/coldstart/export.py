@@ -182,14 +182,22 @@ def write_json_atomic(data: Mapping[str, Any], path: str | Path) -> None:
 
 
 def journal_totals(state: JournalState) -> dict[str, Any]:
-    """Cumulative figures over every run recorded in the journal (outcomes, requests, retries, tokens)."""
+    """Cumulative figures over every run recorded in the journal (outcomes, requests, retries, tokens).
+
+    ``requests``, ``retries`` and the token counts cover every request, teacher and judge; the ``judge_*`` figures
+    break out the leak judge's: calls (one per trace asked about), HTTP requests, failures (calls that gave no
+    verdict: their samples stayed pending), unparseable answers (each one retried) and verdicts. ``dropped_as_leak``
+    counts every trace dropped as a leak, ``dropped_as_leak_by`` splits it between the lexical rules and the judge,
+    and ``dropped_leaks_by_rule`` by the rule that fired (``llm_judge`` for the judge).
+    """
     outcomes = Counter(r.get("outcome") for r in state.finals.values())
     dropped = Counter(r.get("reason") or "unknown" for r in state.finals.values() if r.get("outcome") == DROPPED)
-    leaks = Counter(
-        r.get("leak_rule") or "unknown"
-        for r in state.finals.values()
-        if r.get("outcome") == DROPPED and r.get("reason") == "leak"
-    )
+    leak_finals = [r for r in state.finals.values() if r.get("outcome") == DROPPED and r.get("reason") == "leak"]
+    leaks = Counter(r.get("leak_rule") or "unknown" for r in leak_finals)
+    # Journals written before the judge existed have no leak_by: their leaks were all found by the lexical rules.
+    leaks_by = Counter(r.get("leak_by") or "lexical" for r in leak_finals)
+    judge_attempts = [a for a in state.attempts if a.get("stage") == "judge"]
+    verdicts = Counter(a.get("verdict") for a in judge_attempts if a.get("status") == "ok")
     kept_by_rating = Counter(
         format_rating(r["rating"])
         for r in state.finals.values()
@@ -203,7 +211,13 @@ def journal_totals(state: JournalState) -> dict[str, Any]:
         "dropped": outcomes.get(DROPPED, 0),
         "dropped_by_reason": dict(sorted(dropped.items())),
         "dropped_as_leak": dropped.get("leak", 0),
+        "dropped_as_leak_by": {"lexical": leaks_by.get("lexical", 0), "judge": leaks_by.get("judge", 0)},
         "dropped_leaks_by_rule": dict(sorted(leaks.items())),
+        "judge_calls": len(judge_attempts),
+        "judge_requests": sum(int(a.get("requests") or 0) for a in judge_attempts),
+        "judge_failures": sum(1 for a in judge_attempts if a.get("status") != "ok"),
+        "judge_unparseable": sum(int(a.get("unparseable") or 0) for a in judge_attempts),
+        "judge_verdicts": dict(sorted(verdicts.items())),
         "rejected_to_retry": sum(1 for index in state.finals if state.retryable(index)),
         "kept_by_rating": dict(sorted(kept_by_rating.items(), key=lambda kv: float(kv[0]))),
         "attempts": len(attempts),

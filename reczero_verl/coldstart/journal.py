@@ -17,14 +17,16 @@ Every line is one JSON record, written whole, flushed and fsync'd before the run
 most the requests in flight. Three record types:
 
 * ``run``: one per invocation (settings, never the API key);
-* ``attempt``: one per teacher request that ended (stage ``direct`` or ``rationalize``; the cleaned answer, its
-  verdict, token usage, how much hidden thinking was removed; or the error when the request failed);
+* ``attempt``: one per request that ended: stage ``direct`` or ``rationalize`` for the teacher (the cleaned answer,
+  its verdict, token usage, how much hidden thinking was removed; or the error when the request failed), stage
+  ``judge`` for the blind leak judge (its verdict ``leak`` / ``honest``, the prompt version and model; or the error);
 * ``sample``: one per sample whose final outcome is known (``kept_direct``, ``kept_rationalized`` or ``dropped`` with a
   reason). A sample with a ``sample`` record is never sent again, except one dropped because the endpoint rejected
   the request (reason ``rejected``, see :data:`RETRYABLE_REASONS`): an endpoint that rejects every request (a wrong
   parameter, say) must not finish samples for good, so the next run sends it again and a later final record replaces
-  it. A sample without one is redone on the next run, starting at the rationalization when its direct answer is
-  already journaled.
+  it. A sample without one is redone on the next run, reusing what is journaled: its direct answer, its
+  rationalized answer, and the judge's verdict on that answer (a judge that failed or answered garbage leaves the
+  sample without a final record, and the next run asks the judge only).
 
 The SFT parquet files and ``stats.json`` are derived from this file at the end of each run.
 """
@@ -95,6 +97,10 @@ class JournalState:
     finals: dict[int, dict[str, Any]] = field(default_factory=dict)
     #: index -> latest successful ``direct`` attempt of a sample without a final record, or with a retryable one
     pending_direct: dict[int, dict[str, Any]] = field(default_factory=dict)
+    #: index -> latest successful ``rationalize`` attempt of such a sample
+    pending_rationalized: dict[int, dict[str, Any]] = field(default_factory=dict)
+    #: index -> the judge's verdict (a successful ``judge`` attempt) on that rationalized answer
+    pending_verdicts: dict[int, dict[str, Any]] = field(default_factory=dict)
     duplicates: int = 0
     truncated_tail: bool = False
 
@@ -147,11 +153,25 @@ def read_journal(path: str | Path) -> JournalState:
                 state.finals[index] = record
         else:
             raise JournalError(f"{path} line {lineno} has an unknown record type {kind!r}")
+    _collect_pending(state)
+    return state
+
+
+def _collect_pending(state: JournalState) -> None:
+    """Fill the ``pending_*`` maps: what an open sample already has, in journal order (a verdict belongs to the
+    rationalized answer before it)."""
     for record in state.attempts:
         index = record["index"]
-        if state.open(index) and record.get("stage") == "direct" and record.get("status") == "ok":
+        if record.get("status") != "ok" or not state.open(index):
+            continue
+        stage = record.get("stage")
+        if stage == "direct":
             state.pending_direct[index] = record
-    return state
+        elif stage == "rationalize":
+            state.pending_rationalized[index] = record
+            state.pending_verdicts.pop(index, None)
+        elif stage == "judge" and index in state.pending_rationalized:
+            state.pending_verdicts[index] = record
 
 
 class Journal(DurableAppender):

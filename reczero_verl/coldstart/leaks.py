@@ -6,7 +6,9 @@ A rationalization request tells the teacher the true rating and asks for reasoni
 unknown. A trace that betrays the hint teaches the student to talk about ratings it was never given, so such traces
 are dropped (reason ``leak``). A list of give-away phrases always misses the next paraphrase ("the actual score is
 4", "as the hint says", "per the instructions, the rating is 4", "since we already know the answer is 4", ...), so the
-judge works on what every paraphrase must contain instead:
+rules work on what every paraphrase must contain instead. They are still lexical: measured by the engineer who wrote
+them, they catch only about 55-60% of paraphrases written after them. They are the cheap first pass; the blind judge
+model of :mod:`reczero_verl.coldstart.leak_judge` reads what they let through (``--leak-judge both``, the default).
 
 * Only the reasoning is judged: the three analysis sections, without the ``<rate>`` section (the rating itself is
   expected there). The text is normalised (case, Unicode forms, curly quotes, contractions such as "we've", hyphens)

@@ -22,7 +22,8 @@ Everything here is a small pure function so the rules can be read, tested and ch
 * :func:`rationalization_messages` builds the second request: the very same messages, with an instruction appended to
   the user turn that gives the true rating and asks for reasoning that leads to it, written as if it were unknown.
 * :func:`~reczero_verl.coldstart.leaks.find_leak` rejects a rationalized trace whose reasoning lets on that the
-  rating was given (a lexical model of the give-away, robust to paraphrase: see :mod:`reczero_verl.coldstart.leaks`).
+  rating was given (a lexical model of the give-away: see :mod:`reczero_verl.coldstart.leaks`; it misses paraphrases
+  it was not written for, which is why :mod:`reczero_verl.coldstart.leak_judge` adds a blind judge model).
 * :func:`judge` turns one cleaned answer into a verdict with the project's one parser,
   :func:`reczero_verl.reward.parse_response`, so SFT keeps exactly what the GRPO reward calls well formed.
 """
@@ -155,12 +156,15 @@ def judge(
     stage: str = DIRECT,
     finish_reason: str | None = None,
     max_chars: int | None = None,
+    leak_rules: bool = True,
 ) -> Verdict:
     """Decide whether a cleaned answer (see :func:`strip_thinking`) is kept.
 
     Direct answers are kept when the format is OK and :func:`rating_matches` holds at ``tolerance``; rationalized
-    ones need the format, the exact truth (tolerance 0, same rounding) and no give-away in their reasoning sections
-    (:func:`find_leak` on :func:`reasoning_text`). The verdict names the first failed condition: ``empty``,
+    ones need the format, the exact truth (tolerance 0, same rounding) and, unless ``leak_rules`` is False, no
+    give-away in their reasoning sections (:func:`find_leak` on :func:`reasoning_text`; the blind judge of
+    :mod:`~reczero_verl.coldstart.leak_judge` is asked afterwards, by the runner). The verdict names the first failed
+    condition: ``empty``,
     ``truncated`` (the server stopped at the token limit and the format fails), ``too_long`` (more than
     ``max_chars`` characters), ``format``, ``wrong_rating``, ``leak``; ``match`` means keep.
     """
@@ -176,7 +180,7 @@ def judge(
         return Verdict(reason, False, parsed, value)
     if not rating_matches(value, truth, tolerance if stage == DIRECT else 0.0):
         return Verdict("wrong_rating", True, True, value)
-    if stage == RATIONALIZE:
+    if stage == RATIONALIZE and leak_rules:
         leak = find_leak(reasoning_text(answer))
         if leak is not None:
             return Verdict("leak", True, True, value, leak)
