@@ -41,6 +41,7 @@ public RecZero parquet that only has ``prompt``) are used as stored, with one wa
 
 from __future__ import annotations
 
+import enum
 import logging
 import os
 import sys
@@ -59,14 +60,11 @@ __all__ = [
     "RecZeroDataset",
     "BudgetOptions",
     "BudgetReport",
-    "Plan",
+    "Rendering",
     "RowShape",
     "PromptBudgeter",
     "STRUCTURED_COLUMNS",
-    "FIT",
-    "SHORTENED",
-    "OVERLONG",
-    "MALFORMED",
+    "FitStatus",
     "keep_counts",
     "halving_ladder",
     "candidate_stages",
@@ -88,8 +86,15 @@ STRUCTURED_COLUMNS: tuple[str, ...] = (
     "item_profile",
 )
 
-#: Outcome of one row: fits as rendered, shortened to fit, still too long at its shortest, or not renderable.
-FIT, SHORTENED, OVERLONG, MALFORMED = 0, 1, 2, 3
+
+class FitStatus(enum.IntEnum):
+    """Outcome of one row (an int, so that it travels in a ``datasets`` column)."""
+
+    FIT = 0  #: fits as rendered
+    SHORTENED = 1  #: shortened to fit
+    OVERLONG = 2  #: still too long at its shortest
+    MALFORMED = 3  #: cannot be rendered
+
 
 #: Floors of the halving ladders: below these a review or a field says nothing useful.
 MIN_REVIEW_CHARS = 16
@@ -145,7 +150,7 @@ class BudgetOptions:
 
 
 @dataclass(frozen=True)
-class Plan:
+class Rendering:
     """One rendering of a row: how many of the most recent history entries it keeps and how hard it clips text."""
 
     keep_user: int
@@ -170,7 +175,7 @@ class Outcome:
 
     messages: list[dict[str, str]]
     n_tokens: int
-    status: int
+    status: FitStatus
     error: str = ""
 
 
@@ -223,7 +228,7 @@ def _cap(limit: int | None, longest: int) -> int:
     return longest if limit is None else min(limit, longest)
 
 
-def candidate_stages(shape: RowShape, options: BudgetOptions) -> list[list[Plan]]:
+def candidate_stages(shape: RowShape, options: BudgetOptions) -> list[list[Rendering]]:
     """The shortening stages A-D of a row (see the module docstring), each a list of ever shorter plans.
 
     Stage A starts from the full rendering with the configured clipping, and each later stage from the last plan of
@@ -234,7 +239,9 @@ def candidate_stages(shape: RowShape, options: BudgetOptions) -> list[list[Plan]
     field = options.max_field_chars
     floor = options.min_history
     droppable = max(shape.n_user - floor, 0) + max(shape.n_item - floor, 0)
-    stage_a = [Plan(*keep_counts(shape.n_user, shape.n_item, k, floor), review, field) for k in range(1, droppable + 1)]
+    stage_a = [
+        Rendering(*keep_counts(shape.n_user, shape.n_item, k, floor), review, field) for k in range(1, droppable + 1)
+    ]
     user, item = keep_counts(shape.n_user, shape.n_item, droppable, floor)
 
     reviews = halving_ladder(_cap(review, shape.longest_review), MIN_REVIEW_CHARS)
@@ -242,20 +249,20 @@ def candidate_stages(shape: RowShape, options: BudgetOptions) -> list[list[Plan]
         reviews.append(0)
     else:
         reviews = []
-    stage_b = [Plan(user, item, r, field) for r in reviews]
+    stage_b = [Rendering(user, item, r, field) for r in reviews]
     review = reviews[-1] if reviews else review
 
     fields_ = halving_ladder(_cap(field, shape.longest_field), MIN_FIELD_CHARS)
-    stage_c = [Plan(user, item, review, f) for f in fields_]
+    stage_c = [Rendering(user, item, review, f) for f in fields_]
     field = fields_[-1] if fields_ else field
 
-    stage_d = [Plan(*keep_counts(user, item, k, 0), review, field) for k in range(1, user + item + 1)]
+    stage_d = [Rendering(*keep_counts(user, item, k, 0), review, field) for k in range(1, user + item + 1)]
     return [stage_a, stage_b, stage_c, stage_d]
 
 
 def _first_fit_in_stage(
-    stage: Sequence[Plan], budget: int, guess: int
-) -> Generator[Plan, int, tuple[int, int] | tuple[None, int]]:
+    stage: Sequence[Rendering], budget: int, guess: int
+) -> Generator[Rendering, int, tuple[int, int] | tuple[None, int]]:
     """Find the first plan of ``stage`` that fits, starting at ``guess``; the caller sends back token counts.
 
     Plans are assumed to fit from some index on (they get shorter in tokens as they get shorter in text, true up to
@@ -298,7 +305,7 @@ def _first_fit_in_stage(
     return hi, n_hi
 
 
-def _guess(stage: Sequence[Plan], budget: int, tokens_per_char: float, chars: Callable[[Plan], int]) -> int:
+def _guess(stage: Sequence[Rendering], budget: int, tokens_per_char: float, chars: Callable[[Rendering], int]) -> int:
     """Index of the first plan whose text length, times the row's measured tokens per character, fits the budget.
 
     Bisects on the text lengths (renderings are cheap next to tokenizations and are cached by the caller).
@@ -314,27 +321,27 @@ def _guess(stage: Sequence[Plan], budget: int, tokens_per_char: float, chars: Ca
 
 
 def _search(
-    shape: RowShape, options: BudgetOptions, budget: int, chars: Callable[[Plan], int]
-) -> Generator[Plan, int, tuple[Plan, int, int]]:
+    shape: RowShape, options: BudgetOptions, budget: int, chars: Callable[[Rendering], int]
+) -> Generator[Rendering, int, tuple[Rendering, int, int]]:
     """Yield the plans of one row to measure (the caller sends back token counts); return the chosen one.
 
     The full rendering comes first: most rows fit as they are, at the cost of one tokenization. Otherwise stages A-D
     are searched in turn (see :func:`candidate_stages`), each from a guess derived from the tokens per character
     measured on this very row. Returns ``(plan, n_tokens, status)``; an overlong row returns its shortest plan.
     """
-    plan = Plan(shape.n_user, shape.n_item, options.max_review_chars, options.max_field_chars)
+    plan = Rendering(shape.n_user, shape.n_item, options.max_review_chars, options.max_field_chars)
     n = yield plan
     if n <= budget:
-        return plan, n, FIT
+        return plan, n, FitStatus.FIT
     for stage in candidate_stages(shape, options):
         if not stage:
             continue
         guess = _guess(stage, budget, n / max(chars(plan), 1), chars)
         index, n_index = yield from _first_fit_in_stage(stage, budget, guess)
         if index is not None:
-            return stage[index], n_index, SHORTENED
+            return stage[index], n_index, FitStatus.SHORTENED
         plan, n = stage[-1], n_index
-    return plan, n, OVERLONG
+    return plan, n, FitStatus.OVERLONG
 
 
 def _history(row: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
@@ -368,7 +375,7 @@ def row_shape(row: Mapping[str, Any]) -> RowShape:
 
 
 def render_plan(
-    row: Mapping[str, Any], plan: Plan, variant: str, rating_min: float, rating_max: float
+    row: Mapping[str, Any], plan: Rendering, variant: str, rating_min: float, rating_max: float
 ) -> list[dict[str, str]]:
     """Render ``row`` as chat messages keeping the ``plan``'s most recent history entries and clipping."""
     user = _history(row, "user_history")
@@ -386,7 +393,7 @@ def render_plan(
     )
 
 
-def _rendered_chars(render: Callable[[Plan], list[dict[str, str]]], plan: Plan) -> int:
+def _rendered_chars(render: Callable[[Rendering], list[dict[str, str]]], plan: Rendering) -> int:
     """Characters of a plan's rendering (what the token-count guesses scale with)."""
     return sum(len(message["content"]) for message in render(plan))
 
@@ -460,7 +467,7 @@ class PromptBudgeter:
         """Fit every row, measuring the candidate renderings of all rows in lockstep batches.
 
         A row that cannot be rendered (missing rating, invalid scale, ...) keeps its stored ``prompt_key`` messages
-        and is reported as MALFORMED with the error (naming ``row_ids[i]`` and its ``extra_info.index``); under
+        and is reported as ``MALFORMED`` with the error (naming ``row_ids[i]`` and its ``extra_info.index``); under
         ``strict`` it raises instead.
         """
         ids = list(row_ids) if row_ids is not None else list(range(len(rows)))
@@ -471,10 +478,14 @@ class PromptBudgeter:
             return f"row {ids[i]} (extra_info.index={index}): {type(err).__name__}: {err}"
 
         outcomes: list[Outcome | None] = [None] * len(rows)
-        active: dict[int, tuple[Generator[Plan, int, tuple[Plan, int, int]], dict[Plan, list], Plan, tuple]] = {}
+        active: dict[
+            int, tuple[Generator[Rendering, int, tuple[Rendering, int, int]], dict[Rendering, list], Rendering, tuple]
+        ] = {}
         failed: dict[int, str] = {}
 
-        def render(i: int, plan: Plan, cache: dict[Plan, list], scale: tuple[float, float]) -> list[dict[str, str]]:
+        def render(
+            i: int, plan: Rendering, cache: dict[Rendering, list], scale: tuple[float, float]
+        ) -> list[dict[str, str]]:
             if plan not in cache:
                 cache[plan] = render_plan(rows[i], plan, self.options.variant, *scale)
             return cache[plan]
@@ -482,7 +493,7 @@ class PromptBudgeter:
         for i, row in enumerate(rows):
             try:
                 scale = rating_scale(row.get("extra_info"))
-                cache: dict[Plan, list] = {}
+                cache: dict[Rendering, list] = {}
                 chars = partial(_rendered_chars, partial(render, i, cache=cache, scale=scale))
                 search = _search(row_shape(row), self.options, self.max_prompt_length, chars)
                 plan = next(search)
@@ -513,7 +524,7 @@ class PromptBudgeter:
                 raise ValueError(f"cannot render {next(iter(failed.values()))} (data.reczero.strict=true)")
             stored = [[dict(m) for m in (rows[i].get(prompt_key) or [])] for i in failed]
             for (i, error), messages, n_tokens in zip(failed.items(), stored, self.count_tokens(stored), strict=True):
-                outcomes[i] = Outcome(messages, n_tokens, MALFORMED, error)
+                outcomes[i] = Outcome(messages, n_tokens, FitStatus.MALFORMED, error)
         return [outcome for outcome in outcomes if outcome is not None]
 
 
@@ -624,12 +635,12 @@ class RecZeroDataset(RLHFDataset):
         """Count the outcomes, log them, and drop overlong rows when ``data.filter_overlong_prompts`` asks for it."""
         statuses = dataframe[_STATUS_COL]
         tokens = dataframe[_TOKENS_COL]
-        counts = {code: 0 for code in (FIT, SHORTENED, OVERLONG, MALFORMED)}
+        counts = dict.fromkeys(FitStatus, 0)
         for code in statuses:
             counts[code] += 1
         too_long = sum(1 for n in tokens if n > self.max_prompt_length)
-        if counts[MALFORMED]:
-            errors = [e for s, e in zip(statuses, dataframe[_ERROR_COL], strict=True) if s == MALFORMED]
+        if counts[FitStatus.MALFORMED]:
+            errors = [e for s, e in zip(statuses, dataframe[_ERROR_COL], strict=True) if s == FitStatus.MALFORMED]
             logger.warning(
                 "%s: %d row(s) could not be rendered from their structured columns and keep their stored prompt "
                 "(set data.reczero.strict=true to stop instead); first: %s",
@@ -647,10 +658,10 @@ class RecZeroDataset(RLHFDataset):
             dropped = before - len(dataframe)
         report = BudgetReport(
             rows=len(statuses),
-            fit=counts[FIT],
-            shortened=counts[SHORTENED],
-            overlong=counts[OVERLONG],
-            malformed=counts[MALFORMED],
+            fit=counts[FitStatus.FIT],
+            shortened=counts[FitStatus.SHORTENED],
+            overlong=counts[FitStatus.OVERLONG],
+            malformed=counts[FitStatus.MALFORMED],
             dropped_overlong=dropped,
             max_prompt_length=self.max_prompt_length,
             longest_prompt=max(tokens, default=0),

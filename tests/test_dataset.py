@@ -19,9 +19,9 @@ import pytest
 
 from reczero_verl.dataset import (
     BudgetOptions,
-    Plan,
     PromptBudgeter,
     RecZeroDataset,
+    Rendering,
     RowShape,
     _first_fit_in_stage,
     candidate_stages,
@@ -162,7 +162,7 @@ def test_halving_ladder_and_stages_only_shorten():
     assert [p.review_chars for p in b] == [60, 30, 0] and {(p.keep_user, p.keep_item) for p in b} == {(2, 2)}
     assert [p.field_chars for p in c] == [45] and all(p.review_chars == 0 for p in c)
     assert [(p.keep_user, p.keep_item) for p in d] == [(2, 1), (1, 1), (1, 0), (0, 0)]
-    assert d[-1] == Plan(0, 0, 0, 45)
+    assert d[-1] == Rendering(0, 0, 0, 45)
 
 
 def test_counts_match_verl_tokenization_for_any_chat_template(tiny_tokenizer_dir):
@@ -365,7 +365,7 @@ def test_unknown_or_invalid_options_raise():
 
 def drive(stage_tokens: list[int], budget: int, guess: int) -> tuple[Any, int, int]:
     """Run the stage search against fixed token counts; returns (index, n_tokens, number of measurements)."""
-    plans = [Plan(k, 0, None, None) for k in range(len(stage_tokens))]
+    plans = [Rendering(k, 0, None, None) for k in range(len(stage_tokens))]
     search = _first_fit_in_stage(plans, budget, guess)
     probes, plan = 1, next(search)
     while True:

@@ -488,12 +488,14 @@ def _stored_messages(frame: pd.DataFrame, data: str) -> list[list[dict[str, str]
 
 def _budgeted_messages(frame: pd.DataFrame, tokenizer: Any, max_tokens: int, variant: str) -> list[Any]:
     """Prompts re-rendered and fitted into ``max_tokens`` by the training dataset's own budgeter."""
-    from reczero_verl.dataset import OVERLONG, BudgetOptions, PromptBudgeter
+    from reczero_verl.dataset import BudgetOptions, FitStatus, PromptBudgeter
 
     budgeter = PromptBudgeter(tokenizer, BudgetOptions(variant=variant), max_tokens)
     rows = frame.to_dict("records")
     outcomes = budgeter.fit_rows(rows)
-    overlong = [int(r["extra_info"]["index"]) for r, o in zip(rows, outcomes, strict=True) if o.status == OVERLONG]
+    overlong = [
+        int(r["extra_info"]["index"]) for r, o in zip(rows, outcomes, strict=True) if o.status == FitStatus.OVERLONG
+    ]
     if overlong:
         logger.warning(
             "generate: %d prompt(s) exceed %d tokens even at their shortest: %s",
