@@ -531,15 +531,17 @@ def _series(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
 
 
 def _draw(ax: Any, table: pd.DataFrame, spec: tuple[str, str, tuple[tuple[str, str, str], ...], str]) -> None:
+    from matplotlib.ticker import MaxNLocator
+
     _, title, columns, ylabel = spec
-    colours = iter(f"C{k}" for k in range(100))
-    for label, rows in _series(table):
-        colour = next(colours)
+    for k, (label, rows) in enumerate(_series(table)):
+        colour = f"C{k % 10}"  # one colour per series, in every plot
         marker = "o" if rows["split"].iloc[0] == VAL else "."
         for column, style, suffix in columns:
             ax.plot(rows["step"], rows[column], style, marker=marker, color=colour, label=f"{label}{suffix}")
     ax.set_title(title, fontsize=10)
     ax.set_xlabel("step")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
@@ -554,6 +556,8 @@ def plot_curves(table: pd.DataFrame, folder: Path) -> list[Path]:
     fig, axes = plt.subplots(2, 2, figsize=(10, 7), sharex=True)
     for ax, spec in zip(axes.flat, _PLOTS, strict=True):
         _draw(ax, table, spec)
+    for ax in axes[0]:
+        ax.set_xlabel("")  # the columns share their step axis with the plot below
     fig.tight_layout()
     paths.append(folder / "overview.png")
     fig.savefig(paths[-1], dpi=100)
