@@ -18,10 +18,11 @@ the run's reward options: ``--config`` (the run's resolved config, e.g. ``OUTPUT
 quickstart or Hydra's ``.hydra/config.yaml``) gives the template variant, the pre-fill, the mode and the format
 weight (``reward.custom_reward_function.reward_kwargs``), the rating scale (the ``extra_info.rating_min`` /
 ``rating_max`` of ``data.train_files``, which must agree on one scale since the dumps do not say which row is which),
-the dump folders and the data sources; explicit options win over it, defaults (``tbr``, no pre-fill, 1-5) fill the
-rest. Every re-scored reward is checked against the ``score`` verl dumped: a difference means the options are not the
-run's, and is counted and reported. Validation lines are read as dumped (the reward computed them on each row's own
-scale); a line without those keys is re-scored the same way.
+the dump folders (skipped while they hold no dump yet) and the data sources; relative paths in it are read from the
+current folder, as verl reads them from the launch folder. Explicit options win over it, defaults (``tbr``, no
+pre-fill, 1-5) fill the rest. Every re-scored reward is checked against the ``score`` verl dumped: a difference
+means the options are not the run's, and is counted and reported. Validation lines are read as dumped (the reward
+computed them on each row's own scale); a line without those keys is re-scored the same way.
 
 ``data_source`` is the line's own when it has one, otherwise the single ``data_source`` of the config's train / val
 files, otherwise the split name (``train`` / ``val``).
@@ -33,7 +34,8 @@ training value is verl's ``critic/score/mean``); ``format_rate``; ``coverage`` (
 published with PNG plots and ``report.md`` as one folder (staged, then swapped in).
 
 A run in progress can be read at any time: a last line cut mid-write is skipped and counted, malformed lines are
-skipped and reported by ``file:line``. Exit codes: 0 written; 2 bad input (a missing or empty dump folder, an
+skipped and reported by ``file:line`` (the newest step may then count fewer responses until verl finishes writing it:
+rerun). An output folder is replaced whole. Exit codes: 0 written; 2 bad input (a missing or empty dump folder, an
 unreadable config, ground truths outside the scale, no readable line).
 """
 
