@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("reczero_verl.evaluation.generate", "generate responses of a trained model for a test parquet"),
     "evaluate": ("reczero_verl.evaluation.evaluate", "MAE / RMSE / coverage of generations, with a report and plots"),
     "baselines": ("reczero_verl.evaluation.baselines", "classical rating-prediction baselines on the same split"),
+    "curves": ("reczero_verl.evaluation.curves", "training and validation curves per step from verl's dumps"),
     "quickstart": (
         "reczero_verl.quickstart",
         "the main job: prepare the bundled sample and launch the 1-GPU RecZero recipe with verl",
