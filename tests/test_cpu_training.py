@@ -19,6 +19,7 @@ import io
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 from contextlib import redirect_stdout
@@ -146,6 +147,48 @@ def test_checkpoint_holds_a_hugging_face_copy_that_generate_and_evaluate_use(rec
     assert cli.main([*argv, "--limit", "6"]) == 0
     metrics = json.loads((report / "metrics.json").read_text())
     assert metrics["n_prompts"] == 6
+
+
+def test_curves_of_the_run_match_what_verl_logged(reczero, tmp_path):
+    """`reczero-verl curves` on the run's dumps: each step's figures equal what verl logged for that step."""
+    from reczero_verl.evaluation.curves import curves
+
+    run = reczero["out"]
+    out = tmp_path / "curves"
+    assert cli.main(["curves", "--config", str(run / "resolved_config.yaml"), "--output", str(out)]) == 0
+    table = pd.read_csv(out / "curves.csv")
+    logged = metrics_by_step(run / "logs" / "metrics.jsonl")
+    train = table[table["split"] == "train"].set_index("step")
+    val = table[table["split"] == "val"].set_index("step")
+    assert list(train.index) == [1, 2] and list(val.index) == [0, 2]
+    assert set(table["data_source"]) == {SOURCE}  # from the config's data files: verl's dumps carry none
+    assert (train["n"] == 16).all() and (val["n"] == 16).all()  # 4 prompts x 4 responses; 16 validation prompts
+    for step, row in train.iterrows():
+        assert row["reward_mean"] == pytest.approx(logged[step]["critic/score/mean"], abs=1e-6)
+    for step, row in val.iterrows():
+        metric = f"val-aux/{SOURCE}/{{}}/mean@1"
+        assert row["mae"] == pytest.approx(logged[step][metric.format("abs_error")], abs=1e-9)
+        assert row["rmse"] ** 2 == pytest.approx(logged[step][metric.format("sq_error")], abs=1e-9)
+        assert row["format_rate"] == pytest.approx(logged[step][metric.format("format_ok")], abs=1e-9)
+        assert row["coverage"] == pytest.approx(logged[step][metric.format("parsed")], abs=1e-9)
+        assert row["reward_mean"] == pytest.approx(logged[step][metric.format("reward")], abs=1e-6)
+    report = (out / "report.md").read_text()
+    assert "differ from verl" not in report  # the re-scored training rewards are verl's, line for line
+    assert "0 torn last line(s)" in report and "0 malformed line(s)" in report
+    for name in ("overview", "reward", "format_rate", "errors", "response_chars"):
+        assert (out / "plots" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+
+    # The same dumps caught mid-write: half of the last line of the newest step is on disk.
+    rollouts = tmp_path / "rollout_data"
+    shutil.copytree(run / "checkpoints" / "rollout_data", rollouts)
+    newest = rollouts / "2.jsonl"
+    lines = newest.read_text(encoding="utf-8").splitlines(keepends=True)
+    newest.write_text("".join(lines[:-1]) + lines[-1][: len(lines[-1]) // 2], encoding="utf-8")
+    partial = curves(rollouts, None, tmp_path / "partial")
+    assert partial.stats["train"].torn == [f"{newest}:{len(lines)}"] and partial.stats["train"].bad == []
+    steps = partial.table.set_index("step")
+    assert steps.loc[1, "reward_mean"] == pytest.approx(train.loc[1, "reward_mean"], abs=1e-12)
+    assert steps.loc[2, "n"] == 15
 
 
 def test_rerun_resumes_from_the_checkpoint_and_runs_step_3_only(resumed, reczero):

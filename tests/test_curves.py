@@ -14,12 +14,9 @@
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import math
-import shutil
-from contextlib import redirect_stdout
 from pathlib import Path
 
 import pandas as pd
@@ -311,60 +308,3 @@ def test_training_files_of_mixed_scales_need_an_explicit_scale(tmp_path, caplog)
 # ---- a real run: the dumps verl's own trainer wrote on the CPU backend ------------------------------------------
 
 SOURCE = f"reczero/{quickstart.SAMPLE_NAME}"
-
-
-def _metrics_by_step(path: Path) -> dict[int, dict]:
-    steps: dict[int, dict] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        record = json.loads(line)
-        steps.setdefault(int(record["step"]), {}).update(record["data"])
-    return steps
-
-
-@pytest.fixture(scope="module")
-def cpu_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("curves_run") / "quickstart"
-    with redirect_stdout(io.StringIO()):
-        code = cli.main(["quickstart", "--output-dir", str(out), "--backend", "cpu", "--steps", "2"])
-    return out, code
-
-
-@pytest.mark.e2e
-def test_curves_of_a_cpu_quickstart_match_what_verl_logged(cpu_run, tmp_path):
-    run, code = cpu_run
-    assert code == 0, (run / "logs" / "train.log").read_text(errors="replace")[-3000:]
-    out = tmp_path / "curves"
-    assert cli.main(["curves", "--config", str(run / "resolved_config.yaml"), "--output", str(out)]) == 0
-    table = pd.read_csv(out / "curves.csv")
-    logged = _metrics_by_step(run / "logs" / "metrics.jsonl")
-    train = table[table["split"] == "train"].set_index("step")
-    val = table[table["split"] == "val"].set_index("step")
-    assert list(train.index) == [1, 2] and list(val.index) == [0, 2]
-    assert set(table["data_source"]) == {SOURCE}  # from the config's data files: verl's dumps carry none
-    assert (train["n"] == 16).all() and (val["n"] == 16).all()  # 4 prompts x 4 responses; 16 validation prompts
-    for step, row in train.iterrows():
-        assert row["reward_mean"] == pytest.approx(logged[step]["critic/score/mean"], abs=1e-6)
-    for step, row in val.iterrows():
-        metric = f"val-aux/{SOURCE}/{{}}/mean@1"
-        assert row["mae"] == pytest.approx(logged[step][metric.format("abs_error")], abs=1e-9)
-        assert row["rmse"] ** 2 == pytest.approx(logged[step][metric.format("sq_error")], abs=1e-9)
-        assert row["format_rate"] == pytest.approx(logged[step][metric.format("format_ok")], abs=1e-9)
-        assert row["coverage"] == pytest.approx(logged[step][metric.format("parsed")], abs=1e-9)
-        assert row["reward_mean"] == pytest.approx(logged[step][metric.format("reward")], abs=1e-6)
-    report = (out / "report.md").read_text()
-    assert "differ from verl" not in report  # the re-scored training rewards are verl's, line for line
-    assert "0 torn last line(s)" in report and "0 malformed line(s)" in report
-    for name in ("overview", "reward", "format_rate", "errors", "response_chars"):
-        assert (out / "plots" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
-
-    # The same dumps caught mid-write: half of the last line of the newest step is on disk.
-    rollouts = tmp_path / "rollout_data"
-    shutil.copytree(run / "checkpoints" / "rollout_data", rollouts)
-    newest = rollouts / "2.jsonl"
-    lines = newest.read_text(encoding="utf-8").splitlines(keepends=True)
-    newest.write_text("".join(lines[:-1]) + lines[-1][: len(lines[-1]) // 2], encoding="utf-8")
-    partial = curves(rollouts, None, tmp_path / "partial")
-    assert partial.stats["train"].torn == [f"{newest}:{len(lines)}"] and partial.stats["train"].bad == []
-    steps = partial.table.set_index("step")
-    assert steps.loc[1, "reward_mean"] == pytest.approx(train.loc[1, "reward_mean"], abs=1e-12)
-    assert steps.loc[2, "n"] == 15
