@@ -110,11 +110,17 @@ non_negative_float = NumberRule("non_negative_float", float, 0.0)
 fraction = NumberRule("fraction", float, 0.0, maximum=1.0)
 
 
-def option(flag: str | None = None, rule: NumberRule | None = None, **field_kwargs: Any) -> Any:
+def option(
+    flag: str | None = None,
+    rule: NumberRule | None = None,
+    *,
+    choices: tuple[str, ...] | None = None,
+    **field_kwargs: Any,
+) -> Any:
     """A config dataclass field set by a command-line option: ``flag`` (default ``--`` and the field's name with
-    dashes) names it in messages, ``rule`` bounds it (see :func:`check_options`); ``field_kwargs`` go to
-    :func:`dataclasses.field` (``default=...``)."""
-    return dataclasses.field(metadata={"flag": flag, "rule": rule}, **field_kwargs)
+    dashes) names it in messages; ``rule`` bounds a number, ``choices`` lists the accepted words (both checked by
+    :func:`check_options`); ``field_kwargs`` go to :func:`dataclasses.field` (``default=...``)."""
+    return dataclasses.field(metadata={"flag": flag, "rule": rule, "choices": choices}, **field_kwargs)
 
 
 def _field(config_type: type, name: str) -> dataclasses.Field:
@@ -130,12 +136,17 @@ def option_flag(config_type: type, name: str) -> str:
 
 
 def check_options(config: Any) -> None:
-    """Check every bounded field of the dataclass ``config``; None means unset and is not checked."""
+    """Check every bounded or listed field of the dataclass ``config``; None means unset and is not checked."""
     for f in dataclasses.fields(config):
-        rule = f.metadata.get("rule")
         value = getattr(config, f.name)
-        if rule is not None and value is not None:
-            rule.check(option_flag(type(config), f.name), value)
+        if value is None:
+            continue
+        flag = option_flag(type(config), f.name)
+        rule, choices = f.metadata.get("rule"), f.metadata.get("choices")
+        if rule is not None:
+            rule.check(flag, value)
+        if choices is not None and value not in choices:
+            raise BadInputError(f"{flag} must be one of {', '.join(choices)}, got {value!r}")
 
 
 def _shown(value: Any) -> str:
@@ -145,8 +156,8 @@ def _shown(value: Any) -> str:
 def add_option(parser: Any, config_type: type, name: str, help: str, **kwargs: Any) -> argparse.Action:
     """Add the option setting the field ``name`` of ``config_type`` to ``parser`` (a parser or an argument group).
 
-    The flag, the rule (as ``type``), the default (a field without one is a required option) and the help's range
-    and default come from the field; ``kwargs`` go to ``add_argument`` (``choices``, ``action``...).
+    The flag, the rule (as ``type``), the choices, the default (a field without one is a required option) and the
+    help's range and default come from the field; ``kwargs`` go to ``add_argument`` (``choices``, ``action``...).
     """
     f = _field(config_type, name)
     flag = option_flag(config_type, name)
@@ -155,6 +166,8 @@ def add_option(parser: Any, config_type: type, name: str, help: str, **kwargs: A
     if rule is not None:
         kwargs.setdefault("type", rule)
         notes.append(rule.describe())
+    if f.metadata.get("choices") is not None:
+        kwargs.setdefault("choices", f.metadata["choices"])
     if f.default is dataclasses.MISSING:
         kwargs.setdefault("required", True)
     else:

@@ -74,6 +74,7 @@ from reczero_verl.options import (
     positive_float,
     positive_int,
 )
+from reczero_verl.template import DEFAULT_VARIANT, VARIANTS
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +126,7 @@ class GenerateConfig:
     max_tokens: int = option(rule=positive_int, default=1024)
     seed: int = option(rule=non_negative_int, default=0)
     limit: int | None = option(rule=positive_int, default=None)
-    backend: str = "auto"
+    backend: str = option(choices=BACKENDS, default="auto")
     batch_size: int = option(rule=positive_int, default=8)
     dtype: str = "auto"
     prefill: bool = False
@@ -133,7 +134,7 @@ class GenerateConfig:
     prefix: str = ""
     rating_logits: bool = False
     max_prompt_tokens: int | None = option(rule=positive_int, default=None)
-    variant: str = "tbr"
+    variant: str = option(choices=VARIANTS, default=DEFAULT_VARIANT)
     tensor_parallel_size: int = option(rule=positive_int, default=1)
     gpu_memory_utilization: float = option(rule=positive_float, default=0.9)
     max_model_len: int | None = option(rule=positive_int, default=None)
@@ -142,8 +143,6 @@ class GenerateConfig:
         as_paths(self, "data", "output", "chat_template")
         object.__setattr__(self, "model", str(self.model))
         check_options(self)
-        if self.backend not in BACKENDS:
-            raise EvaluationInputError(f"--backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
         if self.prefill and self.chat_template is not None:
             raise EvaluationInputError("--prefill and --chat-template exclude each other; pass one of them")
         if self.prefix and not self.prefill and self.chat_template is None:
@@ -171,7 +170,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     add("max_tokens", "maximum new tokens per response")
     add("seed", "sampling seed")
     add("limit", "only the first N rows by extra_info.index; unset: every row")
-    add("backend", "generation engine", choices=BACKENDS)
+    add("backend", "generation engine")
     add("batch_size", "transformers: prompts per batch")
     add("dtype", "model dtype: auto, bfloat16, float16 or float32")
     template = parser.add_mutually_exclusive_group()
