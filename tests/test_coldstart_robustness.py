@@ -289,5 +289,5 @@ def test_unusable_output_folders_are_refused_before_any_request(tmp_path, monkey
             caplog.clear()
             assert run_cli(out, train, server) == 2
             (message,) = _errors(caplog)
-            assert f"--output {out}" in message and needle in message
+            assert f"--output-dir {out}" in message and needle in message
         assert server.received() == []
