@@ -207,7 +207,7 @@ class Teacher:
 
 def run_cli(out: Path, train: Path, server: ScriptedChatServer, *extra: str) -> int:
     argv = [
-        "--log-level", "DEBUG", "coldstart", "--input", str(train), "--output", str(out),
+        "--log-level", "DEBUG", "coldstart", "--input", str(train), "--output-dir", str(out),
         "--base-url", server.base_url, "--model", "teacher-x", "--api-key-env", KEY_ENV,
         "--backoff-base", "0.01", "--backoff-max", "0.05", "--timeout", "1.0", "--no-progress", *extra,
     ]  # fmt: skip
@@ -416,7 +416,7 @@ def test_export_only_rebuilds_the_files_from_the_journal_without_a_server(full_r
     before = sft_rows(out)
     for name in ("sft_train.parquet", "sft_val.parquet", "stats.json"):
         (out / name).unlink()
-    argv = ["coldstart", "--input", str(full_run["train"]), "--output", str(out), "--export-only"]
+    argv = ["coldstart", "--input", str(full_run["train"]), "--output-dir", str(out), "--export-only"]
     assert cli_main([*argv, "--val-ratio", "0.2", "--max-samples", "100"]) == 0
     assert sft_rows(out) == before
     assert json.loads((out / "stats.json").read_text())["kept_rationalized"] == 4

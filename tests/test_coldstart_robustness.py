@@ -4,7 +4,7 @@
 
 A server that trickles its answer a byte at a time is timed out by ``--timeout``; ``Retry-After`` is honoured up to
 ``--max-retry-after`` and the log says so; an endpoint that rejects every request (HTTP 400) does not finish samples
-for good; oversized bodies and answers are capped; an input that is not parquet or an unusable ``--output`` is one
+for good; oversized bodies and answers are capped; an input that is not parquet or an unusable ``--output-dir`` is one
 line and exit code 2, before any request.
 """
 

@@ -253,7 +253,7 @@ def test_output_of_an_older_generate_is_not_resumed_but_evaluates_with_index_onl
     assert _run(tiny_model_dir, data, out) == 2
     (message,) = _error_lines(caplog)
     assert "older `reczero-verl generate`" in message and "new --output" in message and "--index-only" in message
-    evaluate_args = ["evaluate", "--data", str(data), "--generations", str(out), "--output", str(tmp_path / "e")]
+    evaluate_args = ["evaluate", "--data", str(data), "--generations", str(out), "--output-dir", str(tmp_path / "e")]
     assert cli_main(evaluate_args) == 2
     assert cli_main([*evaluate_args, "--index-only"]) == 0
 
