@@ -10,8 +10,17 @@ import numpy as np
 import pytest
 
 from reczero_verl.cli import main as cli_main
-from reczero_verl.evaluation.baselines import BaselineSettings, fit_biases, run_baselines, training_interactions
+from reczero_verl.errors import BadInputError
+from reczero_verl.evaluation.baselines import (
+    BaselinesConfig,
+    BaselineSettings,
+    fit_biases,
+    run_baselines,
+    training_interactions,
+    write_baselines_report,
+)
 from reczero_verl.evaluation.data import load_targets
+from reczero_verl.evaluation.evaluate import EvaluateConfig, write_evaluation_report
 from tests.builders import prepared_row, write_generations, write_prepared
 
 TOL = 1e-9
@@ -147,6 +156,30 @@ def test_biased_is_near_the_noise_without_interactions(tmp_path):
     train, test = _synthetic(tmp_path, low_rank=False)
     metrics, _ = run_baselines([train], test, settings=BaselineSettings(use_mf=False, bias_reg=1.0))
     assert metrics["overall"]["biased"]["mae"] < 0.5 * metrics["overall"]["global_mean"]["mae"]
+
+
+def test_python_api_writes_both_reports_without_argv(tmp_path):
+    train, test = _hand_files(tmp_path)
+    settings = BaselineSettings(use_mf=False)
+    published = write_baselines_report(
+        BaselinesConfig(train=[train], test=test, output_dir=tmp_path / "b", settings=settings)
+    )
+    assert published.report == tmp_path / "b" / "report.md" and published.report.is_file()
+    assert published.metrics == json.loads((tmp_path / "b" / "metrics.json").read_text())
+    assert published.metrics["overall"] == run_baselines([train], test, settings=settings)[0]["overall"]
+    gens = write_generations(
+        tmp_path / "gen.jsonl", [{"index": i, "sample": 0, "response": "<rate>3</rate>"} for i in range(3)], test
+    )
+    config = EvaluateConfig(
+        data=test, generations=gens, output_dir=tmp_path / "e", baselines=tmp_path / "b" / "metrics.json"
+    )
+    evaluated = write_evaluation_report(config)
+    assert evaluated.metrics["baselines"] == str(tmp_path / "b" / "metrics.json")
+    assert "| baseline: item_mean | 3 |" in evaluated.report.read_text()
+    with pytest.raises(BadInputError, match="--mf-factors must be at least 1, got 0"):
+        BaselineSettings(mf_factors=0)
+    with pytest.raises(BadInputError, match="--train-on must be one of visible, targets"):
+        BaselinesConfig(train=[train], test=test, output_dir=tmp_path / "x", train_on="all")
 
 
 def test_cli_and_evaluate_comparison(tmp_path):

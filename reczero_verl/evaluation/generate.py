@@ -165,7 +165,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     add("data", "prepared parquet (e.g. test.parquet)")
     add("output", "JSON-lines file to write or resume")
     add("n", "samples per prompt, K")
-    add("temperature", "sampling temperature; 0 is greedy decoding")
+    add("temperature", "sampling temperature; 0: greedy decoding")
     add("top_p", "nucleus sampling threshold")
     add("max_tokens", "maximum new tokens per response")
     add("seed", "sampling seed")
