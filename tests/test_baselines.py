@@ -10,8 +10,17 @@ import numpy as np
 import pytest
 
 from reczero_verl.cli import main as cli_main
-from reczero_verl.evaluation.baselines import BaselineSettings, fit_biases, run_baselines, training_interactions
+from reczero_verl.errors import BadInputError
+from reczero_verl.evaluation.baselines import (
+    BaselinesConfig,
+    BaselineSettings,
+    fit_biases,
+    run_baselines,
+    training_interactions,
+    write_baselines_report,
+)
 from reczero_verl.evaluation.data import load_targets
+from reczero_verl.evaluation.evaluate import EvaluateConfig, write_evaluation_report
 from tests.builders import prepared_row, write_generations, write_prepared
 
 TOL = 1e-9
@@ -149,10 +158,34 @@ def test_biased_is_near_the_noise_without_interactions(tmp_path):
     assert metrics["overall"]["biased"]["mae"] < 0.5 * metrics["overall"]["global_mean"]["mae"]
 
 
+def test_python_api_writes_both_reports_without_argv(tmp_path):
+    train, test = _hand_files(tmp_path)
+    settings = BaselineSettings(use_mf=False)
+    published = write_baselines_report(
+        BaselinesConfig(train=[train], test=test, output_dir=tmp_path / "b", settings=settings)
+    )
+    assert published.report == tmp_path / "b" / "report.md" and published.report.is_file()
+    assert published.metrics == json.loads((tmp_path / "b" / "metrics.json").read_text())
+    assert published.metrics["overall"] == run_baselines([train], test, settings=settings)[0]["overall"]
+    gens = write_generations(
+        tmp_path / "gen.jsonl", [{"index": i, "sample": 0, "response": "<rate>3</rate>"} for i in range(3)], test
+    )
+    config = EvaluateConfig(
+        data=test, generations=gens, output_dir=tmp_path / "e", baselines=tmp_path / "b" / "metrics.json"
+    )
+    evaluated = write_evaluation_report(config)
+    assert evaluated.metrics["baselines"] == str(tmp_path / "b" / "metrics.json")
+    assert "| baseline: item_mean | 3 |" in evaluated.report.read_text()
+    with pytest.raises(BadInputError, match="--mf-factors must be at least 1, got 0"):
+        BaselineSettings(mf_factors=0)
+    with pytest.raises(BadInputError, match="--train-on must be one of visible, targets"):
+        BaselinesConfig(train=[train], test=test, output_dir=tmp_path / "x", train_on="all")
+
+
 def test_cli_and_evaluate_comparison(tmp_path):
     train, test = _hand_files(tmp_path)
     out = tmp_path / "baselines"
-    assert cli_main(["baselines", "--train", str(train), "--test", str(test), "--output", str(out), "--no-mf"]) == 0
+    assert cli_main(["baselines", "--train", str(train), "--test", str(test), "--output-dir", str(out), "--no-mf"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["kind"] == "baselines" and metrics["n_targets"] == 3
     assert (out / "plots" / "reczero_synthetic_per_rating_mae.png").read_bytes()[:4] == b"\x89PNG"
@@ -161,12 +194,12 @@ def test_cli_and_evaluate_comparison(tmp_path):
         tmp_path / "gen.jsonl", [{"index": i, "sample": 0, "response": "<rate>3</rate>"} for i in range(3)], test
     )
     ev = tmp_path / "eval"
-    args = ["evaluate", "--data", str(test), "--generations", str(gens), "--output", str(ev)]
+    args = ["evaluate", "--data", str(test), "--generations", str(gens), "--output-dir", str(ev)]
     assert cli_main([*args, "--baselines", str(out / "metrics.json")]) == 0
     assert "| baseline: item_mean | 3 |" in (ev / "report.md").read_text()
     other = write_prepared(tmp_path / "other.parquet", [prepared_row(0, "u1", "i3", 4.0)])
     gens1 = write_generations(tmp_path / "gen1.jsonl", [{"index": 0, "sample": 0, "response": "x"}], other)
-    bad = ["evaluate", "--data", str(other), "--generations", str(gens1), "--output", str(ev)]
+    bad = ["evaluate", "--data", str(other), "--generations", str(gens1), "--output-dir", str(ev)]
     assert cli_main([*bad, "--baselines", str(out / "metrics.json")]) == 2
 
 
@@ -181,7 +214,7 @@ def test_end_to_end_on_real_prepare_output(shared_data, tmp_path):
     assert cli_main(["prepare", "amazon", "--reviews", str(reviews), "--output-dir", str(prep)]) == 0
     out = tmp_path / "baselines"
     args = ["baselines", "--train", str(prep / "train.parquet"), "--test", str(prep / "test.parquet")]
-    assert cli_main([*args, "--output", str(out)]) == 0
+    assert cli_main([*args, "--output-dir", str(out)]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     test = load_targets(prep / "test.parquet")
     assert metrics["n_targets"] == len(test) > 0
@@ -202,7 +235,7 @@ def test_end_to_end_on_real_prepare_output(shared_data, tmp_path):
     )
     ev = tmp_path / "eval"
     evaluate_args = ["evaluate", "--data", str(prep / "test.parquet"), "--generations", str(gens)]
-    assert cli_main([*evaluate_args, "--output", str(ev), "--baselines", str(out / "metrics.json")]) == 0
+    assert cli_main([*evaluate_args, "--output-dir", str(ev), "--baselines", str(out / "metrics.json")]) == 0
     scored = json.loads((ev / "metrics.json").read_text())["overall"]["first_sample"]
     assert scored["mae"] == pytest.approx(metrics["overall"]["biased"]["mae"], abs=1e-9)
     assert scored["rmse"] == pytest.approx(metrics["overall"]["biased"]["rmse"], abs=1e-9)

@@ -26,10 +26,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from reczero_verl.cli import main as cli_main
+from reczero_verl.coldstart.config import ColdstartConfig
 from reczero_verl.coldstart.journal import JOURNAL_NAME, Journal, read_journal
 from reczero_verl.coldstart.leak_judge import JUDGE_SYSTEM_PROMPT
+from reczero_verl.coldstart.pipeline import SamplesPendingError, run_coldstart
 from reczero_verl.coldstart.samples import load_samples, stratified_order
 from reczero_verl.coldstart.traces import rationalization_instruction, rationalization_messages
+from reczero_verl.errors import BadInputError
 from reczero_verl.template import build_messages
 from tests.builders import CONTRACT_SCHEMA
 from tests.fake_openai_server import Received, Reply, ScriptedChatServer, completion, error
@@ -207,7 +210,7 @@ class Teacher:
 
 def run_cli(out: Path, train: Path, server: ScriptedChatServer, *extra: str) -> int:
     argv = [
-        "--log-level", "DEBUG", "coldstart", "--input", str(train), "--output", str(out),
+        "--log-level", "DEBUG", "coldstart", "--input", str(train), "--output-dir", str(out),
         "--base-url", server.base_url, "--model", "teacher-x", "--api-key-env", KEY_ENV,
         "--backoff-base", "0.01", "--backoff-max", "0.05", "--timeout", "1.0", "--no-progress", *extra,
     ]  # fmt: skip
@@ -416,7 +419,7 @@ def test_export_only_rebuilds_the_files_from_the_journal_without_a_server(full_r
     before = sft_rows(out)
     for name in ("sft_train.parquet", "sft_val.parquet", "stats.json"):
         (out / name).unlink()
-    argv = ["coldstart", "--input", str(full_run["train"]), "--output", str(out), "--export-only"]
+    argv = ["coldstart", "--input", str(full_run["train"]), "--output-dir", str(out), "--export-only"]
     assert cli_main([*argv, "--val-ratio", "0.2", "--max-samples", "100"]) == 0
     assert sft_rows(out) == before
     assert json.loads((out / "stats.json").read_text())["kept_rationalized"] == 4
@@ -504,6 +507,35 @@ def test_unreachable_endpoint_stops_at_once_and_a_rerun_finishes(tmp_path, monke
         assert len(server.received()) == 6
     assert sorted(finals(out)) == list(range(6))
     assert len(sft_rows(out)) == 6
+
+
+def test_python_api_runs_without_argv_and_reports_the_outcome(tmp_path, monkeypatch):
+    monkeypatch.setenv(KEY_ENV, KEY)
+    ratings = [1, 2, 3, 4]
+    train = write_train(tmp_path / "train.parquet", ratings)
+
+    def config(server: ScriptedChatServer, **changes) -> ColdstartConfig:
+        return ColdstartConfig(
+            input=train,
+            output_dir=tmp_path / "out",
+            base_url=server.base_url,
+            model="teacher-x",
+            api_key_env=KEY_ENV,
+            **{"max_retries": 1, "backoff_base": 0.01, "timeout": 1.0, "concurrency": 1, "progress": False, **changes},
+        )
+
+    with ScriptedChatServer(lambda received, n: error(503, "overloaded")) as server:
+        down = run_coldstart(config(server))
+        with pytest.raises(BadInputError, match="--concurrency must be at least 1, got 0"):
+            config(server, concurrency=0)
+    assert down.endpoint_down is not None and down.refused is None and down.pending == 4
+    with pytest.raises(SamplesPendingError, match="endpoint is unavailable") as exc:
+        down.raise_for_outcome()
+    assert exc.value.exit_code == 1
+    with ScriptedChatServer(Teacher(ratings, {})) as server:
+        done = run_coldstart(config(server))
+    assert done.pending == 0 and done.stats == json.loads((tmp_path / "out" / "stats.json").read_text())
+    done.raise_for_outcome()  # every sample finished: nothing to raise
 
 
 def test_an_outage_mid_run_stops_after_three_failed_samples(tmp_path, monkeypatch):

@@ -4,7 +4,7 @@
 
 A server that trickles its answer a byte at a time is timed out by ``--timeout``; ``Retry-After`` is honoured up to
 ``--max-retry-after`` and the log says so; an endpoint that rejects every request (HTTP 400) does not finish samples
-for good; oversized bodies and answers are capped; an input that is not parquet or an unusable ``--output`` is one
+for good; oversized bodies and answers are capped; an input that is not parquet or an unusable ``--output-dir`` is one
 line and exit code 2, before any request.
 """
 
@@ -289,5 +289,5 @@ def test_unusable_output_folders_are_refused_before_any_request(tmp_path, monkey
             caplog.clear()
             assert run_cli(out, train, server) == 2
             (message,) = _errors(caplog)
-            assert f"--output {out}" in message and needle in message
+            assert f"--output-dir {out}" in message and needle in message
         assert server.received() == []

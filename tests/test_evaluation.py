@@ -186,7 +186,7 @@ def test_cli_writes_metrics_report_and_plots(tmp_path, caplog):
     data = _data(tmp_path)
     gens = write_generations(tmp_path / "gen.jsonl", _records(), data)
     out = tmp_path / "eval"
-    assert cli_main(["evaluate", "--data", str(data), "--generations", str(gens), "--output", str(out)]) == 0
+    assert cli_main(["evaluate", "--data", str(data), "--generations", str(gens), "--output-dir", str(out)]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     _close(metrics["headline"]["mae"], 16 / 6)
     report = (out / "report.md").read_text()
@@ -201,7 +201,7 @@ def test_cli_writes_metrics_report_and_plots(tmp_path, caplog):
     _close(table.set_index("index").loc[3, "mean_of_samples_pred"], 3.5)
     # bad input: exit code 2 and the error logged, no traceback
     bad = write_generations(tmp_path / "bad.jsonl", _records()[:-1], data)
-    assert cli_main(["evaluate", "--data", str(data), "--generations", str(bad), "--output", str(out)]) == 2
+    assert cli_main(["evaluate", "--data", str(data), "--generations", str(bad), "--output-dir", str(out)]) == 2
     assert "exactly samples 0..1: 5" in caplog.text
 
 

@@ -35,7 +35,7 @@ def _records(n=4, k=1):
 
 
 def _evaluate(data, gens, out, *extra):
-    return cli_main(["evaluate", "--data", str(data), "--generations", str(gens), "--output", str(out), *extra])
+    return cli_main(["evaluate", "--data", str(data), "--generations", str(gens), "--output-dir", str(out), *extra])
 
 
 def _errors(caplog):
@@ -121,7 +121,7 @@ def _baselines(tmp_path, test, name="baselines"):
         ],
     )
     out = tmp_path / name
-    assert cli_main(["baselines", "--train", str(train), "--test", str(test), "--output", str(out), "--no-mf"]) == 0
+    assert cli_main(["baselines", "--train", str(train), "--test", str(test), "--output-dir", str(out), "--no-mf"]) == 0
     return out / "metrics.json"
 
 
@@ -196,7 +196,7 @@ def test_out_of_scale_truth_is_refused_naming_the_row(tmp_path, caplog, rating, 
     _refused(caplog, str(data), "row 3 (extra_info.index 7)", "outside the rating scale")
     caplog.clear()
     train = write_prepared(tmp_path / "train.parquet", [prepared_row(0, "u0", "i0", scale[0], scale=scale)])
-    assert cli_main(["baselines", "--train", str(train), "--test", str(data), "--output", str(tmp_path / "b")]) == 2
+    assert cli_main(["baselines", "--train", str(train), "--test", str(data), "--output-dir", str(tmp_path / "b")]) == 2
     _refused(caplog, "row 3 (extra_info.index 7)", "outside the rating scale")
 
 
@@ -208,7 +208,7 @@ def test_out_of_scale_history_rating_is_refused_by_baselines(tmp_path, caplog, r
         [prepared_row(0, "u0", "i0", 3.0, split="train"), prepared_row(1, "u1", "i1", 3.0, user_history=history)],
     )
     test = write_prepared(tmp_path / "test.parquet", _rows())
-    args = ["baselines", "--train", str(train), "--test", str(test), "--output", str(tmp_path / "b"), "--no-mf"]
+    args = ["baselines", "--train", str(train), "--test", str(test), "--output-dir", str(tmp_path / "b"), "--no-mf"]
     assert cli_main(args) == 2
     _refused(caplog, str(train), "row 1 (extra_info.index 1)", "user_history entry", "outside the rating scale")
 
@@ -241,9 +241,9 @@ def test_evaluate_and_baselines_refuse_files_that_are_not_parquet(tmp_path, capl
     for name, needle in _not_parquet(tmp_path).items():
         path = tmp_path / name
         for argv in (
-            ["evaluate", "--data", str(path), "--generations", str(gens), "--output", str(tmp_path / "e")],
-            ["baselines", "--train", str(path), "--test", str(good), "--output", str(tmp_path / "b")],
-            ["baselines", "--train", str(good), "--test", str(path), "--output", str(tmp_path / "b")],
+            ["evaluate", "--data", str(path), "--generations", str(gens), "--output-dir", str(tmp_path / "e")],
+            ["baselines", "--train", str(path), "--test", str(good), "--output-dir", str(tmp_path / "b")],
+            ["baselines", "--train", str(good), "--test", str(path), "--output-dir", str(tmp_path / "b")],
         ):
             caplog.clear()
             assert cli_main(argv) == 2, argv
@@ -263,7 +263,9 @@ def test_parquet_without_the_contract_columns_is_refused(tmp_path, caplog):
 def test_baselines_refuse_an_empty_test_set(tmp_path, caplog):
     train = write_prepared(tmp_path / "train.parquet", _rows())
     empty = write_prepared(tmp_path / "empty.parquet", [])
-    assert cli_main(["baselines", "--train", str(train), "--test", str(empty), "--output", str(tmp_path / "b")]) == 2
+    assert (
+        cli_main(["baselines", "--train", str(train), "--test", str(empty), "--output-dir", str(tmp_path / "b")]) == 2
+    )
     _refused(caplog, str(empty), "test set is empty")
     assert not (tmp_path / "b").exists()
 
@@ -360,9 +362,9 @@ def test_report_folder_must_be_a_folder_of_reports(tmp_path, caplog, command):
     for out, needle in ((busy, "notes.txt"), (a_file, "is a file"), (a_file / "sub", "a parent of it is a file")):
         caplog.clear()
         if command == "evaluate":
-            argv = ["evaluate", "--data", str(data), "--generations", str(gens), "--output", str(out)]
+            argv = ["evaluate", "--data", str(data), "--generations", str(gens), "--output-dir", str(out)]
         else:
-            argv = ["baselines", "--train", str(data), "--test", str(data), "--output", str(out), "--no-mf"]
+            argv = ["baselines", "--train", str(data), "--test", str(data), "--output-dir", str(out), "--no-mf"]
         assert cli_main(argv) == 2
         _refused(caplog, str(out), needle)
     assert (busy / "notes.txt").read_text() == "mine" and sorted(p.name for p in busy.iterdir()) == ["notes.txt"]

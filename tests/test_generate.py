@@ -13,7 +13,14 @@ import pytest
 
 from reczero_verl.cli import main as cli_main
 from reczero_verl.evaluation.evaluate import evaluate
-from reczero_verl.evaluation.generate import rating_values, response_context, value_probabilities
+from reczero_verl.evaluation.generate import (
+    GenerateConfig,
+    GenerateResult,
+    generate,
+    rating_values,
+    response_context,
+    value_probabilities,
+)
 from reczero_verl.reward import compute_score
 from tests.builders import prepared_row, write_prepared
 
@@ -58,6 +65,13 @@ def test_generate_then_evaluate(tiny_model_dir, data, tmp_path):
     ]
     assert metrics["headline"]["mae"] == pytest.approx(sum(expected) / 3, abs=1e-9)
     assert metrics["n_prompts"] == 3 and metrics["samples_per_prompt"] == 1
+
+
+def test_python_api_generates_without_argv(tiny_model_dir, data, tmp_path):
+    config = GenerateConfig(model=tiny_model_dir, data=data, output=tmp_path / "gen.jsonl", max_tokens=4, limit=2)
+    assert generate(config) == GenerateResult(output=tmp_path / "gen.jsonl", already_done=0, written=2)
+    assert [(r["index"], r["sample"]) for r in _records(config.output)] == [(0, 0), (1, 0)]
+    assert generate(config) == GenerateResult(output=config.output, already_done=2, written=0)  # resumed: done
 
 
 def test_resume_skips_done_pairs_and_repairs_a_partial_line(tiny_model_dir, data, tmp_path):
@@ -253,7 +267,7 @@ def test_output_of_an_older_generate_is_not_resumed_but_evaluates_with_index_onl
     assert _run(tiny_model_dir, data, out) == 2
     (message,) = _error_lines(caplog)
     assert "older `reczero-verl generate`" in message and "new --output" in message and "--index-only" in message
-    evaluate_args = ["evaluate", "--data", str(data), "--generations", str(out), "--output", str(tmp_path / "e")]
+    evaluate_args = ["evaluate", "--data", str(data), "--generations", str(out), "--output-dir", str(tmp_path / "e")]
     assert cli_main(evaluate_args) == 2
     assert cli_main([*evaluate_args, "--index-only"]) == 0
 

@@ -7,6 +7,9 @@ Modules: :mod:`~reczero_verl.coldstart.traces` (pure keep/rationalize rules), :m
 and verdict parser), :mod:`~reczero_verl.coldstart.samples` (input and stratified selection),
 :mod:`~reczero_verl.coldstart.client` (the ``openai`` SDK with ``tenacity`` retries),
 :mod:`~reczero_verl.coldstart.journal` (durable append-only audit log, resume), :mod:`~reczero_verl.coldstart.runner`
-(the async loop), :mod:`~reczero_verl.coldstart.export` (SFT parquet and stats), :mod:`~reczero_verl.coldstart.cli`
-(``reczero-verl coldstart``). Importing the package is light: no torch, verl or openai at import time.
+(the async loop), :mod:`~reczero_verl.coldstart.export` (SFT parquet and stats), :mod:`~reczero_verl.coldstart.config`
+(the options, :class:`~reczero_verl.coldstart.config.ColdstartConfig`), :mod:`~reczero_verl.coldstart.pipeline` (one
+run: :func:`~reczero_verl.coldstart.pipeline.run_coldstart`, the Python API) and :mod:`~reczero_verl.coldstart.cli`
+(``reczero-verl coldstart``, which only parses). Importing the package is light: no torch, verl or openai at import
+time.
 """

@@ -53,7 +53,8 @@ STATS_NAME = "stats.json"
 
 
 class ExportError(ReczeroError, RuntimeError):
-    """A journaled trace no longer matches the input (another train.parquet under the same --output); exit code 2."""
+    """A journaled trace no longer matches the input (another train.parquet under the same --output-dir); exit code
+    2."""
 
     exit_code = EXIT_BAD_INPUT
 

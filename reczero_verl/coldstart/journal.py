@@ -173,5 +173,5 @@ class Journal(DurableAppender):
 
 def exclusive_lock(out_dir: str | Path) -> AbstractContextManager[None]:
     """Hold an exclusive lock on ``out_dir`` so two runs never append to the same journal at once."""
-    busy = JournalError(f"another coldstart run is using {out_dir}; wait for it or choose another --output")
+    busy = JournalError(f"another coldstart run is using {out_dir}; wait for it or choose another --output-dir")
     return _exclusive_lock(Path(out_dir) / _LOCK_NAME, busy)

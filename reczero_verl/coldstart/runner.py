@@ -366,23 +366,26 @@ async def _ask_judge(ctx: _Context, sample: Sample, answer: str) -> str | None:
     ctx.counters.judge_succeeded += 1
     ctx.counters.judge_failed_in_a_row = 0
     ctx.counters.judge_verdicts[verdict] += 1
-    ctx.journal.append(
-        {
-            **base,
-            "status": "ok",
-            "verdict": verdict,
-            "answer": result.content[:_JUDGE_ANSWER_CHARS],
-            "unparseable": unparseable,
-            "prompt_tokens": result.prompt_tokens,
-            "completion_tokens": result.completion_tokens,
-            "reasoning_tokens": result.reasoning_tokens,
-            "requests": result.requests,
-            "retries": result.retries,
-            "latency_s": round(result.latency_s, 3),
-            "model": result.model,
-        }
-    )
+    ctx.journal.append(_judge_record(base, result, verdict, unparseable))
     return verdict
+
+
+def _judge_record(base: Mapping[str, Any], result: ChatResult, verdict: str, unparseable: int) -> dict[str, Any]:
+    """The journal record of a judge call that gave ``verdict`` (after ``unparseable`` answers that gave none)."""
+    return {
+        **base,
+        "status": "ok",
+        "verdict": verdict,
+        "answer": result.content[:_JUDGE_ANSWER_CHARS],
+        "unparseable": unparseable,
+        "prompt_tokens": result.prompt_tokens,
+        "completion_tokens": result.completion_tokens,
+        "reasoning_tokens": result.reasoning_tokens,
+        "requests": result.requests,
+        "retries": result.retries,
+        "latency_s": round(result.latency_s, 3),
+        "model": result.model,
+    }
 
 
 def _final(ctx: _Context, sample: Sample, outcome: str, reason: str | None, attempt: Mapping[str, Any]) -> None:

@@ -37,13 +37,15 @@ import argparse
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from reczero_verl.errors import EXIT_OK
 from reczero_verl.evaluation import metrics as M
 from reczero_verl.evaluation.data import (
     EvaluationInputError,
@@ -52,13 +54,29 @@ from reczero_verl.evaluation.data import (
     load_targets,
     targets_fingerprint,
 )
+from reczero_verl.evaluation.report import PublishedReport, check_report_dir
+from reczero_verl.options import (
+    add_option,
+    add_output_dir,
+    as_paths,
+    check_options,
+    from_args,
+    non_negative_float,
+    non_negative_int,
+    option,
+    positive_float,
+    positive_int,
+)
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "BASELINES",
     "BaselineSettings",
+    "BaselinesConfig",
+    "write_baselines_report",
     "configure_parser",
+    "config_from_args",
     "main",
     "training_interactions",
     "fit_biases",
@@ -67,49 +85,78 @@ __all__ = [
 ]
 
 BASELINES: tuple[str, ...] = ("global_mean", "user_mean", "item_mean", "biased", "mf")
+#: What the baselines learn from (``--train-on``; see the module docstring).
+TRAIN_ON: tuple[str, ...] = ("visible", "targets")
 
 
 @dataclass(frozen=True)
 class BaselineSettings:
-    """Hyper-parameters of the fitted baselines."""
+    """Hyper-parameters of the fitted baselines; a value out of range raises
+    :class:`~reczero_verl.errors.BadInputError` naming its option."""
 
-    bias_reg: float = 3.0  #: L2 weight of the biases of ``biased``
-    bias_iters: int = 20  #: alternating least-squares sweeps of ``biased``
-    mf_factors: int = 10  #: latent dimension of ``mf``
-    mf_epochs: int = 100  #: SGD epochs of ``mf``
-    mf_lr: float = 0.01  #: SGD learning rate of ``mf``
-    mf_reg: float = 0.05  #: L2 weight of ``mf`` (factors and biases)
-    seed: int = 0  #: seed of ``mf``'s initialisation (Cornac then trains single-threaded: deterministic)
+    bias_reg: float = option(rule=non_negative_float, default=3.0)  #: L2 weight of the biases of ``biased``
+    bias_iters: int = option("bias_iters", positive_int, default=20)  #: alternating least-squares sweeps of ``biased``
+    mf_factors: int = option(rule=positive_int, default=10)  #: latent dimension of ``mf``
+    mf_epochs: int = option(rule=positive_int, default=100)  #: SGD epochs of ``mf``
+    mf_lr: float = option(rule=positive_float, default=0.01)  #: SGD learning rate of ``mf``
+    mf_reg: float = option(rule=non_negative_float, default=0.05)  #: L2 weight of ``mf`` (factors and biases)
+    #: seed of ``mf``'s initialisation (Cornac then trains single-threaded: deterministic)
+    seed: int = option(rule=non_negative_int, default=0)
     use_mf: bool = True  #: fit ``mf`` (needs the ``cornac`` package)
+
+    def __post_init__(self) -> None:
+        check_options(self)
+
+
+@dataclass(frozen=True)
+class BaselinesConfig:
+    """What ``reczero-verl baselines`` takes (see :func:`configure_parser` for each option)."""
+
+    train: tuple[Path, ...]
+    test: Path
+    output_dir: Path
+    train_on: str = option(choices=TRAIN_ON, default="visible")
+    settings: BaselineSettings = field(default_factory=BaselineSettings)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "train", tuple(Path(p) for p in self.train))
+        as_paths(self, "test", "output_dir")
+        check_options(self)
+        if not self.train:
+            raise EvaluationInputError("--train needs at least one prepared parquet")
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``reczero-verl baselines``."""
-    parser.add_argument("--train", required=True, nargs="+", help="prepared train parquet(s) (e.g. train and val)")
-    parser.add_argument("--test", required=True, help="prepared test parquet: the targets to predict")
-    parser.add_argument("--output", required=True, help="output folder (metrics.json, predictions.parquet, report.md)")
-    parser.add_argument(
-        "--train-on",
-        choices=["visible", "targets"],
-        default="visible",
-        help="visible: train targets + all history entries of train and test rows (minus test targets); "
+    add = partial(add_option, parser, BaselinesConfig)
+    add("train", "prepared train parquet(s) (e.g. train and val)", nargs="+")
+    add("test", "prepared test parquet: the targets to predict")
+    add_output_dir(parser, "output folder (metrics.json, predictions.parquet, report.md)")
+    add(
+        "train_on",
+        "visible: train targets + all history entries of train and test rows (minus test targets); "
         "targets: train targets only",
     )
-    defaults = BaselineSettings()
-    parser.add_argument("--bias-reg", type=float, default=defaults.bias_reg, help="L2 weight of the biased baseline")
-    parser.add_argument("--mf-factors", type=int, default=defaults.mf_factors, help="latent dimension of MF")
-    parser.add_argument("--mf-epochs", type=int, default=defaults.mf_epochs, help="SGD epochs of MF")
-    parser.add_argument("--mf-lr", type=float, default=defaults.mf_lr, help="SGD learning rate of MF")
-    parser.add_argument("--mf-reg", type=float, default=defaults.mf_reg, help="L2 weight of MF")
-    parser.add_argument("--seed", type=int, default=defaults.seed, help="seed of MF")
+    setting = partial(add_option, parser, BaselineSettings)
+    setting("bias_reg", "L2 weight of the biased baseline; 0: unregularised biases")
+    setting("mf_factors", "latent dimension of MF")
+    setting("mf_epochs", "SGD epochs of MF")
+    setting("mf_lr", "SGD learning rate of MF")
+    setting("mf_reg", "L2 weight of MF; 0: unregularised")
+    setting("seed", "seed of MF")
     parser.add_argument("--no-mf", action="store_true", help="skip the matrix-factorisation baseline")
+
+
+def config_from_args(args: argparse.Namespace) -> BaselinesConfig:
+    """The typed config of a parsed ``reczero-verl baselines`` command line."""
+    return from_args(BaselinesConfig, args, settings=from_args(BaselineSettings, args, use_mf=not args.no_mf))
 
 
 def training_interactions(
     train_paths: Sequence[str | Path], test_path: str | Path, targets: pd.DataFrame, train_on: str = "visible"
 ) -> pd.DataFrame:
     """The interactions the baselines learn from (see the module docstring), one rating per (source, user, item)."""
-    if train_on not in ("visible", "targets"):
+    if train_on not in TRAIN_ON:
         raise ValueError(f"unknown --train-on {train_on!r}")
     histories = train_on == "visible"
     parts = [load_interactions(p, include_targets=True, include_histories=histories) for p in train_paths]
@@ -222,15 +269,8 @@ def predict_all(
     return preds, coverage
 
 
-def run_baselines(
-    train_paths: Sequence[str | Path],
-    test_path: str | Path,
-    *,
-    train_on: str = "visible",
-    settings: BaselineSettings | None = None,
-) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
-    """Fit every baseline per data source and score it on the test targets; returns (metrics, prediction frames)."""
-    settings = settings or BaselineSettings()
+def _test_targets(test_path: str | Path) -> pd.DataFrame:
+    """The targets of the test file; refuse an empty test set or targets without user / item ids."""
     targets = load_targets(test_path)
     if targets.empty:
         raise EvaluationInputError(
@@ -240,6 +280,37 @@ def run_baselines(
     if targets["user_id"].isna().any() or targets["item_id"].isna().any():
         bad = targets.loc[targets["user_id"].isna() | targets["item_id"].isna(), "index"]
         raise EvaluationInputError(f"{test_path}: rows without extra_info.user_id / item_id: {first_few(bad)}")
+    return targets
+
+
+def _prediction_frame(targets: pd.DataFrame, pred: np.ndarray) -> pd.DataFrame:
+    """One baseline's predictions of ``targets``, clipped to each row's scale, in the metrics' prediction layout."""
+    return pd.DataFrame(
+        {
+            "index": targets["index"],
+            "data_source": targets["data_source"],
+            "user_id": targets["user_id"],
+            "item_id": targets["item_id"],
+            "y": targets["rating"],
+            "rating_min": targets["rating_min"],
+            "rating_max": targets["rating_max"],
+            "pred": np.clip(pred, targets["rating_min"], targets["rating_max"]),
+            "parsed": True,
+            "format_ok": np.nan,
+        }
+    )
+
+
+def run_baselines(
+    train_paths: Sequence[str | Path],
+    test_path: str | Path,
+    *,
+    train_on: str = "visible",
+    settings: BaselineSettings | None = None,
+) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
+    """Fit every baseline per data source and score it on the test targets; returns (metrics, prediction frames)."""
+    settings = settings or BaselineSettings()
+    targets = _test_targets(test_path)
     train = training_interactions(train_paths, test_path, targets, train_on)
     names = [n for n in BASELINES if n != "mf" or settings.use_mf]
     preds = {name: np.full(len(targets), np.nan) for name in names}
@@ -253,22 +324,7 @@ def run_baselines(
         n_train[source] = int(len(source_train))
         for name in names:
             preds[name][rows.index.to_numpy()] = source_preds[name]
-    frames = {}
-    for name in names:
-        frames[name] = pd.DataFrame(
-            {
-                "index": targets["index"],
-                "data_source": targets["data_source"],
-                "user_id": targets["user_id"],
-                "item_id": targets["item_id"],
-                "y": targets["rating"],
-                "rating_min": targets["rating_min"],
-                "rating_max": targets["rating_max"],
-                "pred": np.clip(preds[name], targets["rating_min"], targets["rating_max"]),
-                "parsed": True,
-                "format_ok": np.nan,
-            }
-        )
+    frames = {name: _prediction_frame(targets, preds[name]) for name in names}
     metrics = {
         "kind": "baselines",
         "train": [str(p) for p in train_paths],
@@ -336,23 +392,20 @@ def _write_report(metrics: dict[str, Any], frames: dict[str, pd.DataFrame], outp
     (output / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+def write_baselines_report(config: BaselinesConfig) -> PublishedReport:
+    """Fit and score the baselines of ``config`` and publish the report folder ``config.output_dir``.
+
+    Bad input raises :class:`EvaluationInputError` before the folder is touched.
+    """
+    check_report_dir(config.output_dir)
+    metrics, frames = run_baselines(config.train, config.test, train_on=config.train_on, settings=config.settings)
+    return PublishedReport(metrics=metrics, report=write_outputs(metrics, frames, config.output_dir))
+
+
 def main(args: argparse.Namespace) -> int:
     """Run ``reczero-verl baselines``; returns 0. Bad input raises :class:`EvaluationInputError` (exit code 2)."""
-    from reczero_verl.evaluation.report import check_report_dir
-
-    check_report_dir(Path(args.output))
-    settings = BaselineSettings(
-        bias_reg=args.bias_reg,
-        mf_factors=args.mf_factors,
-        mf_epochs=args.mf_epochs,
-        mf_lr=args.mf_lr,
-        mf_reg=args.mf_reg,
-        seed=args.seed,
-        use_mf=not args.no_mf,
-    )
-    metrics, frames = run_baselines(args.train, args.test, train_on=args.train_on, settings=settings)
-    report = write_outputs(metrics, frames, Path(args.output))
-    for name, block in metrics["overall"].items():
+    result = write_baselines_report(config_from_args(args))
+    for name, block in result.metrics["overall"].items():
         logger.info("baselines: %-12s MAE %.4f RMSE %.4f", name, block["mae"], block["rmse"])
-    logger.info("baselines: report -> %s", report)
-    return 0
+    logger.info("baselines: report -> %s", result.report)
+    return EXIT_OK

@@ -24,12 +24,15 @@ import argparse
 import json
 import logging
 import math
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from reczero_verl.errors import EXIT_OK
 from reczero_verl.evaluation import metrics as M
 from reczero_verl.evaluation.data import (
     IDENTITY_COLUMNS,
@@ -43,11 +46,17 @@ from reczero_verl.evaluation.data import (
     read_parquet,
     targets_fingerprint,
 )
+from reczero_verl.evaluation.report import PublishedReport, check_report_dir
+from reczero_verl.options import add_option, add_output_dir, as_paths, check_options, from_args, option, positive_int
+from reczero_verl.template import DEFAULT_VARIANT, VARIANTS
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "EvaluateConfig",
+    "write_evaluation_report",
     "configure_parser",
+    "config_from_args",
     "main",
     "score_samples",
     "evaluate",
@@ -62,30 +71,46 @@ __all__ = [
 HEADLINE = "first_sample"
 
 
+@dataclass(frozen=True)
+class EvaluateConfig:
+    """What ``reczero-verl evaluate`` takes (see :func:`configure_parser` for each option); a value out of range
+    raises :class:`~reczero_verl.errors.BadInputError` naming the option."""
+
+    data: Path
+    generations: Path
+    output_dir: Path
+    baselines: Path | None = None
+    variant: str = option(choices=VARIANTS, default=DEFAULT_VARIANT)
+    title: str | None = None
+    limit: int | None = option(rule=positive_int, default=None)
+    index_only: bool = False
+
+    def __post_init__(self) -> None:
+        as_paths(self, "data", "generations", "output_dir", "baselines")
+        check_options(self)
+
+
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``reczero-verl evaluate``."""
-    parser.add_argument("--data", required=True, help="prepared test parquet (the one the generations were made for)")
-    parser.add_argument("--generations", required=True, help="JSON lines written by `reczero-verl generate`")
-    parser.add_argument("--output", required=True, help="output folder (metrics.json, report.md, plots/)")
-    parser.add_argument(
-        "--baselines", default=None, help="metrics.json of `reczero-verl baselines` on the same test file, to compare"
-    )
-    parser.add_argument(
-        "--variant",
-        choices=["tbr", "plain"],
-        default="tbr",
-        help="template variant the model was trained with (sets what the format-OK rate checks; default tbr)",
-    )
-    parser.add_argument("--title", default=None, help="name of the model in the report (default: the file name)")
-    parser.add_argument(
-        "--limit", type=int, default=None, help="only the first N rows by extra_info.index (as `generate --limit N`)"
-    )
-    parser.add_argument(
-        "--index-only",
-        action="store_true",
-        help="accept generation lines without user_id / item_id (files of an older `generate`), joined on "
+    add = partial(add_option, parser, EvaluateConfig)
+    add("data", "prepared test parquet (the one the generations were made for)")
+    add("generations", "JSON lines written by `reczero-verl generate`")
+    add_output_dir(parser, "output folder (metrics.json, report.md, plots/)")
+    add("baselines", "metrics.json of `reczero-verl baselines` on the same test file, to compare")
+    add("variant", "template variant the model was trained with (sets what the format-OK rate checks)")
+    add("title", "name of the model in the report; unset: the generations' file name")
+    add("limit", "only the first N rows by extra_info.index (as `generate --limit N`); unset: every row")
+    add(
+        "index_only",
+        "accept generation lines without user_id / item_id (files of an older `generate`), joined on "
         "extra_info.index alone: only when you are sure they were made for --data",
+        action="store_true",
     )
+
+
+def config_from_args(args: argparse.Namespace) -> EvaluateConfig:
+    """The typed config of a parsed ``reczero-verl evaluate`` command line."""
+    return from_args(EvaluateConfig, args)
 
 
 def score_samples(targets: pd.DataFrame, records: list[dict[str, Any]], variant: str = "tbr") -> pd.DataFrame:
@@ -175,9 +200,9 @@ def evaluate(
 
 
 def select_targets(data: str | Path, limit: int | None = None) -> pd.DataFrame:
-    """The targets of ``data`` sorted by index, the first ``limit`` of them when given."""
-    if limit is not None and limit < 1:
-        raise EvaluationInputError(f"--limit must be at least 1, got {limit}")
+    """The targets of ``data`` sorted by index, the first ``limit`` of them when given (the range of ``--limit``)."""
+    if limit is not None:
+        positive_int.check("--limit", limit)
     targets = load_targets(data)
     return targets if limit is None else targets.head(limit)
 
@@ -300,11 +325,9 @@ def _write_report(
 ) -> None:
     from reczero_verl.evaluation import report as R
 
-    plots = output / "plots"
-    plots.mkdir()
+    (output / "plots").mkdir()
     (output / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=False) + "\n", encoding="utf-8")
     _prompt_table(predictions).to_parquet(output / "predictions.parquet", index=False)
-
     lines = [
         f"# Evaluation of {title}",
         "",
@@ -319,58 +342,72 @@ def _write_report(
         "next-token probabilities of the rating values at `<rate>` (sample 0). Baselines always predict (coverage 1).",
     ]
     for source, blocks in metrics["by_data_source"].items():
-        shown = dict(blocks)
         baseline_blocks = (baselines or {}).get("by_data_source", {}).get(source, {})
-        shown.update({f"baseline: {name}": block for name, block in baseline_blocks.items()})
-        frame = predictions[HEADLINE][predictions[HEADLINE]["data_source"] == source]
-        scale = f"{frame['rating_min'].min():g}-{frame['rating_max'].max():g}"
-        stem = R.slug(source)
-        pngs = [
-            R.plot_confusion(frame, plots / f"{stem}_confusion.png", f"{title} on {source}: true vs predicted"),
-            R.plot_errors(frame, plots / f"{stem}_errors.png", f"{title} on {source}: errors ({HEADLINE})"),
-            R.plot_per_rating_mae(
-                {
-                    _plot_name(name, title): block["per_rating"]
-                    for name, block in shown.items()
-                    if name in (HEADLINE, "rating_logits") or name.startswith("baseline: ")
-                },
-                plots / f"{stem}_per_rating_mae.png",
-                f"MAE per true rating on {source}",
-            ),
-        ]
-        lines += [
-            "",
-            f"## {source} (scale {scale})",
-            "",
-            R.metrics_table(shown),
-            "",
-            "MAE per true rating (unparsed at max error):",
-            "",
-            R.per_rating_table(shown),
-            "",
-            R.image_links(pngs, output),
-        ]
+        shown = {**blocks, **{f"baseline: {name}": block for name, block in baseline_blocks.items()}}
+        lines += _source_section(source, shown, predictions[HEADLINE], output, title)
     if len(metrics["by_data_source"]) > 1:
         lines += ["", "## All sources together (mixed scales: compare `MAE / max error`)", ""]
         lines.append(R.metrics_table(metrics["overall"]))
     (output / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+def _source_section(source: str, shown: dict[str, Any], headline: pd.DataFrame, output: Path, title: str) -> list[str]:
+    """The report lines of one data source (metric tables of the ``shown`` blocks) and its three plots."""
+    from reczero_verl.evaluation import report as R
+
+    plots = output / "plots"
+    frame = headline[headline["data_source"] == source]
+    scale = f"{frame['rating_min'].min():g}-{frame['rating_max'].max():g}"
+    stem = R.slug(source)
+    pngs = [
+        R.plot_confusion(frame, plots / f"{stem}_confusion.png", f"{title} on {source}: true vs predicted"),
+        R.plot_errors(frame, plots / f"{stem}_errors.png", f"{title} on {source}: errors ({HEADLINE})"),
+        R.plot_per_rating_mae(
+            {
+                _plot_name(name, title): block["per_rating"]
+                for name, block in shown.items()
+                if name in (HEADLINE, "rating_logits") or name.startswith("baseline: ")
+            },
+            plots / f"{stem}_per_rating_mae.png",
+            f"MAE per true rating on {source}",
+        ),
+    ]
+    return [
+        "",
+        f"## {source} (scale {scale})",
+        "",
+        R.metrics_table(shown),
+        "",
+        "MAE per true rating (unparsed at max error):",
+        "",
+        R.per_rating_table(shown),
+        "",
+        R.image_links(pngs, output),
+    ]
+
+
+def write_evaluation_report(config: EvaluateConfig) -> PublishedReport:
+    """Score ``config.generations`` against ``config.data`` and publish the report folder ``config.output_dir``.
+
+    Bad input raises :class:`EvaluationInputError` before the folder is touched.
+    """
+    check_report_dir(config.output_dir)
+    targets = select_targets(config.data, config.limit)
+    baselines = load_baselines(config.baselines, targets, str(config.data)) if config.baselines else None
+    metrics, predictions = evaluate_targets(
+        targets, config.data, config.generations, config.limit, config.variant, index_only=config.index_only
+    )
+    if config.baselines:
+        metrics["baselines"] = str(config.baselines)
+    title = config.title or config.generations.stem
+    report = write_outputs(metrics, predictions, config.output_dir, baselines=baselines, title=title)
+    return PublishedReport(metrics=metrics, report=report)
+
+
 def main(args: argparse.Namespace) -> int:
     """Run ``reczero-verl evaluate``; returns 0. Bad input raises :class:`EvaluationInputError` (exit code 2)."""
-    from reczero_verl.evaluation.report import check_report_dir
-
-    output = Path(args.output)
-    check_report_dir(output)
-    targets = select_targets(args.data, args.limit)
-    baselines = load_baselines(args.baselines, targets, args.data) if args.baselines else None
-    metrics, predictions = evaluate_targets(
-        targets, args.data, args.generations, args.limit, args.variant, index_only=args.index_only
-    )
-    if args.baselines:
-        metrics["baselines"] = str(args.baselines)
-    title = args.title or Path(args.generations).stem
-    report = write_outputs(metrics, predictions, output, baselines=baselines, title=title)
+    result = write_evaluation_report(config_from_args(args))
+    metrics = result.metrics
     head = metrics["headline"]
     cov = metrics["overall"][HEADLINE]["coverage"]
     logger.info(
@@ -380,6 +417,6 @@ def main(args: argparse.Namespace) -> int:
         head["mae"],
         head["rmse"],
         cov if cov is not None and math.isfinite(cov) else float("nan"),
-        report,
+        result.report,
     )
-    return 0
+    return EXIT_OK

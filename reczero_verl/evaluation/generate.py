@@ -46,11 +46,14 @@ import math
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from reczero_verl.errors import EXIT_OK
 from reczero_verl.evaluation.data import (
     EvaluationInputError,
     check_record,
@@ -60,11 +63,27 @@ from reczero_verl.evaluation.data import (
     targets_from_frame,
 )
 from reczero_verl.jsonl import DurableAppender, exclusive_lock
+from reczero_verl.options import (
+    add_option,
+    as_paths,
+    check_options,
+    from_args,
+    non_negative_float,
+    non_negative_int,
+    option,
+    positive_float,
+    positive_int,
+)
+from reczero_verl.template import DEFAULT_VARIANT, VARIANTS
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "GenerateConfig",
+    "GenerateResult",
+    "generate",
     "configure_parser",
+    "config_from_args",
     "main",
     "read_done",
     "read_done_pairs",
@@ -72,8 +91,9 @@ __all__ = [
     "rating_values",
     "value_probabilities",
     "response_context",
-    "generate",
 ]
+
+BACKENDS: tuple[str, ...] = ("auto", "vllm", "transformers")
 
 RATE_OPEN = "<rate>"
 #: Settings that must not change between a run and its resumption (they change what a record means).
@@ -92,43 +112,93 @@ RESUME_KEYS: tuple[str, ...] = (
 )
 
 
+@dataclass(frozen=True)
+class GenerateConfig:
+    """What ``reczero-verl generate`` takes (see :func:`configure_parser` for each option); a value out of range
+    raises :class:`~reczero_verl.errors.BadInputError` naming the option."""
+
+    model: str
+    data: Path
+    output: Path
+    n: int = option("--n", positive_int, default=1)
+    temperature: float = option(rule=non_negative_float, default=0.0)
+    top_p: float = option(rule=positive_float, default=1.0)
+    max_tokens: int = option(rule=positive_int, default=1024)
+    seed: int = option(rule=non_negative_int, default=0)
+    limit: int | None = option(rule=positive_int, default=None)
+    backend: str = option(choices=BACKENDS, default="auto")
+    batch_size: int = option(rule=positive_int, default=8)
+    dtype: str = "auto"
+    prefill: bool = False
+    chat_template: Path | None = None
+    prefix: str = ""
+    rating_logits: bool = False
+    max_prompt_tokens: int | None = option(rule=positive_int, default=None)
+    variant: str = option(choices=VARIANTS, default=DEFAULT_VARIANT)
+    tensor_parallel_size: int = option(rule=positive_int, default=1)
+    gpu_memory_utilization: float = option(rule=positive_float, default=0.9)
+    max_model_len: int | None = option(rule=positive_int, default=None)
+
+    def __post_init__(self) -> None:
+        as_paths(self, "data", "output", "chat_template")
+        object.__setattr__(self, "model", str(self.model))
+        check_options(self)
+        if self.prefill and self.chat_template is not None:
+            raise EvaluationInputError("--prefill and --chat-template exclude each other; pass one of them")
+        if self.prefix and not self.prefill and self.chat_template is None:
+            raise EvaluationInputError("--prefix is only meaningful with --chat-template")
+
+
+@dataclass(frozen=True)
+class GenerateResult:
+    """What a :func:`generate` run did."""
+
+    output: Path
+    already_done: int  #: ``(index, sample)`` pairs the output held before this run
+    written: int  #: records this run appended
+
+
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``reczero-verl generate``."""
-    parser.add_argument("--model", required=True, help="model folder (save_pretrained layout, with its tokenizer)")
-    parser.add_argument("--data", required=True, help="prepared parquet (e.g. test.parquet)")
-    parser.add_argument("--output", required=True, help="JSON-lines file to write or resume")
-    parser.add_argument("--n", type=int, default=1, help="samples per prompt (K)")
-    parser.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
-    parser.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling threshold")
-    parser.add_argument("--max-tokens", type=int, default=1024, help="maximum new tokens per response")
-    parser.add_argument("--seed", type=int, default=0, help="sampling seed")
-    parser.add_argument("--limit", type=int, default=None, help="only the first N rows (by extra_info.index)")
-    parser.add_argument("--backend", choices=["auto", "vllm", "transformers"], default="auto", help="generation engine")
-    parser.add_argument("--batch-size", type=int, default=8, help="transformers: prompts per batch")
-    parser.add_argument("--dtype", default="auto", help="model dtype (auto, bfloat16, float16, float32)")
+    add = partial(add_option, parser, GenerateConfig)
+    add("model", "model folder (save_pretrained layout, with its tokenizer)")
+    add("data", "prepared parquet (e.g. test.parquet)")
+    add("output", "JSON-lines file to write or resume")
+    add("n", "samples per prompt, K")
+    add("temperature", "sampling temperature; 0: greedy decoding")
+    add("top_p", "nucleus sampling threshold")
+    add("max_tokens", "maximum new tokens per response")
+    add("seed", "sampling seed")
+    add("limit", "only the first N rows by extra_info.index; unset: every row")
+    add("backend", "generation engine")
+    add("batch_size", "transformers: prompts per batch")
+    add("dtype", "model dtype: auto, bfloat16, float16 or float32")
     template = parser.add_mutually_exclusive_group()
-    template.add_argument(
-        "--prefill",
-        action="store_true",
-        help="use the ChatML template that pre-fills '<analyze user>' (template.prefill_chat_template) and record it "
+    add_option(
+        template,
+        GenerateConfig,
+        "prefill",
+        "use the ChatML template that pre-fills '<analyze user>' (template.prefill_chat_template) and record it "
         "as the prefix",
+        action="store_true",
     )
-    template.add_argument("--chat-template", default=None, help="Jinja chat template file replacing the tokenizer's")
-    parser.add_argument("--prefix", default="", help="with --chat-template: the text it pre-fills after the prompt")
-    parser.add_argument("--rating-logits", action="store_true", help="also the expected rating from <rate> logits")
-    parser.add_argument(
-        "--max-prompt-tokens",
-        type=int,
-        default=None,
-        help="re-render each prompt from the structured columns and fit it into N tokens exactly as the training "
-        "dataset does (reczero_verl.dataset, data.max_prompt_length); default: the stored prompt as is",
+    add_option(template, GenerateConfig, "chat_template", "Jinja chat template file replacing the tokenizer's")
+    add("prefix", "with --chat-template: the text it pre-fills after the prompt")
+    add("rating_logits", "also the expected rating from <rate> logits", action="store_true")
+    add(
+        "max_prompt_tokens",
+        "re-render each prompt from the structured columns and fit it into N tokens exactly as the training dataset "
+        "does (reczero_verl.dataset, data.max_prompt_length); unset: the stored prompt as is",
     )
-    parser.add_argument(
-        "--variant", default="tbr", help="with --max-prompt-tokens: template variant of the re-rendered prompts"
-    )
-    parser.add_argument("--tensor-parallel-size", type=int, default=1, help="vLLM: GPUs per model")
-    parser.add_argument("--gpu-memory-utilization", type=float, default=0.9, help="vLLM: share of GPU memory")
-    parser.add_argument("--max-model-len", type=int, default=None, help="vLLM: context length (default: the model's)")
+    add("variant", "with --max-prompt-tokens: template variant of the re-rendered prompts")
+    add("tensor_parallel_size", "vLLM: GPUs per model")
+    add("gpu_memory_utilization", "vLLM: share of GPU memory")
+    add("max_model_len", "vLLM: context length; unset: the model's")
+
+
+def config_from_args(args: argparse.Namespace) -> GenerateConfig:
+    """The typed config of a parsed ``reczero-verl generate`` command line."""
+    return from_args(GenerateConfig, args)
 
 
 # ----------------------------------------------------------------------------------------------- resumable output
@@ -345,22 +415,37 @@ def _eos_ids(tokenizer: Any, model: Any) -> set[int]:
     return ids
 
 
-def _generate_transformers(jobs: list[dict[str, Any]], args: argparse.Namespace, tokenizer: Any, model: Any):
+@dataclass(frozen=True)
+class _Job:
+    """One ``(index, sample)`` pair to generate, with its rendered prompt."""
+
+    index: int
+    user_id: str
+    item_id: str
+    sample: int
+    prompt_text: str
+    prompt_ids: list[int]
+    scale: tuple[float, float]
+
+
+def _generate_transformers(
+    jobs: Sequence[_Job], config: GenerateConfig, tokenizer: Any, model: Any
+) -> Iterator[tuple[_Job, str, str, int]]:
     """Yield ``(job, response, finish_reason, n_tokens)`` batch by batch (left padding)."""
     import torch
 
     tokenizer.padding_side = "left"
     device = next(model.parameters()).device
     eos = _eos_ids(tokenizer, model)
-    for start in range(0, len(jobs), args.batch_size):
-        batch = jobs[start : start + args.batch_size]
+    for start in range(0, len(jobs), config.batch_size):
+        batch = jobs[start : start + config.batch_size]
         encoded = tokenizer(
-            [j["prompt_text"] for j in batch], add_special_tokens=False, padding=True, return_tensors="pt"
+            [j.prompt_text for j in batch], add_special_tokens=False, padding=True, return_tensors="pt"
         ).to(device)
-        kwargs: dict[str, Any] = {"max_new_tokens": args.max_tokens, "pad_token_id": tokenizer.pad_token_id}
-        if args.temperature > 0:
-            torch.manual_seed(_seed_for(args.seed, [(j["index"], j["sample"]) for j in batch]))
-            kwargs.update(do_sample=True, temperature=args.temperature, top_p=args.top_p, top_k=0)
+        kwargs: dict[str, Any] = {"max_new_tokens": config.max_tokens, "pad_token_id": tokenizer.pad_token_id}
+        if config.temperature > 0:
+            torch.manual_seed(_seed_for(config.seed, [(j.index, j.sample) for j in batch]))
+            kwargs.update(do_sample=True, temperature=config.temperature, top_p=config.top_p, top_k=0)
         else:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         with torch.no_grad():
@@ -374,7 +459,9 @@ def _generate_transformers(jobs: list[dict[str, Any]], args: argparse.Namespace,
             yield job, text, "stop" if stop else "length", len(kept)
 
 
-def _generate_vllm(jobs: list[dict[str, Any]], args: argparse.Namespace, llm: Any, chunk: int = 512):
+def _generate_vllm(
+    jobs: Sequence[_Job], config: GenerateConfig, llm: Any, chunk: int = 512
+) -> Iterator[tuple[_Job, str, str, int]]:
     """Yield ``(job, response, finish_reason, n_tokens)`` chunk by chunk, one seeded request per sample."""
     from vllm import SamplingParams
 
@@ -383,15 +470,15 @@ def _generate_vllm(jobs: list[dict[str, Any]], args: argparse.Namespace, llm: An
         params = [
             SamplingParams(
                 n=1,
-                temperature=args.temperature,
-                top_p=args.top_p if args.temperature > 0 else 1.0,
-                max_tokens=args.max_tokens,
-                seed=_seed_for(args.seed, [(j["index"], j["sample"])]),
+                temperature=config.temperature,
+                top_p=config.top_p if config.temperature > 0 else 1.0,
+                max_tokens=config.max_tokens,
+                seed=_seed_for(config.seed, [(j.index, j.sample)]),
                 skip_special_tokens=True,
             )
             for j in batch
         ]
-        prompts = [{"prompt_token_ids": j["prompt_ids"]} for j in batch]
+        prompts = [{"prompt_token_ids": j.prompt_ids} for j in batch]
         outputs = llm.generate(prompts, params, use_tqdm=False)
         for job, output in zip(batch, outputs, strict=True):
             completion = output.outputs[0]
@@ -464,7 +551,41 @@ def _load_transformers(model_path: str, dtype: str):
 # ---------------------------------------------------------------------------------------------------- command
 
 
-def _load_rows(data: str, limit: int | None, full: bool) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def _chat_template(config: GenerateConfig) -> tuple[str | None, str]:
+    """The chat template replacing the tokenizer's (None: keep it) and the text it pre-fills after the prompt."""
+    if config.prefill:
+        from reczero_verl.template import PREFILL_TEXT, prefill_chat_template
+
+        return prefill_chat_template(), PREFILL_TEXT
+    if config.chat_template is None:
+        return None, config.prefix
+    try:
+        return config.chat_template.read_text(encoding="utf-8"), config.prefix
+    except (OSError, UnicodeDecodeError) as err:
+        raise EvaluationInputError(f"--chat-template {config.chat_template} cannot be read ({err})") from None
+
+
+def _settings(config: GenerateConfig, template: str | None, prefix: str) -> dict[str, Any]:
+    """The settings kept beside the output (see :data:`RESUME_KEYS` for those a resumed run must share)."""
+    return {
+        "model": config.model,
+        "data": str(config.data),
+        "data_fingerprint": file_fingerprint(config.data),
+        "temperature": config.temperature,
+        "top_p": config.top_p,
+        "max_tokens": config.max_tokens,
+        "seed": config.seed,
+        "prefix": prefix,
+        "chat_template": template,
+        "rating_logits": config.rating_logits,
+        "max_prompt_tokens": config.max_prompt_tokens,
+        "variant": config.variant if config.max_prompt_tokens else None,
+        "n": config.n,
+        "limit": config.limit,
+    }
+
+
+def _load_rows(data: Path, limit: int | None, full: bool) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """All targets of ``data``, the selected ones (sorted by index, first ``limit``) and their parquet rows (all
     columns when ``full``)."""
     columns = None if full else ["data_source", "reward_model", "extra_info", "prompt"]
@@ -476,7 +597,30 @@ def _load_rows(data: str, limit: int | None, full: bool) -> tuple[pd.DataFrame, 
     return targets, targets.iloc[order].reset_index(drop=True), frame.iloc[order].reset_index(drop=True)
 
 
-def _stored_messages(frame: pd.DataFrame, data: str) -> list[list[dict[str, str]]]:
+def _resumable_done(output: Path, settings: dict[str, Any], targets: pd.DataFrame) -> dict[tuple[int, int], DoneIds]:
+    """The pairs ``output`` already holds, after checking they were made with ``settings`` for the rows of
+    ``targets`` (all rows of the data file); the settings are (re)written beside the output."""
+    done = read_done(output)
+    _refuse_older_output(output, done)
+    _check_settings(output, settings, resuming=bool(done))
+    _check_done_rows(output, done, targets, settings["data"])
+    return done
+
+
+def _load_tokenizer(model: str, template: str | None) -> Any:
+    """The model's tokenizer, with ``template`` as its chat template when given and a pad token."""
+    from transformers import AutoTokenizer
+
+    with _loading_model(model):
+        tokenizer = AutoTokenizer.from_pretrained(model)
+    if template is not None:
+        tokenizer.chat_template = template
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def _stored_messages(frame: pd.DataFrame, data: Path) -> list[list[dict[str, str]]]:
     messages = []
     for pos, prompt in enumerate(frame["prompt"]):
         try:
@@ -506,6 +650,32 @@ def _budgeted_messages(frame: pd.DataFrame, tokenizer: Any, max_tokens: int, var
     return [[{"role": m["role"], "content": m["content"]} for m in o.messages] for o in outcomes]
 
 
+def _jobs(
+    config: GenerateConfig,
+    tokenizer: Any,
+    targets: pd.DataFrame,
+    frame: pd.DataFrame,
+    done: Mapping[tuple[int, int], DoneIds],
+) -> list[_Job]:
+    """The missing ``(index, sample)`` pairs of the selected rows, each with its rendered prompt."""
+    todo = [any((int(i), s) not in done for s in range(config.n)) for i in targets["index"]]
+    targets, frame = targets[todo].reset_index(drop=True), frame[todo].reset_index(drop=True)
+    if config.max_prompt_tokens is not None:
+        messages = _budgeted_messages(frame, tokenizer, config.max_prompt_tokens, config.variant)
+    else:
+        messages = _stored_messages(frame, config.data)
+    jobs = []
+    for row, message in zip(targets.itertuples(index=False), messages, strict=True):
+        text = tokenizer.apply_chat_template(message, tokenize=False, add_generation_prompt=True)
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        jobs += [
+            _Job(int(row.index), row.user_id, row.item_id, sample, text, ids, (row.rating_min, row.rating_max))
+            for sample in range(config.n)
+            if (row.index, sample) not in done
+        ]
+    return jobs
+
+
 def _check_output_file(output: Path) -> None:
     """Refuse an ``--output`` that is a folder or lies under a file, before any work; create its folder."""
     if output.is_dir():
@@ -518,126 +688,70 @@ def _check_output_file(output: Path) -> None:
         raise EvaluationInputError(f"--output {output}: cannot create its folder ({err.strerror})") from None
 
 
-def generate(args: argparse.Namespace) -> int:
-    """Generate every missing ``(index, sample)`` pair of ``args.data`` into ``args.output``; return how many."""
-    from transformers import AutoTokenizer
-
-    if args.n < 1 or args.max_tokens < 1 or args.batch_size < 1:
-        raise EvaluationInputError("--n, --max-tokens and --batch-size must be at least 1")
-    if args.limit is not None and args.limit < 1:
-        raise EvaluationInputError(f"--limit must be at least 1, got {args.limit}")
-    check_model(str(args.model))
-    if args.temperature == 0 and args.n > 1:
-        logger.warning("generate: --n %d at temperature 0 repeats the same greedy answer", args.n)
-    template, prefix = None, args.prefix
-    if args.prefill:
-        from reczero_verl.template import PREFILL_TEXT, prefill_chat_template
-
-        template, prefix = prefill_chat_template(), PREFILL_TEXT
-    elif args.chat_template:
-        try:
-            template = Path(args.chat_template).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as err:
-            raise EvaluationInputError(f"--chat-template {args.chat_template} cannot be read ({err})") from None
-    elif prefix:
-        raise EvaluationInputError("--prefix is only meaningful with --chat-template")
-    output = Path(args.output)
-    _check_output_file(output)
-    all_targets, targets, frame = _load_rows(args.data, args.limit, full=args.max_prompt_tokens is not None)
-    settings = {
-        "model": str(args.model),
-        "data": str(args.data),
-        "data_fingerprint": file_fingerprint(args.data),
-        "temperature": args.temperature,
-        "top_p": args.top_p,
-        "max_tokens": args.max_tokens,
-        "seed": args.seed,
-        "prefix": prefix,
-        "chat_template": template,
-        "rating_logits": bool(args.rating_logits),
-        "max_prompt_tokens": args.max_prompt_tokens,
-        "variant": args.variant if args.max_prompt_tokens else None,
-        "n": args.n,
-        "limit": args.limit,
-    }
-    done = read_done(output)
-    _refuse_older_output(output, done)
-    _check_settings(output, settings, resuming=bool(done))
-    _check_done_rows(output, done, all_targets, str(args.data))
-    with _loading_model(str(args.model)):
-        tokenizer = AutoTokenizer.from_pretrained(str(args.model))
-    if template is not None:
-        tokenizer.chat_template = template
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    todo = [any((int(i), s) not in done for s in range(args.n)) for i in targets["index"]]
-    targets, frame = targets[todo].reset_index(drop=True), frame[todo].reset_index(drop=True)
-    if args.max_prompt_tokens is not None:
-        messages = _budgeted_messages(frame, tokenizer, args.max_prompt_tokens, args.variant)
-    else:
-        messages = _stored_messages(frame, args.data)
-    jobs = []
-    for row, message in zip(targets.itertuples(index=False), messages, strict=True):
-        pending = [s for s in range(args.n) if (row.index, s) not in done]
-        text = tokenizer.apply_chat_template(message, tokenize=False, add_generation_prompt=True)
-        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-        for sample in pending:
-            jobs.append(
-                {
-                    "index": int(row.index),
-                    "user_id": row.user_id,
-                    "item_id": row.item_id,
-                    "sample": sample,
-                    "prompt_text": text,
-                    "prompt_ids": ids,
-                    "scale": (row.rating_min, row.rating_max),
-                }
-            )
-    logger.info("generate: %d sample(s) already done, %d to generate", len(done), len(jobs))
-    if not jobs:
-        return 0
-    if _use_vllm(args.backend, args.rating_logits):
+def _responses(
+    config: GenerateConfig, jobs: Sequence[_Job], tokenizer: Any
+) -> tuple[Iterator[tuple[_Job, str, str, int]], Any]:
+    """The stream of ``(job, response, finish_reason, n_tokens)`` of the chosen backend, and the transformers model
+    (None with vLLM)."""
+    if _use_vllm(config.backend, config.rating_logits):
         from vllm import LLM
 
         llm = LLM(
-            model=str(args.model),
-            dtype=args.dtype,
-            seed=args.seed,
-            tensor_parallel_size=args.tensor_parallel_size,
-            gpu_memory_utilization=args.gpu_memory_utilization,
-            max_model_len=args.max_model_len,
+            model=config.model,
+            dtype=config.dtype,
+            seed=config.seed,
+            tensor_parallel_size=config.tensor_parallel_size,
+            gpu_memory_utilization=config.gpu_memory_utilization,
+            max_model_len=config.max_model_len,
         )
-        stream, model = _generate_vllm(jobs, args, llm), None
-    else:
-        model = _load_transformers(str(args.model), args.dtype)
-        stream = _generate_transformers(jobs, args, tokenizer, model)
-    value_tokens: dict[tuple[float, float], dict[int, tuple[int, ...]]] = {}
+        return _generate_vllm(jobs, config, llm), None
+    model = _load_transformers(config.model, config.dtype)
+    return _generate_transformers(jobs, config, tokenizer, model), model
+
+
+class _RatingLogits:
+    """The ``rating_logits_*`` fields of a record: one forward pass at its ``<rate>`` (value tokens kept per scale)."""
+
+    def __init__(self, model: Any, tokenizer: Any) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.value_tokens: dict[tuple[float, float], dict[int, tuple[int, ...]]] = {}
+
+    def fields(self, job: _Job, response: str, prefix: str) -> dict[str, Any]:
+        if job.scale not in self.value_tokens:
+            self.value_tokens[job.scale] = _value_tokens(self.tokenizer, rating_values(*job.scale))
+        context, forced = response_context(response, prefix)
+        probs, mass = _rating_logits(
+            self.model, self.tokenizer, job.prompt_text + context, self.value_tokens[job.scale]
+        )
+        return {
+            "rating_logits_expected": sum(v * p for v, p in probs.items()),
+            "rating_logits_probs": {str(v): p for v, p in probs.items()},
+            "rating_logits_mass": mass,
+            "rating_logits_forced": forced,
+        }
+
+
+def _write_responses(config: GenerateConfig, jobs: Sequence[_Job], tokenizer: Any, prefix: str) -> int:
+    """Generate ``jobs`` and append one record per response to ``config.output``; return how many were written."""
+    stream, model = _responses(config, jobs, tokenizer)
+    logits = _RatingLogits(model, tokenizer) if config.rating_logits else None
     written = 0
-    with _locked_appender(output) as handle:
+    with _locked_appender(config.output) as handle:
         for job, response, finish, n_tokens in stream:
             record: dict[str, Any] = {
-                "index": job["index"],
-                "user_id": job["user_id"],
-                "item_id": job["item_id"],
-                "sample": job["sample"],
+                "index": job.index,
+                "user_id": job.user_id,
+                "item_id": job.item_id,
+                "sample": job.sample,
                 "response": response,
                 "prefix": prefix,
-                "prompt_tokens": len(job["prompt_ids"]),
+                "prompt_tokens": len(job.prompt_ids),
                 "finish_reason": finish,
                 "n_tokens": n_tokens,
             }
-            if args.rating_logits:
-                scale = job["scale"]
-                if scale not in value_tokens:
-                    value_tokens[scale] = _value_tokens(tokenizer, rating_values(*scale))
-                context, forced = response_context(response, prefix)
-                probs, mass = _rating_logits(model, tokenizer, job["prompt_text"] + context, value_tokens[scale])
-                record.update(
-                    rating_logits_expected=sum(v * p for v, p in probs.items()),
-                    rating_logits_probs={str(v): p for v, p in probs.items()},
-                    rating_logits_mass=mass,
-                    rating_logits_forced=forced,
-                )
+            if logits is not None:
+                record.update(logits.fields(job, response, prefix))
             handle.append(json.dumps(record, ensure_ascii=False, allow_nan=False))
             written += 1
             if written % 100 == 0:
@@ -645,8 +759,28 @@ def generate(args: argparse.Namespace) -> int:
     return written
 
 
+def generate(config: GenerateConfig) -> GenerateResult:
+    """Generate every missing ``(index, sample)`` pair of ``config.data`` into ``config.output``.
+
+    Bad input (a missing model, data that is not a prepared parquet, an output made with other settings or for other
+    data) raises :class:`EvaluationInputError` before anything is generated.
+    """
+    check_model(config.model)
+    if config.temperature == 0 and config.n > 1:
+        logger.warning("generate: --n %d at temperature 0 repeats the same greedy answer", config.n)
+    template, prefix = _chat_template(config)
+    _check_output_file(config.output)
+    all_targets, targets, frame = _load_rows(config.data, config.limit, full=config.max_prompt_tokens is not None)
+    done = _resumable_done(config.output, _settings(config, template, prefix), all_targets)
+    tokenizer = _load_tokenizer(config.model, template)
+    jobs = _jobs(config, tokenizer, targets, frame, done)
+    logger.info("generate: %d sample(s) already done, %d to generate", len(done), len(jobs))
+    written = _write_responses(config, jobs, tokenizer, prefix) if jobs else 0
+    return GenerateResult(output=config.output, already_done=len(done), written=written)
+
+
 def main(args: argparse.Namespace) -> int:
     """Run ``reczero-verl generate``; returns 0. Bad input raises :class:`EvaluationInputError` (exit code 2)."""
-    written = generate(args)
-    logger.info("generate: %d record(s) written to %s", written, args.output)
-    return 0
+    result = generate(config_from_args(args))
+    logger.info("generate: %d record(s) written to %s", result.written, result.output)
+    return EXIT_OK

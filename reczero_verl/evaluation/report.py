@@ -22,6 +22,7 @@ import shutil
 import uuid
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "REPORT_NAMES",
+    "PublishedReport",
     "slug",
     "check_report_dir",
     "published_report",
@@ -50,32 +52,41 @@ REPORT_NAMES: frozenset[str] = frozenset({"metrics.json", "predictions.parquet",
 _STAGING, _OLD = "staging", "old"
 
 
+@dataclass(frozen=True)
+class PublishedReport:
+    """A report folder written by ``evaluate`` or ``baselines``: its metrics (those of ``metrics.json``) and the path
+    of its ``report.md``."""
+
+    metrics: dict[str, Any]
+    report: Path
+
+
 def _sibling(output: Path, kind: str) -> Path:
     """A hidden, unique folder name beside ``output`` (same file system, so a rename swaps it in)."""
     return output.parent / f".{output.name}.{kind}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
 def check_report_dir(output: Path, owned: Collection[str] = REPORT_NAMES) -> None:
-    """Refuse an ``--output`` that cannot take a report, before any work: a file, a folder under a file, a folder
+    """Refuse an ``--output-dir`` that cannot take a report, before any work: a file, a folder under a file, a folder
     holding files that are not part of a report (replacing it would delete them), or a parent that is not
     writable. Creates the parent folder."""
     if output.exists() and not output.is_dir():
-        raise EvaluationInputError(f"--output {output} is a file, not a folder; choose a folder for the report")
+        raise EvaluationInputError(f"--output-dir {output} is a file, not a folder; choose a folder for the report")
     if output.is_dir():
         foreign = sorted(p.name for p in output.iterdir() if p.name not in owned)
         if foreign:
             raise EvaluationInputError(
-                f"--output {output} holds files that are not part of a report ({first_few(foreign)}); "
+                f"--output-dir {output} holds files that are not part of a report ({first_few(foreign)}); "
                 "choose a new or empty folder (a report replaces its whole folder)"
             )
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
-        raise EvaluationInputError(f"--output {output}: a parent of it is a file; choose another folder") from None
+        raise EvaluationInputError(f"--output-dir {output}: a parent of it is a file; choose another folder") from None
     except OSError as err:
-        raise EvaluationInputError(f"--output {output}: cannot create its parent folder ({err.strerror})") from None
+        raise EvaluationInputError(f"--output-dir {output}: cannot create its parent folder ({err.strerror})") from None
     if not os.access(output.parent, os.W_OK | os.X_OK):
-        raise EvaluationInputError(f"--output {output}: its folder {output.parent} is not writable")
+        raise EvaluationInputError(f"--output-dir {output}: its folder {output.parent} is not writable")
 
 
 @contextmanager
