@@ -143,7 +143,7 @@ def test_checkpoint_holds_a_hugging_face_copy_that_generate_and_evaluate_use(rec
     lines = [json.loads(line) for line in generations.read_text().splitlines()]
     assert len(lines) == 6 and all(isinstance(line["response"], str) for line in lines)
     report = tmp_path / "report"
-    argv = ["evaluate", "--data", str(test), "--generations", str(generations), "--output", str(report)]
+    argv = ["evaluate", "--data", str(test), "--generations", str(generations), "--output-dir", str(report)]
     assert cli.main([*argv, "--limit", "6"]) == 0
     metrics = json.loads((report / "metrics.json").read_text())
     assert metrics["n_prompts"] == 6
@@ -155,7 +155,7 @@ def test_curves_of_the_run_match_what_verl_logged(reczero, tmp_path):
 
     run = reczero["out"]
     out = tmp_path / "curves"
-    assert cli.main(["curves", "--config", str(run / "resolved_config.yaml"), "--output", str(out)]) == 0
+    assert cli.main(["curves", "--config", str(run / "resolved_config.yaml"), "--output-dir", str(out)]) == 0
     table = pd.read_csv(out / "curves.csv")
     logged = metrics_by_step(run / "logs" / "metrics.jsonl")
     train = table[table["split"] == "train"].set_index("step")
@@ -225,7 +225,7 @@ def recone(reczero, tmp_path_factory):
     coldstart = root / "coldstart"
     with ScriptedChatServer(teacher) as server:
         coldstart_code = cli.main([
-            "coldstart", "--input", str(train), "--output", str(coldstart), "--base-url", server.base_url,
+            "coldstart", "--input", str(train), "--output-dir", str(coldstart), "--base-url", server.base_url,
             "--model", "teacher", "--api-key-env", "RECZERO_E2E_TEACHER_KEY", "--max-samples", "48",
             "--val-ratio", "0.25", "--no-progress",
         ])  # fmt: skip

@@ -160,7 +160,7 @@ def test_hand_made_dumps_give_the_hand_computed_figures(dumps, tmp_path):
 def test_the_report_embeds_the_plots_and_names_skipped_lines(dumps, tmp_path):
     rollouts, validation = dumps
     out = tmp_path / "curves"
-    assert cli.main(["curves", "--rollouts", str(rollouts), "--validation", str(validation), "--output", str(out),
+    assert cli.main(["curves", "--rollouts", str(rollouts), "--validation", str(validation), "--output-dir", str(out),
                      "--rating-min", "1", "--rating-max", "10"]) == 0  # fmt: skip
     assert sorted(p.name for p in out.iterdir()) == ["curves.csv", "plots", "report.md"]
     pngs = sorted(p.name for p in (out / "plots").iterdir())
@@ -174,7 +174,7 @@ def test_the_report_embeds_the_plots_and_names_skipped_lines(dumps, tmp_path):
     assert "scale 1-10" in report and "variant tbr" in report
     # A rerun (the run moved on: step 3 is complete now) replaces the folder whole.
     (rollouts / "3.jsonl").write_text(json.dumps(_train(T8, 1, 1.5, 3)) + "\n" + json.dumps(_train(T7, 1, -0.5, 3)))
-    assert cli.main(["curves", "--rollouts", str(rollouts), "--output", str(out), "--rating-max", "10"]) == 0
+    assert cli.main(["curves", "--rollouts", str(rollouts), "--output-dir", str(out), "--rating-max", "10"]) == 0
     table = pd.read_csv(out / "curves.csv")
     assert set(table["split"]) == {"train"}
     last = table[table["step"] == 3].iloc[0]
@@ -205,7 +205,7 @@ def _errors(caplog) -> list[str]:
 def test_bad_input_is_one_message_and_exit_code_2(case, tmp_path, caplog):
     folder = tmp_path / "rollout_data"
     out = tmp_path / "curves"
-    argv = ["curves", "--rollouts", str(folder), "--output", str(out)]
+    argv = ["curves", "--rollouts", str(folder), "--output-dir", str(out)]
     if case == "empty":
         folder.mkdir()
         (folder / "readme.txt").write_text("x")
@@ -214,7 +214,7 @@ def test_bad_input_is_one_message_and_exit_code_2(case, tmp_path, caplog):
     elif case == "only_torn":
         _write(folder, 1, [], tail=TORN)
     elif case == "none":
-        argv = ["curves", "--output", str(out)]
+        argv = ["curves", "--output-dir", str(out)]
     elif case == "foreign_output":
         _write(folder, 1, [_train(T8, 1, 1.5, 1)])
         out.mkdir()
@@ -275,7 +275,7 @@ def test_the_runs_config_gives_prefill_scale_sources_and_folders(tmp_path, caplo
     config = _config(tmp_path / "config.yaml", rollouts, run / "validation_generations", train, val, "<analyze user>")
     out = tmp_path / "curves"
     with caplog.at_level(logging.INFO):
-        assert cli.main(["curves", "--config", str(config), "--output", str(out)]) == 0
+        assert cli.main(["curves", "--config", str(config), "--output-dir", str(out)]) == 0
     assert "validation_generations (from --config) holds no dump yet; skipped" in caplog.text
     row = pd.read_csv(out / "curves.csv").iloc[0]
     assert (row["split"], row["data_source"], row["n"]) == ("train", "reczero/x", 2)
@@ -283,13 +283,13 @@ def test_the_runs_config_gives_prefill_scale_sources_and_folders(tmp_path, caplo
     report = (out / "report.md").read_text()
     assert "pre-fill '<analyze user>', scale 1-10" in report and "differ from verl" not in report
     # Explicit options win over the config: without the pre-fill the answers are format failures, and verl disagrees.
-    assert cli.main(["curves", "--config", str(config), "--output", str(out), "--prefilled-prefix", ""]) == 0
+    assert cli.main(["curves", "--config", str(config), "--output-dir", str(out), "--prefilled-prefix", ""]) == 0
     assert pd.read_csv(out / "curves.csv").iloc[0]["format_rate"] == 0.0
     assert "2 re-scored reward(s) differ from verl's dumped score" in (out / "report.md").read_text()
     # Validation files of two sources: dumps without data_source are pooled under "val", with a warning.
     _write(run / "validation_generations", 2, [_val(None, tbr("3"), 5, OK + 7 / 9, 2, (1.0, 1.0, 2.0, 4.0))])
     caplog.clear()
-    assert cli.main(["curves", "--config", str(config), "--output", str(out)]) == 0
+    assert cli.main(["curves", "--config", str(config), "--output-dir", str(out)]) == 0
     assert set(pd.read_csv(out / "curves.csv")["data_source"]) == {"reczero/x", "val"}
     assert "the val files hold 2 data sources" in caplog.text
 
@@ -300,9 +300,9 @@ def test_training_files_of_mixed_scales_need_an_explicit_scale(tmp_path, caplog)
     train = _parquet(tmp_path / "train.parquet", [("reczero/x", 1, 10), ("reczero/y", 1, 5)])
     config = _config(tmp_path / "c.yaml", rollouts, tmp_path / "none", train, train, "")
     out = tmp_path / "curves"
-    assert cli.main(["curves", "--config", str(config), "--output", str(out)]) == 2
+    assert cli.main(["curves", "--config", str(config), "--output-dir", str(out)]) == 2
     assert "mix rating scales (1-5, 1-10)" in _errors(caplog)[0]
-    assert cli.main(["curves", "--config", str(config), "--output", str(out), "--rating-max", "5"]) == 0
+    assert cli.main(["curves", "--config", str(config), "--output-dir", str(out), "--rating-max", "5"]) == 0
 
 
 # ---- a real run: the dumps verl's own trainer wrote on the CPU backend ------------------------------------------

@@ -55,6 +55,7 @@ from typing import Any
 import pandas as pd
 
 from reczero_verl.errors import BadInputError
+from reczero_verl.options import add_output_dir
 from reczero_verl.reward import (
     DEFAULT_SCALE,
     MODES,
@@ -694,7 +695,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``reczero-verl curves``."""
     parser.add_argument("--rollouts", default=None, help="trainer.rollout_data_dir of the run (training dumps)")
     parser.add_argument("--validation", default=None, help="trainer.validation_data_dir of the run (validation dumps)")
-    parser.add_argument("--output", required=True, help="output folder (curves.csv, report.md, plots/)")
+    add_output_dir(parser, "output folder (curves.csv, report.md, plots/)")
     parser.add_argument(
         "--config",
         default=None,
@@ -738,7 +739,7 @@ def main(args: argparse.Namespace) -> int:
     result = curves(
         rollouts,
         validation,
-        Path(args.output),
+        Path(args.output_dir),
         options,
         train_source=source_label(config, TRAIN) if rollouts is not None else TRAIN,
         val_source=source_label(config, VAL) if validation is not None else VAL,
