@@ -22,7 +22,6 @@ from typing import Any
 
 __all__ = [
     "SECTION_NAMES",
-    "RATE_SECTION",
     "VARIANTS",
     "DEFAULT_VARIANT",
     "open_tag",
@@ -38,8 +37,6 @@ __all__ = [
 
 #: Names of the four TbR sections, in the order the response must give them.
 SECTION_NAMES: tuple[str, ...] = ("analyze user", "analyze item", "match", "rate")
-#: The section that holds the predicted rating.
-RATE_SECTION = "rate"
 
 #: Template variants: ``tbr`` (the paper's structured reasoning) and ``plain`` (ablation "without structured
 #: template": only the ``<rate>`` section is asked for).

@@ -22,16 +22,9 @@ __all__ = ["PlatformCPU", "cpu_device_module"]
 
 
 def _mem_get_info() -> tuple[int, int]:
-    """(free, total) bytes of host memory, as ``torch.cuda.mem_get_info`` reports device memory."""
-    try:
-        import psutil
-
-        memory = psutil.virtual_memory()
-        return int(memory.available), int(memory.total)
-    except ImportError:  # psutil comes with ray; this is only a fallback
-        pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        return int(free), int(pages)
+    """(free, total) bytes of host memory, as ``torch.cuda.mem_get_info`` reports device memory (verl logs it)."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    return int(os.sysconf("SC_AVPHYS_PAGES") * page), int(os.sysconf("SC_PHYS_PAGES") * page)
 
 
 def _noop(*_args: Any, **_kwargs: Any) -> None:

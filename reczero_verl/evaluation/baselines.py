@@ -197,13 +197,9 @@ def fit_biases(
 
 def _fit_mf(users: np.ndarray, items: np.ndarray, ratings: np.ndarray, settings: BaselineSettings):
     """Cornac's biased MF on integer-coded (user, item, rating) triples; returns the fitted model."""
-    try:
-        from cornac.data import Dataset
-        from cornac.models import MF
-    except ImportError as err:
-        raise EvaluationInputError(
-            "the `mf` baseline needs Cornac: `pip install cornac` (or run with --no-mf)"
-        ) from err
+    from cornac.data import Dataset
+    from cornac.models import MF
+
     triples = list(zip(users.tolist(), items.tolist(), ratings.tolist(), strict=True))
     train_set = Dataset.from_uir(triples, seed=settings.seed)
     model = MF(
