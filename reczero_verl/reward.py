@@ -1,6 +1,6 @@
 # SPDX-FileCopyrightText: 2026 The reczero-verl Authors
 # SPDX-License-Identifier: Apache-2.0
-"""Rule-based reward of RecZero / RecOne, in the signature verl 0.9.1 calls.
+"""Rule-based reward of RecZero / RecOne, in the signature verl 0.9.1 calls, for each task.
 
 verl's reward managers call ``compute_score(data_source=, solution_str=, ground_truth=, extra_info=, **reward_kwargs)``
 once per response, with ``solution_str`` the decoded RESPONSE only (no prompt, no chat header, special tokens
@@ -14,6 +14,12 @@ stripped). The reward is ``format_reward + answer_reward``:
 The error metrics (``pred``, ``abs_error``, ``sq_error``, ``acc``, ``parsed``) are computed the same way in every
 ``mode``, so ablations report comparable MAE/RMSE. An unparseable answer is never replaced by the ground truth: it
 counts at the maximum error of the scale.
+
+The other tasks (``extra_info["task"]``; absent means rating) keep the same structure and modes with their own answer:
+``ranking`` -> ``<rank>i, j, ...</rank>`` scored by the NDCG of the target's position (``1 / log2(1 + pos)``, 0 when
+absent); ``like`` -> ``<like>p</like>`` scored by ``1 - (p - y)^2`` (a proper scoring rule: calibrated probabilities
+win). Every task returns every key of :data:`REWARD_KEYS`, the ones that mean nothing for it as ``None`` (verl skips
+``None`` in its validation means), so one batch can mix the tasks.
 """
 
 from __future__ import annotations
@@ -24,13 +30,27 @@ import re
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from reczero_verl.template import DEFAULT_VARIANT, SECTION_NAMES, VARIANTS, close_tag, open_tag
+from reczero_verl.template import (
+    DEFAULT_TASK,
+    DEFAULT_VARIANT,
+    TASKS,
+    VARIANTS,
+    close_tag,
+    open_tag,
+    section_names,
+)
 
 __all__ = [
     "REWARD_KEYS",
+    "TASK_KEYS",
     "MODES",
     "ParsedResponse",
     "parse_response",
+    "ParsedRanking",
+    "parse_ranking",
+    "ParsedLike",
+    "parse_like",
+    "ndcg_at_position",
     "parse_ground_truth",
     "rating_scale",
     "check_in_scale",
@@ -39,7 +59,9 @@ __all__ = [
     "compute_score",
 ]
 
-#: The keys of every dict :func:`compute_score` returns, always all of them: floats, except ``pred`` (a string).
+#: The keys of every dict :func:`compute_score` returns, always all of them: floats, except ``pred`` (a string), and
+#: ``None`` for what a task has not (``abs_error``, ``sq_error`` for ranking and like; ``ndcg``, ``hit@1``, ``rank``
+#: outside ranking; ``prob``, ``brier`` outside like).
 REWARD_KEYS: tuple[str, ...] = (
     "score",
     "format_reward",
@@ -50,7 +72,18 @@ REWARD_KEYS: tuple[str, ...] = (
     "pred",
     "abs_error",
     "sq_error",
+    "ndcg",
+    "hit@1",
+    "rank",
+    "prob",
+    "brier",
 )
+#: The keys only some tasks fill, with ``None`` elsewhere.
+TASK_KEYS: dict[str, tuple[str, ...]] = {
+    "rating": ("abs_error", "sq_error"),
+    "ranking": ("ndcg", "hit@1", "rank"),
+    "like": ("prob", "brier"),
+}
 MODES: tuple[str, ...] = ("full", "format_only", "accuracy_only")
 
 #: The parsed value when nothing parsed: NaN, so it can never be mistaken for a rating (use ``parsed`` to filter).
@@ -60,18 +93,22 @@ UNPARSED_PRED = math.nan
 #: valid, and an unparsed answer is a vote of its own that no rating can equal.
 UNPARSED_PRED_LABEL = "none"
 
-_OPEN = tuple(open_tag(n) for n in SECTION_NAMES)
-_CLOSE = tuple(close_tag(n) for n in SECTION_NAMES)
-_RATE_OPEN = open_tag("rate")
-_RATE_CLOSE = close_tag("rate")
 
 # One number, integer or decimal, optionally signed (a signed or out-of-scale number parses but fails the format
 # check through the scale test). No exponents, fractions ("4/5") or units ("4 stars").
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
-# Every TbR tag, found in one left-to-right scan; the response is well-formed iff this scan yields exactly the eight
-# tags in order (which also rules out repeated, nested and reordered tags).
-_TAG = re.compile("|".join(re.escape(t) for t in _OPEN + _CLOSE))
-_EXPECTED_TAGS = tuple(t for pair in zip(_OPEN, _CLOSE, strict=True) for t in pair)
+# Every tag of every task, found in one left-to-right scan; a response is well-formed iff this scan yields exactly its
+# task's eight tags in order (which also rules out repeated, nested, reordered and other tasks' tags).
+_TAG = re.compile(
+    "|".join(
+        re.escape(t)
+        for name in dict.fromkeys(n for task in TASKS for n in section_names(task))
+        for t in (open_tag(name), close_tag(name))
+    )
+)
+_EXPECTED_TAGS: dict[str, tuple[str, ...]] = {
+    task: tuple(t for name in section_names(task) for t in (open_tag(name), close_tag(name))) for task in TASKS
+}
 
 
 class ParsedResponse(NamedTuple):
@@ -89,16 +126,33 @@ def _parse_number(text: str) -> float | None:
     return float(text)
 
 
-def _last_rate_value(response: str) -> float | None:
-    """The number inside the LAST ``<rate>...</rate>`` pair, or None when absent or not exactly one number."""
-    start = response.rfind(_RATE_OPEN)
+def _last_section(response: str, name: str) -> str | None:
+    """The text inside the LAST ``<name>...</name>`` pair, or None."""
+    opening, closing = open_tag(name), close_tag(name)
+    start = response.rfind(opening)
     if start < 0:
         return None
-    start += len(_RATE_OPEN)
-    end = response.find(_RATE_CLOSE, start)
-    if end < 0:
-        return None
-    return _parse_number(response[start:end])
+    start += len(opening)
+    end = response.find(closing, start)
+    return None if end < 0 else response[start:end]
+
+
+def _answer_alone(response: str, name: str) -> bool:
+    """The plain variant's format: the response is exactly one ``<name>...</name>`` up to surrounding whitespace."""
+    stripped = response.strip()
+    opening, closing = open_tag(name), close_tag(name)
+    return (
+        stripped.startswith(opening)
+        and stripped.endswith(closing)
+        and stripped.count(opening) == 1
+        and stripped.count(closing) == 1
+    )
+
+
+def _last_rate_value(response: str) -> float | None:
+    """The number inside the LAST ``<rate>...</rate>`` pair, or None when absent or not exactly one number."""
+    text = _last_section(response, "rate")
+    return None if text is None else _parse_number(text)
 
 
 def parse_response(
@@ -122,14 +176,7 @@ def parse_response(
 
 
 def _plain_ok(response: str, value: float, rating_min: float, rating_max: float) -> bool:
-    stripped = response.strip()
-    return (
-        rating_min <= value <= rating_max
-        and stripped.startswith(_RATE_OPEN)
-        and stripped.endswith(_RATE_CLOSE)
-        and stripped.count(_RATE_OPEN) == 1
-        and stripped.count(_RATE_CLOSE) == 1
-    )
+    return rating_min <= value <= rating_max and _answer_alone(response, "rate")
 
 
 def _blank(text: str) -> bool:
@@ -137,10 +184,15 @@ def _blank(text: str) -> bool:
 
 
 def _structure_ok(response: str, value: float, rating_min: float, rating_max: float) -> bool:
-    if not rating_min <= value <= rating_max:
-        return False
+    return rating_min <= value <= rating_max and _sections_ok(response, "rating")
+
+
+def _sections_ok(response: str, task: str) -> bool:
+    """The response is exactly ``task``'s four sections in order, the first three non-blank (the answer is checked by
+    the task's parser)."""
+    expected = _EXPECTED_TAGS[task]
     tags = list(_TAG.finditer(response))
-    if len(tags) != len(_EXPECTED_TAGS) or any(m.group() != t for m, t in zip(tags, _EXPECTED_TAGS, strict=True)):
+    if len(tags) != len(expected) or any(m.group() != t for m, t in zip(tags, expected, strict=True)):
         return False
     # Only whitespace before the first tag, after the last one, and between a section's close and the next open.
     if not (_blank(response[: tags[0].start()]) and _blank(response[tags[-1].end() :])):
@@ -148,8 +200,61 @@ def _structure_ok(response: str, value: float, rating_min: float, rating_max: fl
     for k in range(1, len(tags) - 1, 2):
         if not _blank(response[tags[k].end() : tags[k + 1].start()]):
             return False
-    # The first three sections must say something; the fourth was checked to be one number.
+    # The first three sections must say something; the fourth is checked by the task's parser.
     return all(not _blank(response[tags[k].end() : tags[k + 1].start()]) for k in (0, 2, 4))
+
+
+class ParsedRanking(NamedTuple):
+    """What :func:`parse_ranking` found in one response."""
+
+    format_ok: bool  #: the full structure holds (tbr) or the answer is the tag alone (plain), and the list is valid
+    parsed: bool  #: the last ``<rank>`` section is a valid list: candidate numbers in 1..M, comma-separated, no repeat
+    order: tuple[int, ...]  #: those numbers, best first (empty when not parsed)
+
+
+class ParsedLike(NamedTuple):
+    """What :func:`parse_like` found in one response."""
+
+    format_ok: bool  #: the full structure holds (tbr) or the answer is the tag alone (plain), and p is in [0, 1]
+    parsed: bool  #: the last ``<like>`` section holds one number in [0, 1]
+    prob: float  #: that number (NaN when not parsed)
+
+
+_INTEGER = re.compile(r"\d+")
+
+
+def parse_ranking(response: str, n_candidates: int, variant: str = DEFAULT_VARIANT) -> ParsedRanking:
+    """Check a ranking answer: ``<rank>i, j, k</rank>`` with candidate numbers ``1..n_candidates``, best first.
+
+    Each number at most once; a prefix (top-K) is allowed; whitespace around numbers is fine, anything else
+    (``3.``, ``#3``, ``[3]``, an empty item, a repeat, a number out of range) makes the list invalid.
+    """
+    text = _last_section(response, "rank")
+    if text is None:
+        return ParsedRanking(False, False, ())
+    pieces = [piece.strip() for piece in text.split(",")]
+    if not pieces or any(_INTEGER.fullmatch(piece) is None for piece in pieces):
+        return ParsedRanking(False, False, ())
+    order = tuple(int(piece) for piece in pieces)
+    if len(set(order)) != len(order) or not all(1 <= n <= n_candidates for n in order):
+        return ParsedRanking(False, False, ())
+    shaped = _answer_alone(response, "rank") if variant == "plain" else _sections_ok(response, "ranking")
+    return ParsedRanking(shaped, True, order)
+
+
+def parse_like(response: str, variant: str = DEFAULT_VARIANT) -> ParsedLike:
+    """Check a like answer: ``<like>p</like>`` with one number ``p`` in ``[0, 1]``."""
+    text = _last_section(response, "like")
+    value = None if text is None else _parse_number(text)
+    if value is None or not 0.0 <= value <= 1.0:
+        return ParsedLike(False, False, math.nan)
+    shaped = _answer_alone(response, "like") if variant == "plain" else _sections_ok(response, "like")
+    return ParsedLike(shaped, True, value)
+
+
+def ndcg_at_position(position: int | None) -> float:
+    """NDCG of a single relevant item at 1-based ``position`` (``1 / log2(1 + position)``); 0 when absent."""
+    return 0.0 if not position else 1.0 / math.log2(1.0 + position)
 
 
 def parse_ground_truth(ground_truth: Any) -> float:
@@ -246,6 +351,102 @@ def pred_label(value: float) -> str:
     return text if float(text) == value else repr(value)
 
 
+def _task_of(extra_info: Mapping[str, Any] | None) -> str:
+    """The sample's task from ``extra_info["task"]`` (absent: rating); a non-mapping is a configuration error."""
+    if extra_info is None:
+        return DEFAULT_TASK
+    if not isinstance(extra_info, Mapping):
+        raise TypeError(
+            f"extra_info must be a mapping (the row's extra_info struct), got {type(extra_info).__name__}: "
+            f"{extra_info!r:.80}"
+        )
+    task = extra_info.get("task")
+    if task is None:
+        return DEFAULT_TASK
+    if task not in TASKS:
+        raise ValueError(f"extra_info.task {task!r} is not a task; expected one of {TASKS}")
+    return task
+
+
+def _unwrap(ground_truth: Any) -> Any:
+    if isinstance(ground_truth, Mapping):
+        if "ground_truth" not in ground_truth:
+            raise ValueError(f"ground_truth dict has no 'ground_truth' key: {ground_truth!r}")
+        return ground_truth["ground_truth"]
+    return ground_truth
+
+
+def like_label(ground_truth: Any) -> float:
+    """The like task's truth: 0 or 1 (a number, a boolean, ``"0"``/``"1"`` or ``{"ground_truth": ...}``)."""
+    value = _unwrap(ground_truth)
+    try:
+        label = float(value.strip() if isinstance(value, str) else value)
+    except (TypeError, ValueError):
+        raise ValueError(f"like ground_truth is not 0 or 1: {ground_truth!r}") from None
+    if label not in (0.0, 1.0):
+        raise ValueError(f"like ground_truth is not 0 or 1: {ground_truth!r}")
+    return label
+
+
+def target_position(ground_truth: Any, extra_info: Mapping[str, Any]) -> tuple[int, int]:
+    """The ranking task's truth: ``(position of the target among the candidates (1-based), number of candidates)``."""
+    target = _unwrap(ground_truth)
+    candidates = extra_info.get("candidates")
+    if candidates is None or isinstance(candidates, str) or len(candidates) == 0:
+        raise ValueError(f"a ranking row needs extra_info.candidates (the item ids shown), got {candidates!r:.80}")
+    matches = [k for k, item in enumerate(candidates, start=1) if str(item) == str(target)]
+    if len(matches) != 1:
+        raise ValueError(f"the target {target!r} appears {len(matches)} times in extra_info.candidates, not once")
+    return matches[0], len(candidates)
+
+
+class _Scored(NamedTuple):
+    """One task's verdict on one response, before the mode turns it into a reward."""
+
+    format_ok: bool
+    parsed: bool
+    acc: float
+    pred: str
+    extra: dict[str, float]
+
+
+def _score_rating(response: str, ground_truth: Any, extra_info: Any, default: tuple[float, float], variant: str):
+    lo, hi = rating_scale(extra_info, default)
+    y = check_in_scale(parse_ground_truth(ground_truth), lo, hi)
+    max_error = hi - lo
+    format_ok, parsed, value = parse_response(response, lo, hi, variant)
+    if parsed and math.isfinite(value):
+        pred = min(max(value, lo), hi)
+        abs_error = abs(pred - y)
+    else:
+        parsed, pred, abs_error = False, UNPARSED_PRED, max_error
+    extra = {"abs_error": float(abs_error), "sq_error": float(abs_error * abs_error)}
+    return _Scored(format_ok, parsed, 1.0 - abs_error / max_error, pred_label(pred), extra)
+
+
+def _score_ranking(response: str, ground_truth: Any, extra_info: Mapping[str, Any], variant: str) -> _Scored:
+    target, n_candidates = target_position(ground_truth, extra_info)
+    format_ok, parsed, order = parse_ranking(response, n_candidates, variant)
+    position = order.index(target) + 1 if target in order else None
+    ndcg = ndcg_at_position(position)
+    # Absent from the answer or unparsed: ranked last, as `evaluate` counts it.
+    extra = {"ndcg": ndcg, "hit@1": 1.0 if position == 1 else 0.0, "rank": float(position or n_candidates)}
+    return _Scored(format_ok, parsed, ndcg, str(order[0]) if parsed else UNPARSED_PRED_LABEL, extra)
+
+
+#: The like probability an unparsed answer counts at in the metrics (its reward is 0 all the same).
+UNPARSED_LIKE_PROB = 0.5
+
+
+def _score_like(response: str, ground_truth: Any, variant: str) -> _Scored:
+    y = like_label(ground_truth)
+    format_ok, parsed, prob = parse_like(response, variant)
+    p = prob if parsed else UNPARSED_LIKE_PROB
+    brier = (p - y) ** 2
+    extra = {"prob": float(p), "brier": float(brier)}
+    return _Scored(format_ok, parsed, 1.0 - brier, pred_label(prob), extra)
+
+
 def compute_score(
     data_source: str | None = None,
     solution_str: str = "",
@@ -259,33 +460,36 @@ def compute_score(
     rating_min: float | None = None,
     rating_max: float | None = None,
     **kwargs: Any,
-) -> dict[str, float | str]:
+) -> dict[str, float | str | None]:
     """Score one response; verl's reward managers call this with keyword arguments.
 
     Args:
-        data_source: the sample's ``data_source`` (unused: the scale comes from ``extra_info``).
+        data_source: the sample's ``data_source`` (unused: the task and scale come from ``extra_info``).
         solution_str: the decoded response (response only, as verl passes it).
-        ground_truth: the true rating (number, numeric string or ``{"ground_truth": ...}``).
-        extra_info: the sample's ``extra_info``; ``rating_min`` / ``rating_max`` set the scale (default 1-5).
+        ground_truth: the truth: a rating (number, numeric string or ``{"ground_truth": ...}``); for ``ranking``
+            the target's item id; for ``like`` 0 or 1.
+        extra_info: the sample's ``extra_info``: ``task`` (absent: rating), ``rating_min`` / ``rating_max`` (the
+            scale, default 1-5), ``candidates`` (ranking: the item ids in the order shown).
         mode: ``full`` (format + accuracy), ``format_only`` or ``accuracy_only``: the paper's reward ablations.
         format_weight: magnitude of the format reward (0.5 in the paper).
         prefilled_prefix: text the chat template pre-filled in the generation prompt (for example
             ``"<analyze user>"``); it is prepended to ``solution_str`` before checking.
         variant: the template variant the prompts were rendered with (``tbr`` or ``plain``); it sets what the
             format check expects (see :func:`parse_response`).
-        rating_min, rating_max: the scale of rows whose ``extra_info`` states none (the public RecZero fork's
+        rating_min, rating_max: the scale of rating rows whose ``extra_info`` states none (the public RecZero fork's
             parquet files); ``extra_info`` wins where it has one. Default 1 and 5.
         **kwargs: other keyword arguments verl may pass; ignored.
 
     Returns:
-        A dict with the keys of :data:`REWARD_KEYS`. ``pred`` is the parsed rating clipped to the scale, as a string
-        (:func:`pred_label`; ``"none"`` when nothing parsed); ``abs_error`` is ``|pred - y|``, or the maximum error
-        of the scale when nothing parsed; ``acc = 1 - abs_error / max_error``; ``format_ok`` and ``parsed`` are 0.0
-        or 1.0.
+        A dict with every key of :data:`REWARD_KEYS`. ``acc`` is the answer's quality in [0, 1] whatever the task:
+        ``1 - abs_error / max_error`` (rating, an unparsed answer at the maximum error), the NDCG of the target's
+        position (ranking, 0 when absent), ``1 - brier`` (like, an unparsed answer at p = 0.5). ``pred`` is a string
+        (:func:`pred_label`: the rating, the top candidate's number, the probability; ``"none"`` when nothing
+        parsed). ``format_ok`` and ``parsed`` are 0.0 or 1.0; the keys another task fills are ``None``.
 
     Raises:
-        ValueError: for a ground truth that is not a number or lies outside the rating scale, an invalid scale (data
-            errors), or an unknown ``mode`` / ``variant``.
+        ValueError: for a ground truth that is not a truth of its task or lies outside the rating scale, an invalid
+            scale or candidate list (data errors), or an unknown ``mode`` / ``variant`` / task.
         TypeError: for an ``extra_info`` that is not a mapping, a non-numeric ``format_weight`` / ``rating_min`` /
             ``rating_max`` or a ``prefilled_prefix`` that is not a string (configuration errors).
         Never for anything in ``solution_str``.
@@ -300,45 +504,38 @@ def compute_score(
             f"reward option prefilled_prefix must be a string, got {type(prefilled_prefix).__name__} "
             f"{prefilled_prefix!r:.80}"
         )
-    default = DEFAULT_SCALE
-    if rating_min is not None or rating_max is not None:
-        default = (
-            DEFAULT_SCALE[0] if rating_min is None else _number_option("rating_min", rating_min),
-            DEFAULT_SCALE[1] if rating_max is None else _number_option("rating_max", rating_max),
-        )
-    lo, hi = rating_scale(extra_info, default)
-    y = check_in_scale(parse_ground_truth(ground_truth), lo, hi)
-    max_error = hi - lo
-
+    task = _task_of(extra_info)
     response = solution_str if isinstance(solution_str, str) else ("" if solution_str is None else str(solution_str))
     if prefilled_prefix:
         response = prefilled_prefix + response
-    format_ok, parsed, value = parse_response(response, lo, hi, variant)
-
-    if parsed and math.isfinite(value):
-        pred = min(max(value, lo), hi)
-        abs_error = abs(pred - y)
+    if task == "rating":
+        default = DEFAULT_SCALE
+        if rating_min is not None or rating_max is not None:
+            default = (
+                DEFAULT_SCALE[0] if rating_min is None else _number_option("rating_min", rating_min),
+                DEFAULT_SCALE[1] if rating_max is None else _number_option("rating_max", rating_max),
+            )
+        scored = _score_rating(response, ground_truth, extra_info, default, variant)
+    elif task == "ranking":
+        scored = _score_ranking(response, ground_truth, extra_info, variant)
     else:
-        parsed = False
-        pred = UNPARSED_PRED
-        abs_error = max_error
-    acc = 1.0 - abs_error / max_error
+        scored = _score_like(response, ground_truth, variant)
 
     if mode == "accuracy_only":
         format_reward = 0.0
-        answer_reward = acc if parsed else 0.0
+        answer_reward = scored.acc if scored.parsed else 0.0
     else:
-        format_reward = format_weight if format_ok else -format_weight
-        answer_reward = acc if (mode == "full" and format_ok) else 0.0
-
-    return {
-        "score": format_reward + answer_reward,
-        "format_reward": float(format_reward),
-        "answer_reward": float(answer_reward),
-        "acc": float(acc),
-        "format_ok": 1.0 if format_ok else 0.0,
-        "parsed": 1.0 if parsed else 0.0,
-        "pred": pred_label(pred),
-        "abs_error": float(abs_error),
-        "sq_error": float(abs_error * abs_error),
-    }
+        format_reward = format_weight if scored.format_ok else -format_weight
+        answer_reward = scored.acc if (mode == "full" and scored.format_ok) else 0.0
+    result: dict[str, float | str | None] = dict.fromkeys(REWARD_KEYS)
+    result.update(
+        score=format_reward + answer_reward,
+        format_reward=float(format_reward),
+        answer_reward=float(answer_reward),
+        acc=float(scored.acc),
+        format_ok=1.0 if scored.format_ok else 0.0,
+        parsed=1.0 if scored.parsed else 0.0,
+        pred=scored.pred,
+    )
+    result.update(scored.extra)
+    return result

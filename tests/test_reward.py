@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reczero_verl.reward import REWARD_KEYS, compute_score, parse_ground_truth, parse_response
+from reczero_verl.reward import REWARD_KEYS, TASK_KEYS, compute_score, parse_ground_truth, parse_response
 
 
 def tbr(user="Likes sturdy boots.", item="A light sneaker.", match="Weak fit.", rate="3", sep="\n") -> str:
@@ -204,6 +204,15 @@ def test_verl_extra_kwargs_are_accepted():
     assert out["score"] == pytest.approx(1.5)
 
 
+def assert_contract(out: dict, task: str) -> None:
+    """Every key, in order; floats (finite) for the task's own keys and the common ones, None for other tasks'."""
+    assert tuple(out) == REWARD_KEYS
+    others = {k for t, keys in TASK_KEYS.items() if t != task for k in keys}
+    assert all(out[k] is None for k in others)
+    assert all(type(v) is float and math.isfinite(v) for k, v in out.items() if k != "pred" and k not in others)
+    assert type(out["pred"]) is str
+
+
 @settings(max_examples=400, deadline=None)
 @given(
     text=st.one_of(
@@ -221,9 +230,7 @@ def test_verl_extra_kwargs_are_accepted():
 )
 def test_never_raises_and_always_same_keys_and_types(text, truth, mode):
     out = compute_score(solution_str=text, ground_truth=truth, mode=mode)
-    assert tuple(out) == REWARD_KEYS
-    assert all(type(v) is float and math.isfinite(v) for k, v in out.items() if k != "pred")
-    assert type(out["pred"]) is str
+    assert_contract(out, "rating")
     assert 0.0 <= out["abs_error"] <= 4.0
     assert -0.5 <= out["score"] <= 1.5
     if out["parsed"]:
