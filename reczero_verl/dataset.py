@@ -53,7 +53,7 @@ from typing import Any
 
 from verl.utils.dataset.rl_dataset import RLHFDataset
 
-from reczero_verl.reward import rating_scale
+from reczero_verl.contract import PromptSpec, prompt_spec
 from reczero_verl.template import DEFAULT_VARIANT, VARIANTS, build_messages
 
 __all__ = [
@@ -371,12 +371,12 @@ def row_shape(row: Mapping[str, Any]) -> RowShape:
     target = row.get("target_item") or {}
     texts += [_text_len(value) for key, value in target.items() if key != "item_id"]
     texts += [_text_len(row.get("user_profile")), _text_len(row.get("item_profile"))]
+    for candidate in _history(row, "candidates"):
+        texts += [_text_len(value) for key, value in candidate.items() if key not in ("item_id", "avg_rating")]
     return RowShape(len(user), len(item), max(reviews, default=0), max(texts, default=0))
 
 
-def render_plan(
-    row: Mapping[str, Any], plan: Rendering, variant: str, rating_min: float, rating_max: float
-) -> list[dict[str, str]]:
+def render_plan(row: Mapping[str, Any], plan: Rendering, variant: str, spec: PromptSpec) -> list[dict[str, str]]:
     """Render ``row`` as chat messages keeping the ``plan``'s most recent history entries and clipping."""
     user = _history(row, "user_history")
     item = _history(row, "item_history")
@@ -386,10 +386,12 @@ def render_plan(
     return build_messages(
         view,
         variant=variant,
-        rating_min=rating_min,
-        rating_max=rating_max,
+        rating_min=spec.rating_min,
+        rating_max=spec.rating_max,
         max_review_chars=plan.review_chars,
         max_field_chars=plan.field_chars,
+        task=spec.task,
+        like_threshold=spec.like_threshold,
     )
 
 
@@ -479,26 +481,25 @@ class PromptBudgeter:
 
         outcomes: list[Outcome | None] = [None] * len(rows)
         active: dict[
-            int, tuple[Generator[Rendering, int, tuple[Rendering, int, int]], dict[Rendering, list], Rendering, tuple]
+            int,
+            tuple[Generator[Rendering, int, tuple[Rendering, int, int]], dict[Rendering, list], Rendering, PromptSpec],
         ] = {}
         failed: dict[int, str] = {}
 
-        def render(
-            i: int, plan: Rendering, cache: dict[Rendering, list], scale: tuple[float, float]
-        ) -> list[dict[str, str]]:
+        def render(i: int, plan: Rendering, cache: dict[Rendering, list], spec: PromptSpec) -> list[dict[str, str]]:
             if plan not in cache:
-                cache[plan] = render_plan(rows[i], plan, self.options.variant, *scale)
+                cache[plan] = render_plan(rows[i], plan, self.options.variant, spec)
             return cache[plan]
 
         for i, row in enumerate(rows):
             try:
-                scale = rating_scale(row.get("extra_info"))
+                spec = prompt_spec(row.get("extra_info"))
                 cache: dict[Rendering, list] = {}
-                chars = partial(_rendered_chars, partial(render, i, cache=cache, scale=scale))
+                chars = partial(_rendered_chars, partial(render, i, cache=cache, spec=spec))
                 search = _search(row_shape(row), self.options, self.max_prompt_length, chars)
                 plan = next(search)
-                render(i, plan, cache, scale)
-                active[i] = (search, cache, plan, scale)
+                render(i, plan, cache, spec)
+                active[i] = (search, cache, plan, spec)
             except (KeyError, TypeError, ValueError, AttributeError) as err:
                 failed[i] = describe(i, err)
 
@@ -506,11 +507,11 @@ class PromptBudgeter:
             order = list(active)
             counts = self.count_tokens([active[i][1][active[i][2]] for i in order])
             for i, n_tokens in zip(order, counts, strict=True):
-                search, cache, plan, scale = active[i]
+                search, cache, plan, spec = active[i]
                 try:
                     nxt = search.send(n_tokens)
-                    render(i, nxt, cache, scale)
-                    active[i] = (search, cache, nxt, scale)
+                    render(i, nxt, cache, spec)
+                    active[i] = (search, cache, nxt, spec)
                 except StopIteration as stop:
                     chosen, n_chosen, status = stop.value
                     outcomes[i] = Outcome(cache[chosen], n_chosen, status)

@@ -30,8 +30,8 @@ import re
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+from reczero_verl.contract import DEFAULT_SCALE, rating_scale, row_task
 from reczero_verl.template import (
-    DEFAULT_TASK,
     DEFAULT_VARIANT,
     TASKS,
     VARIANTS,
@@ -52,9 +52,7 @@ __all__ = [
     "parse_like",
     "ndcg_at_position",
     "parse_ground_truth",
-    "rating_scale",
     "check_in_scale",
-    "DEFAULT_SCALE",
     "pred_label",
     "compute_score",
 ]
@@ -279,42 +277,6 @@ def parse_ground_truth(ground_truth: Any) -> float:
     return rating
 
 
-#: The scale of a sample whose ``extra_info`` states none (and no ``rating_min`` / ``rating_max`` option is set).
-DEFAULT_SCALE: tuple[float, float] = (1.0, 5.0)
-
-
-def _scale_bound(extra_info: Mapping[str, Any], key: str, default: float) -> float:
-    value = extra_info.get(key)
-    if value is None:
-        return default
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"extra_info.{key} is not a number: {value!r}") from None
-
-
-def rating_scale(
-    extra_info: Mapping[str, Any] | None, default: tuple[float, float] = DEFAULT_SCALE
-) -> tuple[float, float]:
-    """The rating scale from ``extra_info["rating_min"]`` / ``["rating_max"]``, ``default`` for a missing bound.
-
-    Raises ``TypeError`` when ``extra_info`` is not a mapping (a configuration error: verl passes the row's
-    ``extra_info`` struct) and ``ValueError`` for a bound that is not a number or an empty scale (a data error).
-    """
-    lo, hi = default
-    if extra_info is not None:
-        if not isinstance(extra_info, Mapping):
-            raise TypeError(
-                f"extra_info must be a mapping (the row's extra_info struct), got {type(extra_info).__name__}: "
-                f"{extra_info!r:.80}"
-            )
-        lo = _scale_bound(extra_info, "rating_min", lo)
-        hi = _scale_bound(extra_info, "rating_max", hi)
-    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
-        raise ValueError(f"extra_info has an invalid rating scale [{lo}, {hi}]")
-    return lo, hi
-
-
 def check_in_scale(rating: float, lo: float, hi: float, what: str = "ground_truth") -> float:
     """Return ``rating`` when it lies in ``[lo, hi]``; raise ``ValueError`` naming it otherwise (a data error)."""
     if not lo <= rating <= hi:
@@ -349,23 +311,6 @@ def pred_label(value: float) -> str:
     text = format(value, "g")
     # "g" keeps 6 significant digits: fall back to the shortest exact form when that loses precision.
     return text if float(text) == value else repr(value)
-
-
-def _task_of(extra_info: Mapping[str, Any] | None) -> str:
-    """The sample's task from ``extra_info["task"]`` (absent: rating); a non-mapping is a configuration error."""
-    if extra_info is None:
-        return DEFAULT_TASK
-    if not isinstance(extra_info, Mapping):
-        raise TypeError(
-            f"extra_info must be a mapping (the row's extra_info struct), got {type(extra_info).__name__}: "
-            f"{extra_info!r:.80}"
-        )
-    task = extra_info.get("task")
-    if task is None:
-        return DEFAULT_TASK
-    if task not in TASKS:
-        raise ValueError(f"extra_info.task {task!r} is not a task; expected one of {TASKS}")
-    return task
 
 
 def _unwrap(ground_truth: Any) -> Any:
@@ -504,7 +449,7 @@ def compute_score(
             f"reward option prefilled_prefix must be a string, got {type(prefilled_prefix).__name__} "
             f"{prefilled_prefix!r:.80}"
         )
-    task = _task_of(extra_info)
+    task = row_task(extra_info)
     response = solution_str if isinstance(solution_str, str) else ("" if solution_str is None else str(solution_str))
     if prefilled_prefix:
         response = prefilled_prefix + response

@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from reczero_verl.coldstart.traces import round_half_up
+from reczero_verl.contract import rating_scale
 from reczero_verl.errors import BadInputError
-from reczero_verl.reward import parse_ground_truth, rating_scale
+from reczero_verl.reward import parse_ground_truth
 
 logger = logging.getLogger(__name__)
 

@@ -21,8 +21,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from reczero_verl.contract import rating_scale
 from reczero_verl.errors import BadInputError
-from reczero_verl.reward import check_in_scale, parse_ground_truth, rating_scale
+from reczero_verl.reward import check_in_scale, parse_ground_truth
 
 __all__ = [
     "EvaluationInputError",
