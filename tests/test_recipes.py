@@ -58,6 +58,8 @@ REFERENCES = {
 }
 OVERLAYS = {
     "reczero_qwen2.5-7b-instruct_8gpu_multidataset": "reczero_qwen2.5-7b-instruct_8gpu",
+    "reczero_qwen2.5-7b-instruct_8gpu_multitask": "reczero_qwen2.5-7b-instruct_8gpu",
+    "reczero_qwen2.5-0.5b-instruct_1gpu_ranking": "reczero_qwen2.5-0.5b-instruct_1gpu",
     "recone_qwen2.5-0.5b-instruct_1gpu_grpo": "reczero_qwen2.5-0.5b-instruct_1gpu",
     "recone_qwen2.5-7b-instruct_8gpu_grpo": "reczero_qwen2.5-7b-instruct_8gpu",
     "recone_qwen2.5-7b-instruct_8gpu_sft": "recone_qwen2.5-0.5b-instruct_1gpu_sft",
@@ -289,11 +291,28 @@ def test_batch_check_can_fail(composed):
         check_batch_arithmetic(cfg, 1)
 
 
+def test_every_task_scores_through_verls_reward_loop_with_the_multitask_recipe(composed, tiny_tokenizer):
+    """One recipe, three tasks: each row's extra_info.task picks its scoring inside verl's own reward loop."""
+    cfg = composed(RECIPES / "reczero_qwen2.5-7b-instruct_8gpu_multitask.yaml")
+    rank = TBR_ANSWER.replace("<rate>4</rate>", "<rank>2, 1</rank>")
+    ranking = score_through_verl(cfg, tiny_tokenizer, rank, "b", extra={"task": "ranking", "candidates": ["a", "b"]})
+    assert ranking["reward_score"] == pytest.approx(1.5) and ranking["reward_extra_info"]["ndcg"] == 1.0
+    like = TBR_ANSWER.replace("<rate>4</rate>", "<like>0.9</like>")
+    liked = score_through_verl(cfg, tiny_tokenizer, like, 1, extra={"task": "like"})
+    assert liked["reward_score"] == pytest.approx(0.5 + 1 - 0.01)
+    assert liked["reward_extra_info"]["abs_error"] is None and liked["reward_extra_info"]["brier"] == pytest.approx(
+        0.01
+    )
+    rating = score_through_verl(cfg, tiny_tokenizer, TBR_ANSWER, 5.0)
+    assert set(rating["reward_extra_info"]) == set(liked["reward_extra_info"])  # one batch can hold every task
+
+
 def test_8gpu_recipes_share_hyper_parameters(composed):
     """RecZero vs RecOne vs multi-dataset at the same scale: only data, model and names may differ."""
     base = flatten(_plain(composed(RECIPES / "reczero_qwen2.5-7b-instruct_8gpu.yaml")))
     allowed = re.compile(r"^(data\.(train|val)_files.*|trainer\.(project|experiment)_name)$")
-    for other in (MULTIDATASET, RECIPES / "recone_qwen2.5-7b-instruct_8gpu_grpo.yaml"):
+    multitask = RECIPES / "reczero_qwen2.5-7b-instruct_8gpu_multitask.yaml"
+    for other in (MULTIDATASET, multitask, RECIPES / "recone_qwen2.5-7b-instruct_8gpu_grpo.yaml"):
         diff = {k for k, v in flatten(_plain(composed(other))).items() if base.get(k, "<absent>") != v}
         assert {k for k in diff if not allowed.match(k)} == set(), other
 
@@ -419,7 +438,9 @@ TBR_ANSWER = "".join(
 )
 
 
-def score_through_verl(cfg, tokenizer, response: str, ground_truth: float, scale=(1.0, 5.0)) -> dict:
+def score_through_verl(
+    cfg, tokenizer, response: str, ground_truth: Any, scale=(1.0, 5.0), extra: dict | None = None
+) -> dict:
     import torch
     from verl import DataProto
     from verl.experimental.reward_loop.reward_manager import NaiveRewardManager
@@ -443,7 +464,9 @@ def score_through_verl(cfg, tokenizer, response: str, ground_truth: float, scale
         non_tensors={
             "data_source": np.array(["reczero/test"], dtype=object),
             "reward_model": np.array([{"ground_truth": ground_truth, "style": "rule"}], dtype=object),
-            "extra_info": np.array([{"rating_min": scale[0], "rating_max": scale[1], "index": 0}], dtype=object),
+            "extra_info": np.array(
+                [{"rating_min": scale[0], "rating_max": scale[1], "index": 0, **(extra or {})}], dtype=object
+            ),
         },
     )
     return manager.loop.run_until_complete(manager.run_single(data))
