@@ -334,11 +334,19 @@ def like_label(ground_truth: Any) -> float:
 
 
 def target_position(ground_truth: Any, extra_info: Mapping[str, Any]) -> tuple[int, int]:
-    """The ranking task's truth: ``(position of the target among the candidates (1-based), number of candidates)``."""
-    target = _unwrap(ground_truth)
+    """The ranking task's truth: ``(the target's candidate number (1-based), number of candidates)``.
+
+    ``ground_truth`` is the target's candidate number (what ``prepare`` writes: one float64 schema for every task) or
+    its item id, looked up in ``extra_info["candidates"]`` (the ids in the order shown).
+    """
     candidates = extra_info.get("candidates")
     if candidates is None or isinstance(candidates, str) or len(candidates) == 0:
         raise ValueError(f"a ranking row needs extra_info.candidates (the item ids shown), got {candidates!r:.80}")
+    target = _unwrap(ground_truth)
+    if isinstance(target, numbers.Real) and not isinstance(target, bool):
+        if not (float(target).is_integer() and 1 <= target <= len(candidates)):
+            raise ValueError(f"ranking ground_truth {target!r} is not a candidate number in 1..{len(candidates)}")
+        return int(target), len(candidates)
     matches = [k for k, item in enumerate(candidates, start=1) if str(item) == str(target)]
     if len(matches) != 1:
         raise ValueError(f"the target {target!r} appears {len(matches)} times in extra_info.candidates, not once")

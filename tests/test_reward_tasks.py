@@ -130,6 +130,15 @@ def test_bad_truths_are_data_errors(truth, extra_info, message):
         compute_score(solution_str="<rank>1</rank>", ground_truth=truth, extra_info=extra_info)
 
 
+def test_ranking_truth_is_the_candidate_number_or_the_item_id():
+    by_number = compute_score(solution_str=answer("3", "rank"), ground_truth=3.0, extra_info=RANKING)
+    by_id = compute_score(solution_str=answer("3", "rank"), ground_truth="i9", extra_info=RANKING)
+    assert by_number == by_id and by_number["ndcg"] == 1.0
+    for bad in (0, 6, 2.5, -1):
+        with pytest.raises(ValueError, match="not a candidate number"):
+            compute_score(solution_str="", ground_truth=bad, extra_info=RANKING)
+
+
 def test_like_truth_forms():
     for truth in (1, 1.0, True, "1", " 1 ", {"ground_truth": 1}):
         assert compute_score(solution_str="", ground_truth=truth, extra_info=LIKE)["brier"] == 0.25
