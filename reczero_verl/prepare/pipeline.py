@@ -23,13 +23,14 @@ Protocol (the public RecZero / Reason4Rec scripts, made exact):
 * Histories may contain interactions that are themselves targets of another split (a test target's history holds
   train interactions): that is the protocol, history is everything strictly earlier; never anything later.
 
-Scale: the dump is scanned once by DuckDB (out of core: ``memory_limit`` and a temp directory to spill to); the review
-text is stored as read and trimmed only for the rows shown. The minimum-history rules need only the ``m``-th earliest
-timestamp of each user and item (GROUP BY aggregates); targets are split and sampled BEFORE any history is gathered.
-Then one sorted window per side (user, item), over the users and items of the sampled targets only, gives each of
-their interactions its position in the timeline and the running sum of ratings; a sampled target's history is an
-equi-join on timeline positions (``K`` rows, however popular the item), its mean a running-sum lookup. Only the
-sampled targets and their histories reach Python, for rendering.
+Scale: the dump is scanned once by DuckDB (out of core: ``memory_limit`` and a temp directory to spill to); the
+review text is stored as read and trimmed only for the rows shown. The minimum-history
+rules need only the ``m``-th earliest timestamp of each user and item (GROUP BY aggregates); targets are split and
+sampled BEFORE any history is gathered. Then one sorted window per side (user, item), over the users and items of the
+sampled targets only, gives each of their interactions its position in the timeline and the running sum of ratings:
+a target's history is a range of timeline positions (``K`` rows, however popular the item), its mean a running-sum
+lookup. The histories' texts are rendered once per interaction into row stores on disk and the targets are rendered
+and written chunk by chunk (:mod:`.samples`): no stage holds all the samples, at any dataset size.
 """
 
 from __future__ import annotations
@@ -43,19 +44,17 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import duckdb
 
 from reczero_verl import __version__
 
-from . import checks, publish
+from . import checks, publish, samples
 from .render import TextBudgets, build_row, write_samples
 from .sanitize import TextCleaner
 from .sources import (
-    ITEM_FIELDS,
     InteractionSource,
-    MetaStats,
     PrepareError,
     Relation,
     _is_input_error,
@@ -179,6 +178,10 @@ class PrepareConfig:
     memory_limit: str = "3GB"
     threads: int | None = None
     temp_dir: Path | None = None
+    #: Targets rendered at a time (memory per chunk; the output bytes do not depend on it).
+    chunk_rows: int = samples.CHUNK_ROWS
+    #: Add the wall time of each stage to stats.json (which then differs from run to run).
+    timings: bool = False
     #: What the run was asked for (the command-line options that shape the output), recorded in stats.json.
     run_options: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
@@ -195,17 +198,12 @@ class PrepareConfig:
             raise PrepareError(f"--dedup must be one of {DEDUP_MODES}, got {self.dedup!r}")
         if not self.name or "/" in self.name:
             raise PrepareError(f"--name must be a non-empty name without '/', got {self.name!r}")
+        if self.chunk_rows < 1:
+            raise PrepareError(f"chunk_rows must be >= 1, got {self.chunk_rows}")
 
     @property
     def data_source(self) -> str:
         return f"reczero/{self.name}"
-
-
-class ItemLoader(Protocol):
-    """Loads the text fields of the items listed in a DuckDB table ``needed(item_id, target)``; for an item without
-    ``target`` (shown only in user histories) the title is enough."""
-
-    def load(self, con: Any, needed_table: str, report: int) -> tuple[list[dict[str, Any]], MetaStats]: ...
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -633,123 +631,81 @@ def _target_positions(con: duckdb.DuckDBPyConnection) -> None:
     """)
 
 
-def _history_tables(con: duckdb.DuckDBPyConnection, side: str, k: int) -> None:
-    """Create ``{u,i}h`` (the ``k`` latest strictly earlier interactions of each target's user or item) and
-    ``{u,i}a`` (the mean rating of all of them) from ``ev{u,i}`` / ``tgp`` (see :func:`timeline_positions`)."""
-    key = f"{side}_id"
-    other = "item_id" if side == "user" else "user_id"
-    s = side[0]
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE {s}h AS
-        SELECT p.tline, h.line AS hline, h.{other} AS other, h.rating, h.ts
-        FROM (SELECT line AS tline, {key}, unnest(range(greatest({s}_prev - {int(k)}, 0), {s}_prev)) AS pos
-              FROM tgp) p
-        JOIN ev{s} h ON h.{key} = p.{key} AND h.{s}_pos = p.pos
-    """)
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE {s}a AS
-        SELECT t.line AS tline, h.{s}_sum / t.{s}_prev AS mean
-        FROM tgp t JOIN ev{s} h ON h.{key} = t.{key} AND h.{s}_pos = t.{s}_prev - 1
-    """)
+@dataclass
+class Gathered:
+    """What :func:`gather_targets` built: the row stores, the metadata stats and how many targets have a title."""
 
-
-def _texts(
-    con: duckdb.DuckDBPyConnection, attrs: Sequence[str], config: PrepareConfig
-) -> tuple[dict[int, str | None], dict[str, dict[str, Any]]]:
-    """Review prefixes of the history rows (table ``hist_lines``) and the item columns (``attr_*``: per item, the
-    first non-empty value in file order) of the items in ``needed``, from the ingested table ``ev_all``."""
-    text = "coalesce(nullif(trim(review), ''), nullif(trim(review_alt), ''))"
-    reviews = dict(
-        con.execute(
-            f"SELECT line, left({text}, {review_prefix(config.budgets)}) FROM ev_all "
-            "WHERE line IN (SELECT hline FROM hist_lines)"
-        ).fetchall()
-    )
-    items: dict[str, dict[str, Any]] = {}
-    if attrs:
-        cols = ", ".join(
-            f"min_by({sql_ident('attr_' + a)}, line) FILTER (WHERE nullif(trim({sql_ident('attr_' + a)}), '') "
-            f"IS NOT NULL) AS {sql_ident(a)}"
-            for a in attrs
-        )
-        rows = con.execute(
-            f"SELECT item_id, {cols} FROM ev_all WHERE coalesce(reason, '') <> 'malformed' AND "
-            "item_id IN (SELECT item_id FROM needed) GROUP BY item_id"
-        ).fetchall()
-        items = {r[0]: dict(zip(attrs, r[1:], strict=True)) for r in rows}
-    return reviews, items
+    stores: samples.Stores
+    meta_stats: dict[str, Any] | None
+    with_title: int
 
 
 def gather_targets(
     con: duckdb.DuckDBPyConnection,
     config: PrepareConfig,
-    items_loader: ItemLoader | None,
+    items_loader: samples.ItemLoader | None,
     attrs: Sequence[str],
-) -> tuple[dict[str, list[dict[str, Any]]], dict[str, Any] | None, int]:
-    """Targets per split (ordered by time, user, item) with histories and item fields, ready for :func:`build_row`.
-
-    Returns also the metadata stats (or ``None``) and how many written targets have an item title.
-    """
+    folder: Path,
+    clock: _Clock,
+) -> Gathered:
+    """Histories, averages and item texts of the sampled targets ``tg``, set-based in DuckDB, and their texts
+    rendered once into row stores in ``folder`` (:mod:`.samples`); leaves ``tgo`` (the targets in output order with
+    their history ranges and averages) for :func:`write_splits`."""
     k = int(config.history_len)
     timeline_positions(con)
     _target_positions(con)
-    _history_tables(con, "user", k)
-    _history_tables(con, "item", k)
-    con.execute("CREATE OR REPLACE TEMP TABLE hist_lines AS SELECT hline FROM uh UNION SELECT hline FROM ih")
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE needed AS SELECT item_id, bool_or(target) AS target FROM "
-        "(SELECT item_id, true AS target FROM tg UNION ALL SELECT other AS item_id, false AS target FROM uh) "
-        "GROUP BY item_id"
-    )
-    reviews, items = _texts(con, attrs, config)
-    meta_stats = None
-    if items_loader is not None:
-        loaded, stats = items_loader.load(con, "needed", config.report_positions)
-        meta_stats = stats.as_dict()
-        for item in loaded:
-            merged = {f: v for f, v in (items.get(item["item_id"]) or {}).items() if v is not None}
-            merged.update({f: v for f, v in item.items() if f != "item_id" and v is not None})
-            items[item["item_id"]] = merged
-
-    user_hist: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for tline, hline, item_id, rating, ts in con.execute(
-        "SELECT tline, hline, other, rating, ts FROM uh ORDER BY tline, ts, hline"
-    ).fetchall():
-        title = (items.get(item_id) or {}).get("title")
-        user_hist[tline].append(
-            {"item_id": item_id, "rating": rating, "timestamp": ts, "title": title, "review": reviews.get(hline)}
-        )
-    item_hist: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for tline, hline, user_id, rating, ts in con.execute(
-        "SELECT tline, hline, other, rating, ts FROM ih ORDER BY tline, ts, hline"
-    ).fetchall():
-        item_hist[tline].append({"user_id": user_id, "rating": rating, "timestamp": ts, "review": reviews.get(hline)})
-
-    out: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
-    with_title = 0
-    for line, split, user_id, item_id, rating, ts, u_avg, i_avg in con.execute(
-        "SELECT t.line, t.split, t.user_id, t.item_id, t.rating, t.ts, ua.mean, ia.mean FROM tg t "
-        "LEFT JOIN ua ON ua.tline = t.line LEFT JOIN ia ON ia.tline = t.line "
-        "ORDER BY t.split, t.ts, t.user_id, t.item_id, t.line"
-    ).fetchall():
-        item = items.get(item_id) or {}
-        with_title += bool(item.get("title"))
-        out[split].append(
-            {
-                "user_id": user_id,
-                "item_id": item_id,
-                "rating": rating,
-                "timestamp": ts,
-                "user_history": user_hist.get(line, []),
-                "item_history": item_hist.get(line, []),
-                "target_item": {f: item.get(f) for f in ITEM_FIELDS},
-                "user_avg_rating": u_avg,
-                "item_avg_rating": i_avg,
-            }
-        )
-    for table in ("uh", "ih", "ua", "ia", "hist_lines", "needed", "evu", "evi", "tgp"):
+    samples.shown_rows(con, k)
+    samples.target_ranges(con, k)
+    clock.lap("history ranges and averages")
+    meta_stats = samples.item_texts(con, items_loader, attrs, config.report_positions)
+    with_title = samples.targets_with_title(con)
+    clock.lap("item texts")
+    stores = samples.build_stores(con, folder, config.budgets, review_prefix(config.budgets))
+    for table in ("sh_u", "sh_i", "evu", "evi", "tgp", "titems", "itm", "needed"):
         con.execute(f"DROP TABLE {table}")
-    return out, meta_stats, with_title
+    clock.lap("texts rendered into the row stores")
+    return Gathered(stores, meta_stats, with_title)
+
+
+def write_splits(
+    con: duckdb.DuckDBPyConnection,
+    gathered: Gathered,
+    config: PrepareConfig,
+    out_dir: Path,
+    write_val: bool,
+    cleaner: TextCleaner,
+    chunk_rows: int | None = None,
+) -> dict[str, int]:
+    """Render the targets of ``tgo`` chunk by chunk and write ``train.parquet``, ``test.parquet`` and (when asked
+    for) ``val.parquet`` into ``out_dir`` (the staging folder of the run); returns the rows written per split."""
+    places = samples.split_places(con, SPLITS)
+    progress = samples.Progress("rendered samples", sum(n for _, n in places.values()))
+    written: dict[str, int] = {}
+    for split in SPLITS:
+        first, count = places[split]
+        if split == "val" and not write_val:
+            if count:
+                raise RuntimeError("val targets exist although no val split was asked for")
+            written[split] = 0
+            continue
+        chunks = samples.split_chunks(
+            con,
+            gathered.stores,
+            split,
+            first,
+            count,
+            data_source=config.data_source,
+            rating_min=config.rating_min,
+            rating_max=config.rating_max,
+            cleaner=cleaner,
+            progress=progress,
+            chunk_rows=chunk_rows or config.chunk_rows,
+        )
+        written[split] = write_samples(chunks, out_dir / f"{split}.parquet")
+        if not count:
+            logger.warning("%s.parquet is empty", split)
+        logger.info("wrote %d %s samples", written[split], split)
+    return written
 
 
 def write_outputs(
@@ -841,15 +797,21 @@ def finish_stats(
 
 
 class _Clock:
-    """Logs the wall time of each pipeline stage (timings stay out of ``stats.json``, which is deterministic)."""
+    """Logs the wall time of each pipeline stage and keeps it (``stats.json`` gets it with ``timings``: off by
+    default, because stats.json is otherwise the same for the same input and options)."""
 
     def __init__(self) -> None:
-        self.last = time.perf_counter()
+        self.began = self.last = time.perf_counter()
+        self.laps: dict[str, float] = {}
 
     def lap(self, what: str) -> None:
         now = time.perf_counter()
         logger.info("%s (%.2f s)", what, now - self.last)
+        self.laps[what] = round(self.laps.get(what, 0.0) + now - self.last, 3)
         self.last = now
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"stages_s": dict(self.laps), "total_s": round(time.perf_counter() - self.began, 3)}
 
 
 def _input_files(inputs: Mapping[str, str | Path | None]) -> dict[str, Path]:
@@ -897,33 +859,39 @@ def _engine(
 def prepare_interactions(
     source: InteractionSource,
     config: PrepareConfig,
-    items_loader: ItemLoader | None = None,
+    items_loader: samples.ItemLoader | None = None,
     inputs: Mapping[str, str | Path | None] | None = None,
 ) -> dict[str, Any]:
     """Run the whole pipeline for an interaction dump; writes the parquet files and ``stats.json`` as one unit
     (:mod:`.publish`), returns the stats."""
     files = _input_files(inputs or {"input": source.path})
     clock = _Clock()
-    with publish.staged_output(config.output_dir) as stage, checks.GzipCheck(list(files.values())) as gz:
-        with _engine(config, files, gz) as con:
-            logger.info("reading %s (%s)", source.path, source.kind)
-            found = ingest(con, source, config)
-            n_valid = con.execute("SELECT count(*) FROM ev").fetchone()[0]  # kept until the timelines are built
-            clock.lap(f"read and validated {found.read} records, {n_valid} valid interactions")
-            dropped = dict(found.dropped)
-            history_drops, history_first = select_eligible(con, config)
-            dropped.update(history_drops)
-            found.first.update({r: _positions(source, found.relation, lines) for r, lines in history_first.items()})
-            split_info = assign_splits(con, config.split)
-            per_split = split_counts(con)
-            dropped["sampled_out"] = split_info["eligible"] - sum(per_split.values())
-            clock.lap(f"{split_info['eligible']} eligible targets, sampled {per_split}")
-            targets, meta_stats, with_title = gather_targets(con, config, items_loader, source.item_attrs)
-            clock.lap("gathered histories and item texts")
+    with (
+        publish.staged_output(config.output_dir) as stage,
+        checks.GzipCheck(list(files.values())) as gz,
+        tempfile.TemporaryDirectory(prefix="reczero-stores-", dir=config.temp_dir) as store_dir,
+        _engine(config, files, gz) as con,
+    ):
+        logger.info("reading %s (%s)", source.path, source.kind)
+        found = ingest(con, source, config)
+        n_valid = con.execute("SELECT count(*) FROM ev").fetchone()[0]  # kept until the timelines are built
+        clock.lap(f"read and validated {found.read} records, {n_valid} valid interactions")
+        dropped = dict(found.dropped)
+        history_drops, history_first = select_eligible(con, config)
+        dropped.update(history_drops)
+        found.first.update({r: _positions(source, found.relation, lines) for r, lines in history_first.items()})
+        split_info = assign_splits(con, config.split)
+        per_split = split_counts(con)
+        dropped["sampled_out"] = split_info["eligible"] - sum(per_split.values())
+        clock.lap(f"{split_info['eligible']} eligible targets, sampled {per_split}")
+        gathered = gather_targets(con, config, items_loader, source.item_attrs, Path(store_dir), clock)
         gz.raise_if_bad()
         write_val = config.split.val_ratio > 0 and config.split.method in ("time", "random")
         cleaner = TextCleaner()
-        written = write_outputs(targets, config, stage.path, write_val, cleaner)
+        try:
+            written = write_splits(con, gathered, config, stage.path, write_val, cleaner)
+        finally:
+            gathered.stores.close()
         clock.lap("rendered and wrote the samples")
         stats = _base_stats(config, source.kind, files)
         stats.update(
@@ -942,9 +910,11 @@ def prepare_interactions(
             },
             text_budgets=config.budgets.as_dict(),
             neutralised=cleaner.as_dict(),
-            meta=meta_stats,
-            targets_with_item_title=with_title,
+            meta=gathered.meta_stats,
+            targets_with_item_title=gathered.with_title,
         )
+        if config.timings:
+            stats["timings"] = clock.as_dict()
         finish_stats(stats, found.read, dropped, written, stage.path)
         stage.publish()
     return stats

@@ -1,0 +1,399 @@
+# SPDX-FileCopyrightText: 2026 The reczero-verl Authors
+# SPDX-License-Identifier: Apache-2.0
+"""Stage 3 of ``prepare``: the histories, averages and item texts of the sampled targets, rendered and written chunk
+by chunk, so that memory is set by the DuckDB memory limit and the chunk size, never by the number of samples.
+
+How, given the timelines of :func:`.pipeline.timeline_positions` (``evu`` / ``evi``: every interaction of a user /
+item with its position ``u_pos`` / ``i_pos`` in the timeline ordered by (ts, line)) and the targets' positions
+``tgp`` (``u_prev`` / ``i_prev``: how many interactions of the user / item are strictly earlier):
+
+1. DuckDB numbers the interactions that some target shows in its user history, by (user, position): a target's
+   history, the ``K`` latest strictly earlier interactions of its user, is then a RANGE of consecutive numbers. An
+   ASOF join gives each interaction the next target of its user (the smallest ``u_prev`` above its position): it is
+   shown when it is among that target's ``K``. Items likewise. Each target gets its two ranges, its averages (a
+   running-sum lookup) and its place in the output.
+2. The shown interactions are streamed out of DuckDB in number order, their texts rendered ONCE (neutralised and
+   clipped, with their rewrite counts) into row stores on disk (:mod:`.store`); the targets' items likewise. So a
+   review shown in twenty histories is cleaned once, not twenty times.
+3. The targets are streamed in output order, :data:`CHUNK_ROWS` at a time: a chunk reads its ranges from the stores
+   and is rendered column-wise (:func:`.render.render_chunk`) into the parquet writer, which cuts row groups of a
+   fixed size (:data:`.render.ROW_GROUP_ROWS`), so the bytes do not depend on the chunk size.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from .render import COUNT_DTYPE, Gathered, render_chunk, render_ids, render_texts
+from .sanitize import TextCleaner
+from .sources import ITEM_FIELDS, MetaStats, sql_ident, stream_batches
+from .store import RowStore, StoreWriter
+
+logger = logging.getLogger(__name__)
+
+#: Targets rendered at a time (one DuckDB query, one read of the stores, one column-wise rendering).
+CHUNK_ROWS = 4_096
+#: Shown interactions (items) rendered into a store at a time.
+STORE_BATCH = 16_384
+#: Seconds between two progress lines of a long stage.
+PROGRESS_EVERY_S = 15.0
+
+
+class ItemLoader(Protocol):
+    """Loads the text fields of the items listed in a DuckDB table ``needed(item_id, target)`` into a new table
+    ``out_table(item_id, title, categories, brand, description, features, details)``; for an item without ``target``
+    (shown only in user histories) the title is enough."""
+
+    def load_into(self, con: Any, needed_table: str, out_table: str, report: int) -> MetaStats: ...
+
+
+class Progress:
+    """Logs ``done / total`` with the rate and the time left, every :data:`PROGRESS_EVERY_S` seconds and at the end."""
+
+    def __init__(self, what: str, total: int, every_s: float = PROGRESS_EVERY_S) -> None:
+        self.what, self.total, self.every_s = what, total, every_s
+        self.done = 0
+        self.began = self.last = time.perf_counter()
+
+    def advance(self, n: int) -> None:
+        self.done += n
+        now = time.perf_counter()
+        if now - self.last >= self.every_s or self.done >= self.total:
+            self.last = now
+            self.log(now)
+
+    def log(self, now: float | None = None) -> None:
+        elapsed = max((now or time.perf_counter()) - self.began, 1e-9)
+        rate = self.done / elapsed
+        left = (self.total - self.done) / rate if rate > 0 else float("inf")
+        logger.info(
+            "%s: %d / %d (%.1f%%), %.0f/s, %s elapsed, ETA %s",
+            self.what,
+            self.done,
+            self.total,
+            100.0 * self.done / max(self.total, 1),
+            rate,
+            _duration(elapsed),
+            _duration(left),
+        )
+
+
+def _duration(seconds: float) -> str:
+    if seconds == float("inf"):
+        return "?"
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# 1. ranges, averages and output order (DuckDB)
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def shown_rows(con: duckdb.DuckDBPyConnection, k: int) -> None:
+    """Create ``sh_u`` / ``sh_i``: the interactions shown in some target's user (item) history, numbered ``g``
+    from 0 by (user, position) (item, position). The rows of one target's history have consecutive numbers."""
+    for s, key in (("u", "user_id"), ("i", "item_id")):
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE sh_{s} AS
+            SELECT h.line, h.user_id, h.item_id, h.rating, h.ts, h.{s}_pos,
+                   row_number() OVER (ORDER BY h.{key}, h.{s}_pos) - 1 AS g
+            FROM ev{s} h ASOF JOIN (SELECT DISTINCT {key}, {s}_prev FROM tgp) t
+                ON h.{key} = t.{key} AND t.{s}_prev > h.{s}_pos
+            WHERE h.{s}_pos >= t.{s}_prev - {int(k)}
+        """)
+
+
+def target_ranges(con: duckdb.DuckDBPyConnection, k: int) -> None:
+    """Create ``tgo``: per sampled target, its split, its index in the split (ordered by time, user, item, line),
+    its place ``o`` in the output (splits in :data:`SPLITS` order), its history ranges in ``sh_u`` / ``sh_i``
+    (``u_start``, ``u_len``), its averages over ALL strictly earlier interactions (running sum at ``prev - 1``
+    divided by ``prev``, as before), and its row in the target items store; stored in output order."""
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE titems AS
+        SELECT item_id, row_number() OVER (ORDER BY item_id) - 1 AS t_row FROM (SELECT DISTINCT item_id FROM tg)
+    """)
+    k = int(k)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE tgo AS
+        WITH ranked AS (
+            SELECT t.split, row_number() OVER (PARTITION BY t.split ORDER BY t.ts, t.user_id, t.item_id, t.line) - 1
+                       AS idx,
+                   t.user_id, t.item_id, t.rating, t.ts,
+                   least(p.u_prev, {k}) AS u_len, CASE WHEN p.u_prev > 0 AND {k} > 0 THEN su.g ELSE 0 END AS u_start,
+                   least(p.i_prev, {k}) AS i_len, CASE WHEN p.i_prev > 0 AND {k} > 0 THEN si.g ELSE 0 END AS i_start,
+                   au.u_sum / p.u_prev AS u_avg, ai.i_sum / p.i_prev AS i_avg, ti.t_row
+            FROM tg t JOIN tgp p USING (line) JOIN titems ti ON ti.item_id = t.item_id
+            LEFT JOIN sh_u su ON su.user_id = t.user_id AND su.u_pos = p.u_prev - least(p.u_prev, {k})
+            LEFT JOIN sh_i si ON si.item_id = t.item_id AND si.i_pos = p.i_prev - least(p.i_prev, {k})
+            LEFT JOIN evu au ON au.user_id = t.user_id AND au.u_pos = p.u_prev - 1
+            LEFT JOIN evi ai ON ai.item_id = t.item_id AND ai.i_pos = p.i_prev - 1
+        )
+        SELECT row_number() OVER (ORDER BY CASE split WHEN 'train' THEN 0 WHEN 'val' THEN 1 ELSE 2 END, idx) - 1 AS o,
+               *
+        FROM ranked ORDER BY o
+    """)
+
+
+def item_texts(
+    con: duckdb.DuckDBPyConnection, items_loader: ItemLoader | None, attrs: Sequence[str], report: int
+) -> dict[str, Any] | None:
+    """Create ``needed(item_id, target)`` (the items of the targets, and of the user-history rows, which show only a
+    title) and ``itm``: their text fields, the loader's (metadata file) first, else the item columns of the
+    interactions (``attr_*``: per item, the first non-empty value in file order). Returns the loader's stats."""
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE needed AS SELECT item_id, bool_or(target) AS target FROM "
+        "(SELECT item_id, true AS target FROM tg UNION ALL SELECT item_id, false AS target FROM sh_u) "
+        "GROUP BY item_id"
+    )
+    sources = []
+    if attrs:
+        cols = ", ".join(
+            f"min_by({sql_ident('attr_' + a)}, line) FILTER (WHERE nullif(trim({sql_ident('attr_' + a)}), '') "
+            f"IS NOT NULL) AS {sql_ident(a)}"
+            for a in attrs
+        )
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE attr_items AS SELECT item_id, {cols} FROM ev_all "
+            "WHERE coalesce(reason, '') <> 'malformed' AND item_id IN (SELECT item_id FROM needed) GROUP BY item_id"
+        )
+    meta_stats = None
+    if items_loader is not None:
+        meta_stats = items_loader.load_into(con, "needed", "meta_items", report).as_dict()
+        sources.append(("m", ITEM_FIELDS))
+    if attrs:
+        sources.append(("a", tuple(attrs)))
+    fields = []
+    for f in ITEM_FIELDS:
+        values = [f"{alias}.{sql_ident(f)}" for alias, names in sources if f in names]
+        fields.append(f"{'coalesce(' + ', '.join(values) + ')' if values else 'NULL::VARCHAR'} AS {sql_ident(f)}")
+    joins = "".join(
+        f" LEFT JOIN {table} {alias} USING (item_id)"
+        for alias, table in (("m", "meta_items"), ("a", "attr_items"))
+        if any(alias == s for s, _ in sources)
+    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE itm AS SELECT n.item_id, {', '.join(fields)} FROM needed n{joins}")
+    for table in ("meta_items", "attr_items"):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+    return meta_stats
+
+
+def targets_with_title(con: duckdb.DuckDBPyConnection) -> int:
+    """How many sampled targets have an item title."""
+    return int(
+        con.execute(
+            "SELECT count(*) FROM tg JOIN itm USING (item_id) WHERE itm.title IS NOT NULL AND itm.title <> ''"
+        ).fetchone()[0]
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# 2. the row stores (texts rendered once)
+# ----------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Stores:
+    """The three row stores of a run: user-history rows, item-history rows, the targets' items."""
+
+    user: RowStore
+    item: RowStore
+    target_item: RowStore
+
+    def close(self) -> None:
+        for store in (self.user, self.item, self.target_item):
+            store.close()
+
+
+def _counts(name: str) -> tuple[str, Any]:
+    return f"c_{name}", COUNT_DTYPE
+
+
+def _fill(
+    con: duckdb.DuckDBPyConnection, sql: str, writer: StoreWriter, render: Any, what: str, total: int
+) -> RowStore:
+    """Stream ``sql`` (ordered by the store's row number ``g``) through ``render(batch) -> (fixed, texts)`` into
+    ``writer``."""
+    progress = Progress(what, total)
+    for batch in stream_batches(con, sql, STORE_BATCH):
+        g = batch.column("g").to_numpy()
+        if len(g) and (g[0] != writer.rows or g[-1] != writer.rows + len(g) - 1):
+            raise RuntimeError(f"{what}: rows out of order at {writer.rows}")
+        fixed, texts = render(batch)
+        writer.append(fixed, texts)
+        progress.advance(len(g))
+    store = writer.close()
+    if store.rows != total:
+        raise RuntimeError(f"{what}: wrote {store.rows} rows of {total}")
+    return store
+
+
+def _review_sql(prefix: int) -> str:
+    """SQL over ``ev_all`` aliased ``e``: the review shown for an interaction (its text, else the summary / review
+    title), raw, cut to ``prefix`` characters (twice the budget and more: clipping collapses whitespace first)."""
+    return f"left(coalesce(nullif(trim(e.review), ''), nullif(trim(e.review_alt), '')), {int(prefix)})"
+
+
+def build_stores(con: duckdb.DuckDBPyConnection, folder: Path, budgets: Any, prefix: int) -> Stores:
+    """Write the user-history, item-history and target-item stores into ``folder`` (see the module docstring)."""
+    review = _review_sql(prefix)
+
+    def user_rows(batch: pa.RecordBatch) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        ids, c_id = render_ids(batch.column("item_id").to_pylist())
+        titles, c_title = render_texts(batch.column("title").to_pylist(), budgets.title)
+        reviews, c_review = render_texts(batch.column("review").to_pylist(), budgets.review)
+        labels = [None if t is not None else " ".join(i.split()) for t, i in zip(titles, ids, strict=True)]
+        fixed = {
+            "rating": batch.column("rating").to_numpy(),
+            "ts": batch.column("ts").to_numpy(),
+            "c_item_id": c_id,
+            "c_title": c_title,
+            "c_review": c_review,
+        }
+        return fixed, {"item_id": ids, "title": titles, "id_label": labels, "review": reviews}
+
+    def item_rows(batch: pa.RecordBatch) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        ids, c_id = render_ids(batch.column("user_id").to_pylist())
+        reviews, c_review = render_texts(batch.column("review").to_pylist(), budgets.review)
+        fixed = {
+            "rating": batch.column("rating").to_numpy(),
+            "ts": batch.column("ts").to_numpy(),
+            "c_user_id": c_id,
+            "c_review": c_review,
+        }
+        return fixed, {"user_id": ids, "review": reviews}
+
+    def target_items(batch: pa.RecordBatch) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        ids, c_id = render_ids(batch.column("item_id").to_pylist())
+        fixed, texts = {"c_item_id": c_id}, {"item_id": ids}
+        for name in ITEM_FIELDS:
+            texts[name], fixed[f"c_{name}"] = render_texts(batch.column(name).to_pylist(), budgets.item_field(name))
+        return fixed, texts
+
+    def count(table: str) -> int:
+        return int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+    history = {"rating": np.float64, "ts": np.int64}
+    user = _fill(
+        con,
+        f"SELECT s.g, s.item_id, s.rating, s.ts, m.title, {review} AS review FROM sh_u s "
+        "LEFT JOIN itm m USING (item_id) LEFT JOIN ev_all e ON e.line = s.line ORDER BY s.g",
+        StoreWriter(
+            folder,
+            "user_history",
+            {**history, **dict(map(_counts, ("item_id", "title", "review")))},
+            ("item_id", "title", "id_label", "review"),
+        ),
+        user_rows,
+        "rendered user-history rows",
+        count("sh_u"),
+    )
+    item = _fill(
+        con,
+        f"SELECT s.g, s.user_id, s.rating, s.ts, {review} AS review FROM sh_i s "
+        "LEFT JOIN ev_all e ON e.line = s.line ORDER BY s.g",
+        StoreWriter(
+            folder, "item_history", {**history, **dict(map(_counts, ("user_id", "review")))}, ("user_id", "review")
+        ),
+        item_rows,
+        "rendered item-history rows",
+        count("sh_i"),
+    )
+    cols = ", ".join(f"m.{sql_ident(f)}" for f in ITEM_FIELDS)
+    target_item = _fill(
+        con,
+        f"SELECT ti.t_row AS g, ti.item_id, {cols} FROM titems ti LEFT JOIN itm m USING (item_id) ORDER BY ti.t_row",
+        StoreWriter(folder, "target_item", dict(map(_counts, ("item_id", *ITEM_FIELDS))), ("item_id", *ITEM_FIELDS)),
+        target_items,
+        "rendered target items",
+        count("titems"),
+    )
+    return Stores(user, item, target_item)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# 3. chunks of targets, in output order
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _gather(store: RowStore, starts: np.ndarray, lengths: np.ndarray) -> Gathered:
+    fixed, texts = store.read_ranges(starts, lengths)
+    return Gathered(fixed, texts)
+
+
+def split_chunks(
+    con: duckdb.DuckDBPyConnection,
+    stores: Stores,
+    split: str,
+    first: int,
+    count: int,
+    *,
+    data_source: str,
+    rating_min: float,
+    rating_max: float,
+    cleaner: TextCleaner,
+    progress: Progress,
+    chunk_rows: int = CHUNK_ROWS,
+) -> Iterator[pa.Table]:
+    """The rendered rows of the ``count`` targets of ``split`` (output places from ``first``), ``chunk_rows`` at a
+    time."""
+    if chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
+    for a in range(first, first + count, chunk_rows):
+        b = min(a + chunk_rows, first + count)
+        con.complete()
+        targets = con.sql(
+            "SELECT idx, user_id, rating, ts, u_start, u_len, i_start, i_len, u_avg, i_avg, t_row FROM tgo "
+            f"WHERE o >= {a} AND o < {b} ORDER BY o"
+        ).to_arrow_table()
+        if targets.num_rows != b - a:
+            raise RuntimeError(f"{split}: expected targets {a}..{b - 1}, got {targets.num_rows}")
+        t_rows = targets["t_row"].to_numpy()
+        yield render_chunk(
+            targets,
+            _gather(stores.user, targets["u_start"].to_numpy(), targets["u_len"].to_numpy()),
+            _gather(stores.item, targets["i_start"].to_numpy(), targets["i_len"].to_numpy()),
+            _gather(stores.target_item, t_rows, np.ones(len(t_rows), np.int64)),
+            data_source=data_source,
+            split=split,
+            rating_min=rating_min,
+            rating_max=rating_max,
+            cleaner=cleaner,
+        )
+        progress.advance(b - a)
+
+
+def split_places(con: duckdb.DuckDBPyConnection, splits: Sequence[str]) -> dict[str, tuple[int, int]]:
+    """``split -> (first output place, count)``."""
+    counts = dict(con.execute("SELECT split, count(*) FROM tgo GROUP BY ALL").fetchall())
+    places, first = {}, 0
+    for s in splits:
+        places[s] = (first, int(counts.get(s, 0)))
+        first += places[s][1]
+    return places
+
+
+__all__ = [
+    "CHUNK_ROWS",
+    "ItemLoader",
+    "Progress",
+    "Stores",
+    "build_stores",
+    "item_texts",
+    "shown_rows",
+    "split_chunks",
+    "split_places",
+    "target_ranges",
+    "targets_with_title",
+]
