@@ -23,8 +23,8 @@ Protocol (the public RecZero / Reason4Rec scripts, made exact):
 * Histories may contain interactions that are themselves targets of another split (a test target's history holds
   train interactions): that is the protocol, history is everything strictly earlier; never anything later.
 
-Scale: the dump is scanned once by DuckDB (out of core: ``memory_limit`` and a temp directory to spill to); the
-review text is stored as read and trimmed only for the rows shown. The minimum-history
+Scale: the dump is scanned once by DuckDB (out of core: half of ``memory_limit``, see :func:`connect`, and a temp
+directory to spill to); the review text is stored as read and trimmed only for the rows shown. The minimum-history
 rules need only the ``m``-th earliest timestamp of each user and item (GROUP BY aggregates); targets are split and
 sampled BEFORE any history is gathered. Then one sorted window per side (user, item), over the users and items of the
 sampled targets only, gives each of their interactions its position in the timeline and the running sum of ratings:
@@ -37,6 +37,8 @@ from __future__ import annotations
 
 import logging
 import math
+import re
+import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -211,11 +213,36 @@ class PrepareConfig:
 # ----------------------------------------------------------------------------------------------------------------
 
 
+#: Share of ``--memory-limit`` that DuckDB gets. The rest is for Python: one chunk of targets being rendered and one
+#: parquet row group being buffered (a few hundred MB at the default budgets), and DuckDB's own overshoot.
+DUCKDB_MEMORY_SHARE = 0.5
+#: DuckDB's share while the samples are rendered: it only sorts the targets of a split then (and spills beyond).
+RENDER_DUCKDB_MEMORY_SHARE = 0.25
+_SIZE = re.compile(r"^\s*([0-9.]+)\s*(bytes|KiB|MiB|GiB|TiB|PiB)\s*$")
+_UNIT_BYTES = {"bytes": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3, "TiB": 1024**4, "PiB": 1024**5}
+
+
+def _memory_limit_bytes(con: duckdb.DuckDBPyConnection) -> int | None:
+    """DuckDB's current memory limit in bytes (it answers ``'2.7 GiB'``), or ``None`` when it says otherwise."""
+    text = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    m = _SIZE.match(str(text))
+    return None if m is None else int(float(m.group(1)) * _UNIT_BYTES[m.group(2)])
+
+
+def set_memory_share(con: duckdb.DuckDBPyConnection, memory_limit: str, share: float) -> None:
+    """Limit DuckDB to ``share`` of ``memory_limit`` (``3GB``, ``80%``: what DuckDB understands); beyond, it spills."""
+    con.execute(f"SET memory_limit={sql_str(memory_limit)}")
+    total = _memory_limit_bytes(con)
+    if total is not None:
+        con.execute(f"SET memory_limit='{int(total * share)} bytes'")
+
+
 def connect(config: PrepareConfig, temp_dir: Path) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB bounded by ``memory_limit`` that spills to ``temp_dir``; timestamps parse in UTC."""
+    """An in-memory DuckDB bounded by :data:`DUCKDB_MEMORY_SHARE` of ``memory_limit`` that spills to ``temp_dir``;
+    timestamps parse in UTC."""
     checks.check_memory_limit(config.memory_limit)
     con = duckdb.connect(":memory:")
-    con.execute(f"SET memory_limit={sql_str(config.memory_limit)}")
+    set_memory_share(con, config.memory_limit, DUCKDB_MEMORY_SHARE)
     con.execute(f"SET temp_directory={sql_str(temp_dir)}")
     con.execute("SET TimeZone='UTC'")
     con.execute("SET enable_progress_bar=false")
@@ -600,19 +627,21 @@ def split_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
 
 def timeline_positions(con: duckdb.DuckDBPyConnection) -> None:
     """Replace ``ev`` by ``evu`` and ``evi``: the interactions of the users (items) of the sampled targets ``tg``, each
-    with its 0-based position ``u_pos`` (``i_pos``) in its user's (item's) timeline, ordered by (ts, line), and the
-    running sum ``u_sum`` (``i_sum``) of the ratings up to it.
+    with its 0-based position ``u_pos`` (``i_pos``) in its user's (item's) timeline, ordered by (ts, line), the
+    running sum ``u_sum`` (``i_sum``) of the ratings up to it, and ``u_prev`` (``i_prev``): how many interactions of
+    the user (item) are strictly earlier (its ``rank`` by ts, minus one).
 
-    One sorted window per side gives all of it, over the rows of the users (items) that have a sampled target only
-    (every row of such a user, so positions are those of the whole timeline). The first ``u_prev`` positions of a
-    user's timeline are exactly the interactions strictly before ``t`` (``u_prev`` = position of the first interaction
-    at ``t``), so the ``K`` latest of them are positions ``u_prev - K .. u_prev - 1`` (an equi-join: ``K`` rows a target
+    Windows over the rows of the users (items) that have a sampled target only (every row of such a user, so positions
+    are those of the whole timeline). The first ``u_prev`` positions of a user's timeline are exactly the interactions
+    strictly before ``t``, so the ``K`` latest of them are positions ``u_prev - K .. u_prev - 1`` (``K`` rows a target
     however popular the item) and their mean is ``running_sum[u_prev - 1] / u_prev``.
     """
     for s, key in (("u", "user_id"), ("i", "item_id")):
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE ev{s} AS
-            SELECT line, user_id, item_id, rating, ts, row_number() OVER w - 1 AS {s}_pos, sum(rating) OVER w AS {s}_sum
+            SELECT line, user_id, item_id, rating, ts,
+                   row_number() OVER w - 1 AS {s}_pos, sum(rating) OVER w AS {s}_sum,
+                   rank() OVER (PARTITION BY {key} ORDER BY ts) - 1 AS {s}_prev
             FROM ev WHERE {key} IN (SELECT {key} FROM tg)
             WINDOW w AS (PARTITION BY {key} ORDER BY ts, line ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
         """)
@@ -623,11 +652,8 @@ def _target_positions(con: duckdb.DuckDBPyConnection) -> None:
     """Create ``tgp``: per sampled target, how many interactions of its user (item) are strictly earlier."""
     con.execute("""
         CREATE OR REPLACE TEMP TABLE tgp AS
-        WITH up AS (SELECT t.line, min(h.u_pos) AS u_prev FROM tg t
-                    JOIN evu h ON h.user_id = t.user_id AND h.ts = t.ts GROUP BY t.line),
-             ip AS (SELECT t.line, min(h.i_pos) AS i_prev FROM tg t
-                    JOIN evi h ON h.item_id = t.item_id AND h.ts = t.ts GROUP BY t.line)
-        SELECT t.line, t.user_id, t.item_id, up.u_prev, ip.i_prev FROM tg t JOIN up USING (line) JOIN ip USING (line)
+        SELECT t.line, t.user_id, t.item_id, u.u_prev, i.i_prev
+        FROM tg t JOIN evu u USING (line) JOIN evi i USING (line)
     """)
 
 
@@ -656,14 +682,16 @@ def gather_targets(
     _target_positions(con)
     samples.shown_rows(con, k)
     samples.target_ranges(con, k)
-    clock.lap("history ranges and averages")
+    clock.lap("history_ranges", "history ranges and averages")
     meta_stats = samples.item_texts(con, items_loader, attrs, config.report_positions)
     with_title = samples.targets_with_title(con)
-    clock.lap("item texts")
+    clock.lap("item_texts", "item texts")
     stores = samples.build_stores(con, folder, config.budgets, review_prefix(config.budgets))
-    for table in ("sh_u", "sh_i", "evu", "evi", "tgp", "titems", "itm", "needed"):
+    # what is left is tgo (and the small tg): the ingested records and their texts are no longer needed
+    con.execute("DROP VIEW ev_all")
+    for table in ("sh_u", "sh_i", "evu", "evi", "tgp", "titems", "itm", "needed", "ev_rows", "el"):
         con.execute(f"DROP TABLE {table}")
-    clock.lap("texts rendered into the row stores")
+    clock.lap("text_stores", "texts rendered into the row stores")
     return Gathered(stores, meta_stats, with_title)
 
 
@@ -678,11 +706,12 @@ def write_splits(
 ) -> dict[str, int]:
     """Render the targets of ``tgo`` chunk by chunk and write ``train.parquet``, ``test.parquet`` and (when asked
     for) ``val.parquet`` into ``out_dir`` (the staging folder of the run); returns the rows written per split."""
-    places = samples.split_places(con, SPLITS)
-    progress = samples.Progress("rendered samples", sum(n for _, n in places.values()))
+    per_split = split_counts(con)
+    progress = samples.Progress("rendered samples", sum(per_split.values()))
+    set_memory_share(con, config.memory_limit, RENDER_DUCKDB_MEMORY_SHARE)
     written: dict[str, int] = {}
     for split in SPLITS:
-        first, count = places[split]
+        count = per_split[split]
         if split == "val" and not write_val:
             if count:
                 raise RuntimeError("val targets exist although no val split was asked for")
@@ -692,8 +721,6 @@ def write_splits(
             con,
             gathered.stores,
             split,
-            first,
-            count,
             data_source=config.data_source,
             rating_min=config.rating_min,
             rating_max=config.rating_max,
@@ -702,6 +729,8 @@ def write_splits(
             chunk_rows=chunk_rows or config.chunk_rows,
         )
         written[split] = write_samples(chunks, out_dir / f"{split}.parquet")
+        if written[split] != count:
+            raise RuntimeError(f"{split}: wrote {written[split]} samples of {count}")
         if not count:
             logger.warning("%s.parquet is empty", split)
         logger.info("wrote %d %s samples", written[split], split)
@@ -796,18 +825,31 @@ def finish_stats(
     return stats
 
 
+def peak_rss_bytes() -> int | None:
+    """The peak resident memory of this process so far (``None`` where the platform does not say)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak) * (1 if sys.platform == "darwin" else 1024)
+
+
 class _Clock:
-    """Logs the wall time of each pipeline stage and keeps it (``stats.json`` gets it with ``timings``: off by
-    default, because stats.json is otherwise the same for the same input and options)."""
+    """Logs the wall time (and the peak memory so far) of each pipeline stage, and keeps the times by stage name
+    (``stats.json`` gets them with ``timings``: off by default, because stats.json is otherwise the same for the
+    same input and options)."""
 
     def __init__(self) -> None:
         self.began = self.last = time.perf_counter()
         self.laps: dict[str, float] = {}
 
-    def lap(self, what: str) -> None:
+    def lap(self, stage: str, what: str) -> None:
         now = time.perf_counter()
-        logger.info("%s (%.2f s)", what, now - self.last)
-        self.laps[what] = round(self.laps.get(what, 0.0) + now - self.last, 3)
+        peak = peak_rss_bytes()
+        rss = "" if peak is None else f", peak RSS {peak / 1024**3:.2f} GiB"
+        logger.info("%s (%.2f s%s)", what, now - self.last, rss)
+        self.laps[stage] = round(self.laps.get(stage, 0.0) + now - self.last, 3)
         self.last = now
 
     def as_dict(self) -> dict[str, Any]:
@@ -875,7 +917,7 @@ def prepare_interactions(
         logger.info("reading %s (%s)", source.path, source.kind)
         found = ingest(con, source, config)
         n_valid = con.execute("SELECT count(*) FROM ev").fetchone()[0]  # kept until the timelines are built
-        clock.lap(f"read and validated {found.read} records, {n_valid} valid interactions")
+        clock.lap("read", f"read and validated {found.read} records, {n_valid} valid interactions")
         dropped = dict(found.dropped)
         history_drops, history_first = select_eligible(con, config)
         dropped.update(history_drops)
@@ -883,7 +925,7 @@ def prepare_interactions(
         split_info = assign_splits(con, config.split)
         per_split = split_counts(con)
         dropped["sampled_out"] = split_info["eligible"] - sum(per_split.values())
-        clock.lap(f"{split_info['eligible']} eligible targets, sampled {per_split}")
+        clock.lap("eligibility_and_split", f"{split_info['eligible']} eligible targets, sampled {per_split}")
         gathered = gather_targets(con, config, items_loader, source.item_attrs, Path(store_dir), clock)
         gz.raise_if_bad()
         write_val = config.split.val_ratio > 0 and config.split.method in ("time", "random")
@@ -892,7 +934,7 @@ def prepare_interactions(
             written = write_splits(con, gathered, config, stage.path, write_val, cleaner)
         finally:
             gathered.stores.close()
-        clock.lap("rendered and wrote the samples")
+        clock.lap("render_and_write", "rendered and wrote the samples")
         stats = _base_stats(config, source.kind, files)
         stats.update(
             timestamp_unit=found.time_unit,

@@ -377,11 +377,21 @@ def _cat(*parts: pa.Array | str) -> pa.Array:
     return pc.binary_join_element_wise(*parts, "")
 
 
-def _join_present(pieces: Sequence[pa.Array], sep: str) -> pa.Array:
-    """Per row, ``sep.join`` of the pieces that are not null ('' when none is). (``binary_join_element_wise`` with
-    ``null_handling='skip'`` drops the rows where every piece is null in pyarrow 26, so it is not used.)"""
-    joined = _cat(*[pc.fill_null(_cat(sep, p), "") for p in pieces])
-    return pc.utf8_slice_codeunits(joined, len(sep))
+def _joined(pieces: Sequence[pa.Array], sep: str, nothing: str) -> list[pa.Array]:
+    """Arguments of one concatenation that gives, per row, ``sep.join`` of the pieces that are not null, or
+    ``nothing`` when all are null. (``binary_join_element_wise`` with ``null_handling='skip'`` would do the join, but
+    in pyarrow 26 it drops the rows where every piece is null.)"""
+    args: list[pa.Array] = []
+    before = None
+    for piece in pieces:
+        present = pc.is_valid(piece)
+        if before is not None:
+            args.append(pc.if_else(pc.and_(before, present), sep, ""))
+        args.append(pc.fill_null(piece, ""))
+        before = present if before is None else pc.or_(before, present)
+    if before is not None:
+        args.append(pc.if_else(before, "", nothing))
+    return args
 
 
 def _formatted(values: np.ndarray) -> pa.Array:
@@ -417,11 +427,6 @@ def _history_lines(lengths: np.ndarray, rows: Gathered, label: pa.Array | None) 
     reordered = pc.take(lines, pa.array(newest_first.astype(np.int64)))
     joined = pc.binary_join(pa.ListArray.from_arrays(pa.array(offsets), reordered), "\n")
     return joined, offsets
-
-
-def _section(title: str, pieces: Sequence[pa.Array], nothing: str) -> pa.Array:
-    body = _join_present(pieces, "\n")
-    return _cat(title, pc.if_else(pc.equal(pc.binary_length(body), 0), nothing, body))
 
 
 def render_chunk(
@@ -470,31 +475,37 @@ def render_chunk(
     def shown(lengths: np.ndarray, text: str) -> pa.Array:
         return pc.if_else(pa.array(lengths > 0), _cat(text, pa.array(lengths).cast(pa.string()), " shown):"), _NULL_STR)
 
-    user_part = _section(
-        "## User\n",
+    user_part = _joined(
         [
             shown(u_len, "Past ratings (most recent first, "),
             pc.if_else(pa.array(u_len > 0), u_lines, _NULL_STR),
             _optional_rating("Average rating given by this user: ", u_avg),
         ],
+        "\n",
         "No information about this user.",
     )
     field_lines = [
         _cat(f"{key.capitalize()}: ", items.texts[key])
         for key in ["title", *sorted(f for f in ITEM_FIELDS if f != "title")]
     ]
-    item_part = _section(
-        "## Target item\n",
+    item_part = _joined(
         [
             *field_lines,
             shown(i_len, "Ratings by other users (most recent first, "),
             pc.if_else(pa.array(i_len > 0), i_lines, _NULL_STR),
             _optional_rating("Average rating of this item: ", i_avg),
         ],
+        "\n",
         "No information about this item.",
     )
     scale = f"Rating scale: {format_rating(rating_min)} to {format_rating(rating_max)}."
-    content = _cat(scale, "\n\n", user_part, "\n\n", item_part, "\n\nHow will this user rate the target item?")
+    content = _cat(
+        f"{scale}\n\n## User\n",
+        *user_part,
+        "\n\n## Target item\n",
+        *item_part,
+        "\n\nHow will this user rate the target item?",
+    )
     system = system_prompt("tbr", rating_min, rating_max)
     interleave = np.stack([np.zeros(n, np.int64), np.arange(1, n + 1, dtype=np.int64)], axis=1).ravel()
     messages = pa.StructArray.from_arrays(

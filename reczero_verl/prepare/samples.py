@@ -23,6 +23,7 @@ item with its position ``u_pos`` / ``i_pos`` in the timeline ordered by (ts, lin
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ import pyarrow as pa
 
 from .render import COUNT_DTYPE, Gathered, render_chunk, render_ids, render_texts
 from .sanitize import TextCleaner
-from .sources import ITEM_FIELDS, MetaStats, sql_ident, stream_batches
+from .sources import ITEM_FIELDS, MetaStats, sql_ident, sql_str, stream_batches
 from .store import RowStore, StoreWriter
 
 logger = logging.getLogger(__name__)
@@ -59,8 +60,9 @@ class ItemLoader(Protocol):
 class Progress:
     """Logs ``done / total`` with the rate and the time left, every :data:`PROGRESS_EVERY_S` seconds and at the end."""
 
-    def __init__(self, what: str, total: int, every_s: float = PROGRESS_EVERY_S) -> None:
-        self.what, self.total, self.every_s = what, total, every_s
+    def __init__(self, what: str, total: int, every_s: float | None = None) -> None:
+        self.what, self.total = what, total
+        self.every_s = PROGRESS_EVERY_S if every_s is None else every_s
         self.done = 0
         self.began = self.last = time.perf_counter()
 
@@ -75,8 +77,9 @@ class Progress:
         elapsed = max((now or time.perf_counter()) - self.began, 1e-9)
         rate = self.done / elapsed
         left = (self.total - self.done) / rate if rate > 0 else float("inf")
+        rss = current_rss_bytes()
         logger.info(
-            "%s: %d / %d (%.1f%%), %.0f/s, %s elapsed, ETA %s",
+            "%s: %d / %d (%.1f%%), %.0f/s, %s elapsed, ETA %s%s",
             self.what,
             self.done,
             self.total,
@@ -84,7 +87,17 @@ class Progress:
             rate,
             _duration(elapsed),
             _duration(left),
+            "" if rss is None else f", RSS {rss / 1024**3:.2f} GiB",
         )
+
+
+def current_rss_bytes() -> int | None:
+    """The resident memory of this process now (Linux), else ``None``."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _duration(seconds: float) -> str:
@@ -107,7 +120,7 @@ def shown_rows(con: duckdb.DuckDBPyConnection, k: int) -> None:
     for s, key in (("u", "user_id"), ("i", "item_id")):
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE sh_{s} AS
-            SELECT h.line, h.user_id, h.item_id, h.rating, h.ts, h.{s}_pos,
+            SELECT h.line, h.user_id, h.item_id, h.rating, h.ts, h.{s}_pos, h.{s}_sum,
                    row_number() OVER (ORDER BY h.{key}, h.{s}_pos) - 1 AS g
             FROM ev{s} h ASOF JOIN (SELECT DISTINCT {key}, {s}_prev FROM tgp) t
                 ON h.{key} = t.{key} AND t.{s}_prev > h.{s}_pos
@@ -116,33 +129,30 @@ def shown_rows(con: duckdb.DuckDBPyConnection, k: int) -> None:
 
 
 def target_ranges(con: duckdb.DuckDBPyConnection, k: int) -> None:
-    """Create ``tgo``: per sampled target, its split, its index in the split (ordered by time, user, item, line),
-    its place ``o`` in the output (splits in :data:`SPLITS` order), its history ranges in ``sh_u`` / ``sh_i``
-    (``u_start``, ``u_len``), its averages over ALL strictly earlier interactions (running sum at ``prev - 1``
-    divided by ``prev``, as before), and its row in the target items store; stored in output order."""
+    """Create ``titems`` (the targets' items, numbered ``t_row`` by item id: their rows in the target-item store)
+    and ``tgo``: per sampled target, its history ranges in ``sh_u`` / ``sh_i`` (``u_start``, ``u_len``: the last
+    row of the range is the interaction at position ``u_prev - 1``), its averages over ALL strictly earlier
+    interactions (the running sum there divided by ``u_prev``, as before) and its item's ``t_row``."""
     con.execute("""
         CREATE OR REPLACE TEMP TABLE titems AS
         SELECT item_id, row_number() OVER (ORDER BY item_id) - 1 AS t_row FROM (SELECT DISTINCT item_id FROM tg)
     """)
     k = int(k)
+    sides = []
+    for s, key, shown in (("u", "user_id", "sh_u"), ("i", "item_id", "sh_i")):
+        # the interaction just before the target: the last row of its history, and the running sum there
+        last = shown if k > 0 else f"ev{s}"
+        start = f"coalesce(l{s}.g - least(p.{s}_prev, {k}) + 1, 0)" if k > 0 else "0"
+        sides.append(
+            (
+                f"least(p.{s}_prev, {k}) AS {s}_len, {start} AS {s}_start, l{s}.{s}_sum / p.{s}_prev AS {s}_avg",
+                f"LEFT JOIN {last} l{s} ON l{s}.{key} = t.{key} AND l{s}.{s}_pos = p.{s}_prev - 1",
+            )
+        )
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE tgo AS
-        WITH ranked AS (
-            SELECT t.split, row_number() OVER (PARTITION BY t.split ORDER BY t.ts, t.user_id, t.item_id, t.line) - 1
-                       AS idx,
-                   t.user_id, t.item_id, t.rating, t.ts,
-                   least(p.u_prev, {k}) AS u_len, CASE WHEN p.u_prev > 0 AND {k} > 0 THEN su.g ELSE 0 END AS u_start,
-                   least(p.i_prev, {k}) AS i_len, CASE WHEN p.i_prev > 0 AND {k} > 0 THEN si.g ELSE 0 END AS i_start,
-                   au.u_sum / p.u_prev AS u_avg, ai.i_sum / p.i_prev AS i_avg, ti.t_row
-            FROM tg t JOIN tgp p USING (line) JOIN titems ti ON ti.item_id = t.item_id
-            LEFT JOIN sh_u su ON su.user_id = t.user_id AND su.u_pos = p.u_prev - least(p.u_prev, {k})
-            LEFT JOIN sh_i si ON si.item_id = t.item_id AND si.i_pos = p.i_prev - least(p.i_prev, {k})
-            LEFT JOIN evu au ON au.user_id = t.user_id AND au.u_pos = p.u_prev - 1
-            LEFT JOIN evi ai ON ai.item_id = t.item_id AND ai.i_pos = p.i_prev - 1
-        )
-        SELECT row_number() OVER (ORDER BY CASE split WHEN 'train' THEN 0 WHEN 'val' THEN 1 ELSE 2 END, idx) - 1 AS o,
-               *
-        FROM ranked ORDER BY o
+        SELECT t.split, t.line, t.user_id, t.item_id, t.rating, t.ts, {sides[0][0]}, {sides[1][0]}, ti.t_row
+        FROM tg t JOIN tgp p USING (line) JOIN titems ti ON ti.item_id = t.item_id {sides[0][1]} {sides[1][1]}
     """)
 
 
@@ -245,57 +255,71 @@ def _review_sql(prefix: int) -> str:
     return f"left(coalesce(nullif(trim(e.review), ''), nullif(trim(e.review_alt), '')), {int(prefix)})"
 
 
+Rendered = tuple[dict[str, np.ndarray], dict[str, Any]]
+
+#: Fixed-width columns and text columns of each store.
+HISTORY_FIXED = {"rating": np.float64, "ts": np.int64}
+USER_HISTORY_STORE = (
+    {**HISTORY_FIXED, **dict(map(_counts, ("item_id", "title", "review")))},
+    ("item_id", "title", "id_label", "review"),
+)
+ITEM_HISTORY_STORE = ({**HISTORY_FIXED, **dict(map(_counts, ("user_id", "review")))}, ("user_id", "review"))
+TARGET_ITEM_STORE = (dict(map(_counts, ("item_id", *ITEM_FIELDS))), ("item_id", *ITEM_FIELDS))
+
+
+def user_history_rows(batch: pa.RecordBatch | pa.Table, budgets: Any) -> Rendered:
+    """Store columns of user-history rows from raw ``item_id, rating, ts, title, review``: the texts as
+    :func:`.render.build_row` stores them, ``id_label`` (the item id as the prompt shows it when there is no title)
+    and the rewrite counts."""
+    ids, c_id = render_ids(batch.column("item_id").to_pylist())
+    titles, c_title = render_texts(batch.column("title").to_pylist(), budgets.title)
+    reviews, c_review = render_texts(batch.column("review").to_pylist(), budgets.review)
+    labels = [None if t is not None else " ".join(i.split()) for t, i in zip(titles, ids, strict=True)]
+    fixed = {
+        "rating": batch.column("rating").to_numpy(),
+        "ts": batch.column("ts").to_numpy(),
+        "c_item_id": c_id,
+        "c_title": c_title,
+        "c_review": c_review,
+    }
+    return fixed, {"item_id": ids, "title": titles, "id_label": labels, "review": reviews}
+
+
+def item_history_rows(batch: pa.RecordBatch | pa.Table, budgets: Any) -> Rendered:
+    """Store columns of item-history rows from raw ``user_id, rating, ts, review``."""
+    ids, c_id = render_ids(batch.column("user_id").to_pylist())
+    reviews, c_review = render_texts(batch.column("review").to_pylist(), budgets.review)
+    fixed = {
+        "rating": batch.column("rating").to_numpy(),
+        "ts": batch.column("ts").to_numpy(),
+        "c_user_id": c_id,
+        "c_review": c_review,
+    }
+    return fixed, {"user_id": ids, "review": reviews}
+
+
+def target_item_rows(batch: pa.RecordBatch | pa.Table, budgets: Any) -> Rendered:
+    """Store columns of target items from raw ``item_id`` and :data:`ITEM_FIELDS`."""
+    ids, c_id = render_ids(batch.column("item_id").to_pylist())
+    fixed, texts = {"c_item_id": c_id}, {"item_id": ids}
+    for name in ITEM_FIELDS:
+        texts[name], fixed[f"c_{name}"] = render_texts(batch.column(name).to_pylist(), budgets.item_field(name))
+    return fixed, texts
+
+
 def build_stores(con: duckdb.DuckDBPyConnection, folder: Path, budgets: Any, prefix: int) -> Stores:
     """Write the user-history, item-history and target-item stores into ``folder`` (see the module docstring)."""
     review = _review_sql(prefix)
 
-    def user_rows(batch: pa.RecordBatch) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        ids, c_id = render_ids(batch.column("item_id").to_pylist())
-        titles, c_title = render_texts(batch.column("title").to_pylist(), budgets.title)
-        reviews, c_review = render_texts(batch.column("review").to_pylist(), budgets.review)
-        labels = [None if t is not None else " ".join(i.split()) for t, i in zip(titles, ids, strict=True)]
-        fixed = {
-            "rating": batch.column("rating").to_numpy(),
-            "ts": batch.column("ts").to_numpy(),
-            "c_item_id": c_id,
-            "c_title": c_title,
-            "c_review": c_review,
-        }
-        return fixed, {"item_id": ids, "title": titles, "id_label": labels, "review": reviews}
-
-    def item_rows(batch: pa.RecordBatch) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        ids, c_id = render_ids(batch.column("user_id").to_pylist())
-        reviews, c_review = render_texts(batch.column("review").to_pylist(), budgets.review)
-        fixed = {
-            "rating": batch.column("rating").to_numpy(),
-            "ts": batch.column("ts").to_numpy(),
-            "c_user_id": c_id,
-            "c_review": c_review,
-        }
-        return fixed, {"user_id": ids, "review": reviews}
-
-    def target_items(batch: pa.RecordBatch) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        ids, c_id = render_ids(batch.column("item_id").to_pylist())
-        fixed, texts = {"c_item_id": c_id}, {"item_id": ids}
-        for name in ITEM_FIELDS:
-            texts[name], fixed[f"c_{name}"] = render_texts(batch.column(name).to_pylist(), budgets.item_field(name))
-        return fixed, texts
-
     def count(table: str) -> int:
-        return int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+        return int(con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
 
-    history = {"rating": np.float64, "ts": np.int64}
     user = _fill(
         con,
         f"SELECT s.g, s.item_id, s.rating, s.ts, m.title, {review} AS review FROM sh_u s "
         "LEFT JOIN itm m USING (item_id) LEFT JOIN ev_all e ON e.line = s.line ORDER BY s.g",
-        StoreWriter(
-            folder,
-            "user_history",
-            {**history, **dict(map(_counts, ("item_id", "title", "review")))},
-            ("item_id", "title", "id_label", "review"),
-        ),
-        user_rows,
+        StoreWriter(folder, "user_history", *USER_HISTORY_STORE),
+        lambda batch: user_history_rows(batch, budgets),
         "rendered user-history rows",
         count("sh_u"),
     )
@@ -303,10 +327,8 @@ def build_stores(con: duckdb.DuckDBPyConnection, folder: Path, budgets: Any, pre
         con,
         f"SELECT s.g, s.user_id, s.rating, s.ts, {review} AS review FROM sh_i s "
         "LEFT JOIN ev_all e ON e.line = s.line ORDER BY s.g",
-        StoreWriter(
-            folder, "item_history", {**history, **dict(map(_counts, ("user_id", "review")))}, ("user_id", "review")
-        ),
-        item_rows,
+        StoreWriter(folder, "item_history", *ITEM_HISTORY_STORE),
+        lambda batch: item_history_rows(batch, budgets),
         "rendered item-history rows",
         count("sh_i"),
     )
@@ -314,8 +336,8 @@ def build_stores(con: duckdb.DuckDBPyConnection, folder: Path, budgets: Any, pre
     target_item = _fill(
         con,
         f"SELECT ti.t_row AS g, ti.item_id, {cols} FROM titems ti LEFT JOIN itm m USING (item_id) ORDER BY ti.t_row",
-        StoreWriter(folder, "target_item", dict(map(_counts, ("item_id", *ITEM_FIELDS))), ("item_id", *ITEM_FIELDS)),
-        target_items,
+        StoreWriter(folder, "target_item", *TARGET_ITEM_STORE),
+        lambda batch: target_item_rows(batch, budgets),
         "rendered target items",
         count("titems"),
     )
@@ -336,8 +358,6 @@ def split_chunks(
     con: duckdb.DuckDBPyConnection,
     stores: Stores,
     split: str,
-    first: int,
-    count: int,
     *,
     data_source: str,
     rating_min: float,
@@ -346,42 +366,34 @@ def split_chunks(
     progress: Progress,
     chunk_rows: int = CHUNK_ROWS,
 ) -> Iterator[pa.Table]:
-    """The rendered rows of the ``count`` targets of ``split`` (output places from ``first``), ``chunk_rows`` at a
-    time."""
+    """The rendered rows of the targets of ``split`` in output order (time, user, item, line; ``index`` counts
+    from 0), ``chunk_rows`` at a time: DuckDB sorts ``tgo`` once and streams it."""
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
-    for a in range(first, first + count, chunk_rows):
-        b = min(a + chunk_rows, first + count)
-        con.complete()
-        targets = con.sql(
-            "SELECT idx, user_id, rating, ts, u_start, u_len, i_start, i_len, u_avg, i_avg, t_row FROM tgo "
-            f"WHERE o >= {a} AND o < {b} ORDER BY o"
-        ).to_arrow_table()
-        if targets.num_rows != b - a:
-            raise RuntimeError(f"{split}: expected targets {a}..{b - 1}, got {targets.num_rows}")
-        t_rows = targets["t_row"].to_numpy()
-        yield render_chunk(
-            targets,
-            _gather(stores.user, targets["u_start"].to_numpy(), targets["u_len"].to_numpy()),
-            _gather(stores.item, targets["i_start"].to_numpy(), targets["i_len"].to_numpy()),
-            _gather(stores.target_item, t_rows, np.ones(len(t_rows), np.int64)),
-            data_source=data_source,
-            split=split,
-            rating_min=rating_min,
-            rating_max=rating_max,
-            cleaner=cleaner,
-        )
-        progress.advance(b - a)
-
-
-def split_places(con: duckdb.DuckDBPyConnection, splits: Sequence[str]) -> dict[str, tuple[int, int]]:
-    """``split -> (first output place, count)``."""
-    counts = dict(con.execute("SELECT split, count(*) FROM tgo GROUP BY ALL").fetchall())
-    places, first = {}, 0
-    for s in splits:
-        places[s] = (first, int(counts.get(s, 0)))
-        first += places[s][1]
-    return places
+    index = 0
+    sql = (
+        "SELECT user_id, rating, ts, u_start, u_len, i_start, i_len, u_avg, i_avg, t_row FROM tgo "
+        f"WHERE split = {sql_str(split)} ORDER BY ts, user_id, item_id, line"
+    )
+    for batch in stream_batches(con, sql, chunk_rows):
+        for a in range(0, batch.num_rows, chunk_rows):  # the reader may hand out longer batches than asked for
+            part = batch.slice(a, chunk_rows)
+            n = part.num_rows
+            targets = pa.Table.from_batches([part]).append_column("idx", pa.array(np.arange(index, index + n)))
+            t_rows = targets["t_row"].to_numpy()
+            yield render_chunk(
+                targets,
+                _gather(stores.user, targets["u_start"].to_numpy(), targets["u_len"].to_numpy()),
+                _gather(stores.item, targets["i_start"].to_numpy(), targets["i_len"].to_numpy()),
+                _gather(stores.target_item, t_rows, np.ones(n, np.int64)),
+                data_source=data_source,
+                split=split,
+                rating_min=rating_min,
+                rating_max=rating_max,
+                cleaner=cleaner,
+            )
+            index += n
+            progress.advance(n)
 
 
 __all__ = [
@@ -393,7 +405,6 @@ __all__ = [
     "item_texts",
     "shown_rows",
     "split_chunks",
-    "split_places",
     "target_ranges",
     "targets_with_title",
 ]

@@ -28,6 +28,9 @@ import pyarrow.compute as pc
 
 __all__ = ["RowStore", "StoreWriter"]
 
+#: Ranges of a read closer than this many rows are read as one block (a few extra rows cost less than a call).
+MERGE_GAP = 16
+
 
 def _record_dtype(fixed: Mapping[str, Any], texts: Sequence[str]) -> np.dtype:
     fields = [(name, np.dtype(kind)) for name, kind in fixed.items()]
@@ -108,36 +111,65 @@ class RowStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def read_ranges(self, starts: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, dict[str, pa.StringArray]]:
+    def read_ranges(
+        self, starts: np.ndarray, lengths: np.ndarray, gap: int = MERGE_GAP
+    ) -> tuple[np.ndarray, dict[str, pa.StringArray]]:
         """The rows ``starts[k] .. starts[k] + lengths[k] - 1`` of every range ``k``, ranges one after the other: the
-        fixed columns as a numpy record array and each text column as a string array (nulls where written null)."""
+        fixed columns as a numpy record array and each text column as a string array (nulls where written null).
+
+        Ranges that overlap or lie within ``gap`` rows of each other are read as one block (a popular item's targets
+        share most of their history; a chunk's targets often share an item), so a chunk costs two ``pread`` calls per
+        block, not per range."""
         starts = np.asarray(starts, dtype=np.int64)
         lengths = np.asarray(lengths, dtype=np.int64)
         keep = lengths > 0
         starts, lengths = starts[keep], lengths[keep]
-        if len(starts) and (starts.min() < 0 or int((starts + lengths).max()) > self.rows):
+        if not len(starts):
+            return np.zeros(0, dtype=self.dtype), {t: pa.array([], pa.string()) for t in self.texts}
+        if starts.min() < 0 or int((starts + lengths).max()) > self.rows:
             raise IndexError(f"row range outside the store of {self.rows} rows")
+        # blocks: the ranges sorted by start, a new block where a range starts beyond the reach of the previous ones
+        order = np.argsort(starts, kind="stable")
+        s, e = starts[order], starts[order] + lengths[order]
+        reach = np.maximum.accumulate(e)
+        opens = np.concatenate(([True], s[1:] > reach[:-1] + gap))
+        first_of_block = np.flatnonzero(opens)
+        block_start = s[first_of_block]
+        block_end = np.maximum.reduceat(e, first_of_block)
+        recs, texts = self._read_blocks(block_start, block_end)
+        # each requested row's place among the rows read
+        block_of = np.empty(len(starts), dtype=np.int64)
+        block_of[order] = np.cumsum(opens) - 1
+        block_base = np.cumsum(block_end - block_start) - (block_end - block_start)
+        first_row = block_base[block_of] + starts - block_start[block_of]
+        within = np.arange(int(lengths.sum()), dtype=np.int64) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        rows = np.repeat(first_row, lengths) + within
+        picked = pa.array(rows)
+        return recs[rows], {name: pc.take(column, picked) for name, column in texts.items()}
+
+    def _read_blocks(self, block_start: np.ndarray, block_end: np.ndarray) -> tuple[np.ndarray, dict[str, pa.Array]]:
+        """The rows of the blocks ``[block_start[b], block_end[b])``, one block after the other (two ``pread``
+        calls a block: the records, then the texts)."""
         size = self.dtype.itemsize
-        rec_parts = [os.pread(self._rec, int(n) * size, int(a) * size) for a, n in zip(starts, lengths, strict=True)]
-        recs = np.frombuffer(b"".join(rec_parts), dtype=self.dtype)
+        bounds = list(zip(block_start.tolist(), block_end.tolist(), strict=True))
+        recs = np.frombuffer(b"".join([os.pread(self._rec, (b - a) * size, a * size) for a, b in bounds]), self.dtype)
         if not self.texts:
             return recs, {}
+        lengths = block_end - block_start
+        last = np.cumsum(lengths) - 1
+        text_start = recs["_start"][last - lengths + 1]
+        text_end = recs[f"_end_{self.texts[-1]}"][last]
+        spans = list(zip(text_start.tolist(), text_end.tolist(), strict=True))
+        blob = b"".join([os.pread(self._txt, b - a, a) for a, b in spans])
+        # file offsets -> offsets in the blob: shift each block by (its text start - its place in the blob)
+        size_of = text_end - text_start
+        shift = np.repeat(text_start - (np.cumsum(size_of) - size_of), lengths)
         k = len(self.texts)
-        # each range's texts: one block from its first row's start to its last row's last end
-        first = np.cumsum(lengths) - lengths
-        last = first + lengths - 1
-        block_start = recs["_start"][first] if len(recs) else np.zeros(0, np.int64)
-        block_end = recs[f"_end_{self.texts[-1]}"][last] if len(recs) else np.zeros(0, np.int64)
-        blob = b"".join(os.pread(self._txt, int(e - s), int(s)) for s, e in zip(block_start, block_end, strict=True))
-        # file offsets -> offsets in the blob: shift each range by (its block start - its place in the blob)
-        base = np.cumsum(block_end - block_start) - (block_end - block_start)
-        shift = np.repeat(block_start - base, lengths)
         ends = np.stack([recs[f"_end_{t}"] for t in self.texts], axis=1) - shift[:, None]
-        bounds = np.concatenate(([0], ends.ravel())).astype(np.int64)
-        blob_buffer = pa.py_buffer(blob)
-        everything = pa.LargeStringArray.from_buffers(len(bounds) - 1, pa.py_buffer(bounds), blob_buffer)
-        out: dict[str, pa.StringArray] = {}
+        bounds_all = np.concatenate(([0], ends.ravel())).astype(np.int64)
+        everything = pa.LargeStringArray.from_buffers(len(bounds_all) - 1, pa.py_buffer(bounds_all), pa.py_buffer(blob))
         m = len(recs)
+        out: dict[str, pa.Array] = {}
         for j, name in enumerate(self.texts):
             column = pc.take(everything, pa.array(np.arange(m, dtype=np.int64) * k + j)).cast(pa.string())
             nulls = (recs["_nulls"] >> j) & 1
