@@ -341,6 +341,8 @@ def build_stores(con: duckdb.DuckDBPyConnection, folder: Path, budgets: Any, pre
         "rendered target items",
         count("titems"),
     )
+    sizes = {f.name: f.stat().st_size for f in Path(folder).iterdir()}
+    logger.info("row stores: %.1f MB on disk in %s", sum(sizes.values()) / 1e6, folder)
     return Stores(user, item, target_item)
 
 
@@ -354,6 +356,19 @@ def _gather(store: RowStore, starts: np.ndarray, lengths: np.ndarray) -> Gathere
     return Gathered(fixed, texts)
 
 
+@dataclass
+class RenderTimes:
+    """Where the rendering stage spends its time (seconds): DuckDB sorting and handing out the targets, reading the
+    history ranges from the row stores, rendering the chunks column-wise; the rest of the stage is parquet writing."""
+
+    duckdb_targets: float = 0.0
+    store_reads: float = 0.0
+    render: float = 0.0
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: round(v, 3) for k, v in vars(self).items()}
+
+
 def split_chunks(
     con: duckdb.DuckDBPyConnection,
     stores: Stores,
@@ -365,33 +380,49 @@ def split_chunks(
     cleaner: TextCleaner,
     progress: Progress,
     chunk_rows: int = CHUNK_ROWS,
+    times: RenderTimes | None = None,
 ) -> Iterator[pa.Table]:
     """The rendered rows of the targets of ``split`` in output order (time, user, item, line; ``index`` counts
     from 0), ``chunk_rows`` at a time: DuckDB sorts ``tgo`` once and streams it."""
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
+    times = times if times is not None else RenderTimes()
     index = 0
     sql = (
         "SELECT user_id, rating, ts, u_start, u_len, i_start, i_len, u_avg, i_avg, t_row FROM tgo "
         f"WHERE split = {sql_str(split)} ORDER BY ts, user_id, item_id, line"
     )
-    for batch in stream_batches(con, sql, chunk_rows):
+    batches = stream_batches(con, sql, chunk_rows)
+    while True:
+        began = time.perf_counter()
+        batch = next(batches, None)
+        times.duckdb_targets += time.perf_counter() - began
+        if batch is None:
+            return
         for a in range(0, batch.num_rows, chunk_rows):  # the reader may hand out longer batches than asked for
             part = batch.slice(a, chunk_rows)
             n = part.num_rows
+            began = time.perf_counter()
             targets = pa.Table.from_batches([part]).append_column("idx", pa.array(np.arange(index, index + n)))
             t_rows = targets["t_row"].to_numpy()
-            yield render_chunk(
+            user = _gather(stores.user, targets["u_start"].to_numpy(), targets["u_len"].to_numpy())
+            item = _gather(stores.item, targets["i_start"].to_numpy(), targets["i_len"].to_numpy())
+            target_item = _gather(stores.target_item, t_rows, np.ones(n, np.int64))
+            read = time.perf_counter()
+            table = render_chunk(
                 targets,
-                _gather(stores.user, targets["u_start"].to_numpy(), targets["u_len"].to_numpy()),
-                _gather(stores.item, targets["i_start"].to_numpy(), targets["i_len"].to_numpy()),
-                _gather(stores.target_item, t_rows, np.ones(n, np.int64)),
+                user,
+                item,
+                target_item,
                 data_source=data_source,
                 split=split,
                 rating_min=rating_min,
                 rating_max=rating_max,
                 cleaner=cleaner,
             )
+            times.store_reads += read - began
+            times.render += time.perf_counter() - read
+            yield table
             index += n
             progress.advance(n)
 
@@ -400,6 +431,7 @@ __all__ = [
     "CHUNK_ROWS",
     "ItemLoader",
     "Progress",
+    "RenderTimes",
     "Stores",
     "build_stores",
     "item_texts",
