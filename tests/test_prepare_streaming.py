@@ -31,7 +31,14 @@ from reczero_verl.prepare.render import SAMPLE_SCHEMA, Gathered, TextBudgets, bu
 from reczero_verl.prepare.sanitize import TextCleaner
 from reczero_verl.prepare.sources import ITEM_FIELDS
 from reczero_verl.prepare.store import StoreWriter
-from tests.test_prepare_pipeline import prepare, random_events, read_split, review2018, write_lines
+from tests.test_prepare_pipeline import (
+    prepare,
+    random_events,
+    read_split,
+    reference,
+    review2018,
+    write_lines,
+)
 
 FILES = ("train.parquet", "val.parquet", "test.parquet", "stats.json")
 
@@ -145,6 +152,26 @@ def test_sampling_with_max_still_streams(tmp_path, dump):
 def test_empty_split_file_is_written(tmp_path, dump):
     stats = run(dump, tmp_path / "o", chunk_rows=3, method="all-train")
     assert stats["written"]["test"] == 0 and pq.read_table(tmp_path / "o" / "test.parquet").num_rows == 0
+
+
+@pytest.mark.parametrize("k", [0, 1, 4])
+def test_edge_history_lengths_match_brute_force(tmp_path, k):
+    """No history at all (``--history-len 0``: averages still over every earlier interaction), one, a few; targets
+    without any earlier interaction (minimums 0: empty histories, no averages)."""
+    events = random_events(5, n=250, users=12, items=8)
+    reviews = write_lines(tmp_path / "r.json", [review2018(e["user"], e["item"], e["rating"], e["ts"]) for e in events])
+    out = tmp_path / "o"
+    prepare("amazon", "--reviews", reviews, "--output-dir", out, "--split", "all-train", "--history-len", k,
+            "--min-user-history", 0, "--min-item-history", 0)  # fmt: skip
+    expected = reference(events, k=k, min_user=0, min_item=0)
+    rows = read_split(out, "train")
+    assert len(rows) == len(expected) and any(r["user_avg_rating"] is None for r in rows)
+    for row in rows:
+        exp = expected[(row["extra_info"]["user_id"], row["extra_info"]["item_id"])]
+        assert [(h["item_id"], h["rating"], h["timestamp"]) for h in row["user_history"]] == exp["uh"]
+        assert [(h["user_id"], h["rating"], h["timestamp"]) for h in row["item_history"]] == exp["ih"]
+        assert row["user_avg_rating"] == pytest.approx(exp["uavg"])
+        assert row["item_avg_rating"] == pytest.approx(exp["iavg"])
 
 
 # ---------------------------------------------------------------------------------------------------------------
