@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -251,7 +252,10 @@ def _tables(rows: Iterable[Mapping[str, Any]] | Iterable[pa.Table], batch: int) 
 
 class _RowGroupWriter:
     """A zstd parquet writer that emits row groups of exactly ``rows`` rows (the last one shorter), each from one
-    contiguous table, so that the bytes never depend on how the input was chunked."""
+    contiguous table, so that the bytes never depend on how the input was chunked.
+
+    A row group is encoded and compressed in a background thread (pyarrow releases the GIL) while the caller renders
+    the next rows; at most one group is in flight, so memory stays at about two groups."""
 
     def __init__(self, path: Path, rows: int) -> None:
         if rows < 1:
@@ -260,6 +264,8 @@ class _RowGroupWriter:
         self._pending: list[pa.Table] = []
         self._pending_rows = 0
         self._writer: pq.ParquetWriter | None = None
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reczero-parquet")
+        self._in_flight: Future[None] | None = None
         self.total = 0
         self.groups = 0
 
@@ -279,9 +285,16 @@ class _RowGroupWriter:
         table = table.combine_chunks()
         if self._writer is None:
             self._writer = pq.ParquetWriter(self.path, SAMPLE_SCHEMA, compression="zstd")
-        self._writer.write_table(table, row_group_size=self.rows)
+        self._wait()
+        self._in_flight = self._pool.submit(self._writer.write_table, table, row_group_size=self.rows)
         self.total += table.num_rows
         self.groups += 1
+
+    def _wait(self) -> None:
+        """Wait for the row group in flight (raising what its write raised)."""
+        if self._in_flight is not None:
+            in_flight, self._in_flight = self._in_flight, None
+            in_flight.result()
 
     def close(self) -> int:
         if self._pending_rows:
@@ -289,13 +302,21 @@ class _RowGroupWriter:
         elif self._writer is None:  # no row at all: what writing an empty table at once gives
             self._write(pa.Table.from_pylist([], schema=SAMPLE_SCHEMA))
         self._pending = []
+        self._wait()
+        self._pool.shutdown()
         assert self._writer is not None
         self._writer.close()
         return self.total
 
     def abort(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
+        try:
+            self._wait()
+        except Exception:  # the error being handled is the one to report
+            pass
+        finally:
+            self._pool.shutdown()
+            if self._writer is not None:
+                self._writer.close()
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -14,8 +14,9 @@
 """Readers of the raw formats: each turns a dump into SQL relations that the DuckDB engine (:mod:`.pipeline`) scans.
 
 Why SQL and not Python: the dumps are large (Amazon Books 2018: 27 M reviews), so the review files are never held in
-Python memory; DuckDB scans them (plain or ``.gz``) out of core. Python only parses the metadata lines of the few items
-that the sampled targets need (:class:`JsonLinesMeta`), and the small EXP3RT JSON arrays (:func:`read_exp3rt`).
+Python memory; DuckDB scans them (plain or ``.gz``) out of core. Python only parses the metadata lines of the items the
+samples need, streamed item by item into a DuckDB table (:class:`JsonLinesMeta`, :class:`ItemSink`), and the small
+EXP3RT JSON arrays (:func:`read_exp3rt`).
 
 An interaction relation has the columns ``line`` (BIGINT, 1-based position of the record; implicit, the scan order,
 when :attr:`Relation.rowid_lines` is set), ``malformed`` (BOOLEAN),
