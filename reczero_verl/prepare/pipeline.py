@@ -222,18 +222,28 @@ _SIZE = re.compile(r"^\s*([0-9.]+)\s*(bytes|KiB|MiB|GiB|TiB|PiB)\s*$")
 _UNIT_BYTES = {"bytes": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3, "TiB": 1024**4, "PiB": 1024**5}
 
 
-def _memory_limit_bytes(con: duckdb.DuckDBPyConnection) -> int | None:
-    """DuckDB's current memory limit in bytes (it answers ``'2.7 GiB'``), or ``None`` when it says otherwise."""
-    text = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+def memory_limit_bytes(memory_limit: str) -> int | None:
+    """``memory_limit`` (``3GB``, ``80%``: what DuckDB understands) in bytes, as DuckDB reads it (it answers
+    ``'2.7 GiB'``), or ``None`` when its answer has another form or the limit is too small to ask. Asked on a
+    throwaway connection."""
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute(f"SET memory_limit={sql_str(memory_limit)}")
+        text = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    except duckdb.OutOfMemoryException:  # a limit of a few bytes: the run will say it is too small
+        return None
+    finally:
+        con.close()
     m = _SIZE.match(str(text))
     return None if m is None else int(float(m.group(1)) * _UNIT_BYTES[m.group(2)])
 
 
 def set_memory_share(con: duckdb.DuckDBPyConnection, memory_limit: str, share: float) -> None:
-    """Limit DuckDB to ``share`` of ``memory_limit`` (``3GB``, ``80%``: what DuckDB understands); beyond, it spills."""
-    con.execute(f"SET memory_limit={sql_str(memory_limit)}")
-    total = _memory_limit_bytes(con)
-    if total is not None:
+    """Limit DuckDB to ``share`` of ``memory_limit``; beyond, it spills to disk."""
+    total = memory_limit_bytes(memory_limit)
+    if total is None:
+        con.execute(f"SET memory_limit={sql_str(memory_limit)}")
+    else:
         con.execute(f"SET memory_limit='{int(total * share)} bytes'")
 
 
