@@ -376,8 +376,10 @@ def test_progress_lines_and_timings(tmp_path, dump, monkeypatch, caplog):
     assert "timings" not in plain and "timings" not in plain["run"]["options"]
 
 
-@pytest.mark.parametrize(("limit", "expected_gib"), [("2GB", 2e9 / 2 / 1024**3), ("1GiB", 0.5)])
-def test_duckdb_gets_half_of_the_memory_limit(tmp_path, limit, expected_gib):
+@pytest.mark.parametrize(("limit", "total_gib"), [("2GB", 2e9 / 1024**3), ("1GiB", 1.0)])
+def test_duckdb_gets_its_share_of_the_memory_limit(tmp_path, limit, total_gib):
+    expected_gib = total_gib * pipeline.DUCKDB_MEMORY_SHARE
+    assert 0.3 <= pipeline.DUCKDB_MEMORY_SHARE <= 0.6
     con = pipeline.connect(PrepareConfig(output_dir=tmp_path, name="x", memory_limit=limit), tmp_path)
     try:
         value, unit = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0].split()

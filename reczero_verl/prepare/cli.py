@@ -124,7 +124,7 @@ def _add_common(p: argparse.ArgumentParser, source: str) -> None:
     run.add_argument(
         "--memory-limit",
         default="3GB",
-        help="memory of the run: DuckDB gets half and spills to disk beyond it, the rest renders the samples (3GB)",
+        help="memory of the run: DuckDB gets 45%% and spills to disk beyond it, the rest renders the samples (3GB)",
     )
     run.add_argument("--threads", type=_at_least_one, default=None, help="DuckDB threads (default: all cores)")
     run.add_argument("--temp-dir", type=Path, default=None, help="where DuckDB spills (default: system temp)")
