@@ -695,10 +695,14 @@ class _BadLines:
 
 
 def stream_batches(con: Any, sql: str, rows: int) -> Iterator[Any]:
-    """The result of ``sql`` as arrow record batches of ``rows`` rows, streamed by DuckDB (``execute`` would hold
-    the whole result). A result of an earlier ``execute`` that was not read to its end is finished first."""
-    con.complete()
-    yield from con.sql(sql).to_arrow_reader(rows)
+    """The result of ``sql`` as arrow record batches of about ``rows`` rows, streamed by DuckDB (``execute`` would
+    hold the whole result). No other statement may run on ``con`` until the batches are read."""
+    complete = getattr(con, "complete", None)
+    if complete is not None:  # DuckDB 2: a result of execute() not read to its end blocks the connection
+        complete()
+    relation = con.sql(sql)
+    reader = getattr(relation, "to_arrow_reader", None) or relation.fetch_arrow_reader  # DuckDB 2 / 1.x
+    yield from reader(rows)
 
 
 def _stream_rows(con: Any, sql: str) -> Iterator[tuple[Any, ...]]:
