@@ -17,6 +17,7 @@ import json
 import logging
 import math
 import random
+import time
 from pathlib import Path
 from typing import Any
 
@@ -374,6 +375,22 @@ def test_progress_lines_and_timings(tmp_path, dump, monkeypatch, caplog):
     assert json.loads((tmp_path / "o" / "stats.json").read_text()) == stats
     plain = prepare("amazon", "--reviews", dump["reviews"], "--output-dir", tmp_path / "p")
     assert "timings" not in plain and "timings" not in plain["run"]["options"]
+
+
+def test_duckdb_progress_lines_while_a_statement_runs(caplog):
+    class Busy:
+        def query_progress(self) -> float:
+            return 37.0
+
+    caplog.set_level(logging.INFO, logger="reczero_verl.prepare")
+    with samples.sql_progress(Busy(), "reading and validating", every_s=0.1):
+        time.sleep(0.35)
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) >= 2 and all(line.startswith("reading and validating: DuckDB statement at 37%") for line in lines)
+    caplog.clear()
+    with samples.sql_progress(object(), "no progress here", every_s=0.1):  # DuckDB 1.x: no query_progress
+        time.sleep(0.25)
+    assert not caplog.records
 
 
 @pytest.mark.parametrize(("limit", "total_gib"), [("2GB", 2e9 / 1024**3), ("1GiB", 1.0)])

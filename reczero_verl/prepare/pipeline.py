@@ -257,7 +257,8 @@ def connect(config: PrepareConfig, temp_dir: Path) -> duckdb.DuckDBPyConnection:
     set_memory_share(con, config.memory_limit, DUCKDB_MEMORY_SHARE)
     con.execute(f"SET temp_directory={sql_str(temp_dir)}")
     con.execute("SET TimeZone='UTC'")
-    con.execute("SET enable_progress_bar=false")
+    con.execute("SET enable_progress_bar=true")  # tracked for the progress lines (samples.sql_progress), not printed
+    con.execute("SET enable_progress_bar_print=false")
     if config.threads:
         con.execute(f"SET threads={int(config.threads)}")
     return con
@@ -690,13 +691,15 @@ def gather_targets(
     rendered once into row stores in ``folder`` (:mod:`.samples`); leaves ``tgo`` (the targets in output order with
     their history ranges and averages) for :func:`write_splits`."""
     k = int(config.history_len)
-    timeline_positions(con)
-    _target_positions(con)
-    samples.shown_rows(con, k)
-    samples.target_ranges(con, k)
+    with samples.sql_progress(con, "history ranges and averages"):
+        timeline_positions(con)
+        _target_positions(con)
+        samples.shown_rows(con, k)
+        samples.target_ranges(con, k)
     clock.lap("history_ranges", "history ranges and averages")
-    meta_stats = samples.item_texts(con, items_loader, attrs, config.report_positions)
-    with_title = samples.targets_with_title(con)
+    with samples.sql_progress(con, "item texts"):
+        meta_stats = samples.item_texts(con, items_loader, attrs, config.report_positions)
+        with_title = samples.targets_with_title(con)
     clock.lap("item_texts", "item texts")
     stores = samples.build_stores(con, folder, config.budgets, review_prefix(config.budgets))
     # what is left is tgo (and the small tg): the ingested records and their texts are no longer needed
@@ -929,14 +932,16 @@ def prepare_interactions(
         _engine(config, files, gz) as con,
     ):
         logger.info("reading %s (%s)", source.path, source.kind)
-        found = ingest(con, source, config)
+        with samples.sql_progress(con, "reading and validating"):
+            found = ingest(con, source, config)
         n_valid = con.execute("SELECT count(*) FROM ev").fetchone()[0]  # kept until the timelines are built
         clock.lap("read", f"read and validated {found.read} records, {n_valid} valid interactions")
         dropped = dict(found.dropped)
-        history_drops, history_first = select_eligible(con, config)
+        with samples.sql_progress(con, "eligibility and split"):
+            history_drops, history_first = select_eligible(con, config)
+            split_info = assign_splits(con, config.split)
         dropped.update(history_drops)
         found.first.update({r: _positions(source, found.relation, lines) for r, lines in history_first.items()})
-        split_info = assign_splits(con, config.split)
         per_split = split_counts(con)
         dropped["sampled_out"] = split_info["eligible"] - sum(per_split.values())
         clock.lap("eligibility_and_split", f"{split_info['eligible']} eligible targets, sampled {per_split}")

@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -89,6 +91,43 @@ class Progress:
             _duration(left),
             "" if rss is None else f", RSS {rss / 1024**3:.2f} GiB",
         )
+
+
+@contextmanager
+def sql_progress(con: Any, what: str, every_s: float | None = None) -> Iterator[None]:
+    """While the block runs, log every :data:`PROGRESS_EVERY_S` seconds how far DuckDB is in its current statement
+    (``query_progress``, asked from a thread; DuckDB 1.x has none: then nothing is logged)."""
+    ask = getattr(con, "query_progress", None)
+    if ask is None:
+        yield
+        return
+    every = max(PROGRESS_EVERY_S if every_s is None else every_s, 0.1)
+    stop = threading.Event()
+    began = time.perf_counter()
+
+    def watch() -> None:
+        while not stop.wait(every):
+            try:
+                percent = float(ask())
+            except Exception:  # a progress line is never worth failing the run
+                continue
+            if percent >= 0:
+                rss = current_rss_bytes()
+                logger.info(
+                    "%s: DuckDB statement at %.0f%%, %s into the stage%s",
+                    what,
+                    percent,
+                    _duration(time.perf_counter() - began),
+                    "" if rss is None else f", RSS {rss / 1024**3:.2f} GiB",
+                )
+
+    thread = threading.Thread(target=watch, name="reczero-sql-progress", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def current_rss_bytes() -> int | None:
@@ -437,6 +476,7 @@ __all__ = [
     "item_texts",
     "shown_rows",
     "split_chunks",
+    "sql_progress",
     "target_ranges",
     "targets_with_title",
 ]
