@@ -33,6 +33,9 @@ CONTRACT_SCHEMA = pa.schema(
                     ("timestamp", pa.int64()),
                     ("rating_min", pa.float64()),
                     ("rating_max", pa.float64()),
+                    ("task", pa.string()),
+                    ("candidates", pa.list_(pa.string())),
+                    ("like_threshold", pa.float64()),
                 ]
             ),
         ),
@@ -76,6 +79,18 @@ CONTRACT_SCHEMA = pa.schema(
         ("item_avg_rating", pa.float64()),
         ("user_profile", pa.string()),
         ("item_profile", pa.string()),
+        (
+            "candidates",
+            pa.list_(
+                pa.struct(
+                    [
+                        (k, pa.string())
+                        for k in ("item_id", "title", "categories", "brand", "description", "features", "details")
+                    ]
+                    + [("avg_rating", pa.float64())]
+                )
+            ),
+        ),
     ]
 )
 

@@ -53,6 +53,7 @@ from typing import Any
 
 import pandas as pd
 
+from reczero_verl.contract import prompt_messages
 from reczero_verl.errors import EXIT_OK
 from reczero_verl.evaluation.data import (
     EvaluationInputError,
@@ -624,9 +625,9 @@ def _stored_messages(frame: pd.DataFrame, data: Path) -> list[list[dict[str, str
     messages = []
     for pos, prompt in enumerate(frame["prompt"]):
         try:
-            messages.append([{"role": str(m["role"]), "content": str(m["content"])} for m in prompt])
-        except (TypeError, KeyError):
-            raise EvaluationInputError(f"{data}: row {pos}: 'prompt' is not a list of role/content messages") from None
+            messages.append(prompt_messages(prompt))
+        except ValueError as err:
+            raise EvaluationInputError(f"{data}: row {pos}: {err}") from None
     return messages
 
 
