@@ -54,6 +54,7 @@ from typing import Any
 import pandas as pd
 
 from reczero_verl.contract import prompt_messages
+from reczero_verl.durable import DurableAppender, exclusive_lock, write_json_atomic
 from reczero_verl.errors import EXIT_OK
 from reczero_verl.evaluation.data import (
     EvaluationInputError,
@@ -63,7 +64,6 @@ from reczero_verl.evaluation.data import (
     read_parquet,
     targets_from_frame,
 )
-from reczero_verl.jsonl import DurableAppender, exclusive_lock
 from reczero_verl.options import (
     add_option,
     as_paths,
@@ -314,7 +314,7 @@ def _check_settings(path: Path, settings: dict[str, Any], resuming: bool) -> Non
             path,
             settings_path.name,
         )
-    settings_path.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+    write_json_atomic(settings, settings_path)
 
 
 # --------------------------------------------------------------------------------------------- rating logits
