@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from reczero_verl.prepare import synthetic
-from reczero_verl.prepare.synthetic import FASHION_5CORE_RATING_COUNTS, write_amazon2018_dump
+from reczero_verl.sample_data import synthetic
+from reczero_verl.sample_data.synthetic import FASHION_5CORE_RATING_COUNTS, write_amazon2018_dump
 
 N_REVIEWS, N_USERS, N_ITEMS = 3000, 300, 100
 
@@ -222,7 +222,7 @@ def test_bad_configuration_names_the_field(tmp_path, kwargs, field):
 
 def test_bundled_sample_is_what_its_readme_says(tmp_path):
     """The shipped sample regenerates line for line from the command in its README, with the counts stated there."""
-    folder = Path(synthetic.__file__).resolve().parent.parent / "sample_data"
+    folder = Path(synthetic.__file__).resolve().parent
     readme = (folder / "README.md").read_text(encoding="utf-8")
     command = re.search(r"--n-reviews (\d+) --n-users (\d+) --n-items (\d+) --seed (\d+)", readme)
     assert command, "the README gives the generating command"

@@ -1079,9 +1079,9 @@ def write_amazon2018_dump(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m reczero_verl.prepare.synthetic --reviews R --meta M --n-reviews N``: write a dump, print stats."""
+    """``python -m reczero_verl.sample_data.synthetic --reviews R --meta M --n-reviews N``: write, print stats."""
     parser = argparse.ArgumentParser(
-        prog="python -m reczero_verl.prepare.synthetic",
+        prog="python -m reczero_verl.sample_data.synthetic",
         description="Write a deterministic synthetic dump in the raw Amazon 2018 review + meta formats.",
     )
     parser.add_argument("--reviews", required=True, type=Path, help="reviews output (.json or .json.gz)")
