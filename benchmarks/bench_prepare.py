@@ -63,7 +63,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from reczero_verl.prepare.synthetic import write_amazon2018_dump
+from reczero_verl.sample_data.synthetic import write_amazon2018_dump
 
 HERE = Path(__file__).resolve().parent
 MARGINAL_TARGET = 5.0

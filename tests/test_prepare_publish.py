@@ -25,7 +25,7 @@ from reczero_verl import durable
 from reczero_verl.cli import main as cli_main
 from reczero_verl.prepare import checks, pipeline, publish
 from reczero_verl.prepare.sources import PrepareError
-from reczero_verl.prepare.synthetic import write_amazon2018_dump
+from reczero_verl.sample_data.synthetic import write_amazon2018_dump
 from tests.test_prepare_pipeline import prepare
 
 REPO = Path(__file__).resolve().parents[1]
