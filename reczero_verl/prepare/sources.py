@@ -225,7 +225,8 @@ class InteractionSource:
 
     ``relations`` are tried in order: the next one is used only when DuckDB rejects the input of the previous one
     (malformed JSON, bytes that are not UTF-8). ``time_unit`` is one of :data:`TIME_UNITS` (``auto``: each record's
-    own unit, see :func:`reczero_verl.prepare.pipeline.time_sql`).
+    own unit, see :func:`reczero_verl.prepare.pipeline.time_sql`). ``has_label``: the relations have a ``label``
+    column (an explicit 0/1 like label, ``prepare interactions --label-col``).
     """
 
     path: Path
@@ -233,6 +234,7 @@ class InteractionSource:
     relations: tuple[Relation, ...]
     time_unit: str
     item_attrs: tuple[str, ...] = ()
+    has_label: bool = False
 
 
 def json_lines_relations(
@@ -460,8 +462,10 @@ def interactions_table(
     item_cols: Mapping[str, str],
     time_unit: str,
     delimiter: str | None = None,
+    label_col: str | None = None,
 ) -> InteractionSource:
-    """Your own interaction log; ``item_cols`` maps contract item fields (title, categories, ...) to columns."""
+    """Your own interaction log; ``item_cols`` maps contract item fields (title, categories, ...) to columns;
+    ``label_col`` names an explicit 0/1 like label (``--task like --label-col``)."""
     columns: dict[str, str | None] = {
         "user_id": user_col,
         "item_id": item_col,
@@ -473,12 +477,15 @@ def interactions_table(
     }
     for fld, col in item_cols.items():
         columns[f"attr_{fld}"] = col
+    if label_col is not None:
+        columns["label"] = label_col
     return InteractionSource(
         path,
         f"interactions-{table_format(path, fmt)}",
         table_relations(path, fmt, columns, delimiter),
         time_unit,
         item_attrs=tuple(item_cols),
+        has_label=label_col is not None,
     )
 
 
