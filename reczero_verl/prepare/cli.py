@@ -414,15 +414,10 @@ def _interactions(args: argparse.Namespace, config: Any) -> dict[str, Any]:
 
     path = check_input_file(args.input, "--input")
     item_cols = sources.parse_item_cols(args.item_cols)
-    rating_col = args.rating_col if args.rating_col is not None else args.label_col
-    required = {
-        "--user-col": args.user_col,
-        "--item-col": args.item_col,
-        "--rating-col": rating_col,
-        "--time-col": args.time_col,
-    }
-    if args.label_col is not None:
-        required["--label-col"] = args.label_col
+    required = {"--user-col": args.user_col, "--item-col": args.item_col, "--time-col": args.time_col}
+    for option, column in (("--rating-col", args.rating_col), ("--label-col", args.label_col)):
+        if column is not None:
+            required[option] = column
     optional = {"--text-col": args.text_col, **{f"--item-cols {f}=": c for f, c in item_cols.items()}}
     sources.check_columns(path, args.format, required, optional, args.delimiter)
     source = sources.interactions_table(
@@ -430,7 +425,7 @@ def _interactions(args: argparse.Namespace, config: Any) -> dict[str, Any]:
         fmt=args.format,
         user_col=args.user_col,
         item_col=args.item_col,
-        rating_col=rating_col,
+        rating_col=args.rating_col,
         time_col=args.time_col,
         text_col=args.text_col,
         item_cols=item_cols,

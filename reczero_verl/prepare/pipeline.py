@@ -361,11 +361,17 @@ LABEL_SQL = (
 
 
 def _classify_sql(
-    relation: Relation, config: PrepareConfig, unit: str, attrs: Sequence[str], has_label: bool = False
+    relation: Relation,
+    config: PrepareConfig,
+    unit: str,
+    attrs: Sequence[str],
+    has_label: bool = False,
+    rating_from_label: bool = False,
 ) -> str:
     """SQL of every input record with its typed fields, its raw review texts, its 0/1 ``label`` (``has_label``: the
     source has a label column; else NULL) and its drop reason (NULL when valid); without ``line`` when the relation
-    numbers its rows by scan order (``rowid_lines``).
+    numbers its rows by scan order (``rowid_lines``). With ``rating_from_label`` the rating is the label (a label that
+    is not 0/1 counts as ``invalid_label``, never as a rating problem).
 
     Text is stored as read: trimming and cutting it costs more than the parse itself, so it is done later, only for
     the history rows that are shown. ``tu`` is the unit each record's time was read in (:func:`time_sql`)."""
@@ -373,13 +379,17 @@ def _classify_sql(
     lo, hi = float(config.rating_min), float(config.rating_max)
     # a field is missing when NULL or blank after trim; a rating (time) that parsed is not blank, so its trim runs only
     # when it did not parse (DuckDB evaluates the operands of OR / AND only on the rows still undecided)
-    missing = (
-        "user_id IS NULL OR item_id IS NULL OR rating IS NULL OR time IS NULL OR trim(user_id) = '' "
-        "OR trim(item_id) = '' OR (r IS NULL AND trim(rating) = '') OR (tsd IS NULL AND trim(time) = '')"
-    )
+    blank = ["user_id IS NULL", "item_id IS NULL", "time IS NULL", "trim(user_id) = ''", "trim(item_id) = ''"]
+    blank.append("(tsd IS NULL AND trim(time) = '')")
+    if not rating_from_label:  # a label read as the rating: a blank one is an invalid label, as beside a rating
+        blank += ["rating IS NULL", "(r IS NULL AND trim(rating) = '')"]
+    missing = " OR ".join(blank)
     attr_cols = "".join(f", {sql_ident('attr_' + a)}" for a in attrs)
     line = "" if relation.rowid_lines else "line, "
     label = "lab" if has_label else "NULL::DOUBLE"
+    # an implicit log's rating is its label; an invalid label reads as the scale's bottom, so that it is counted as
+    # invalid_label below, not as a rating problem
+    rating = f"coalesce({LABEL_SQL}, {lo!r})" if rating_from_label else "TRY_CAST(trim(rating) AS DOUBLE)"
     label_reason = "WHEN lab IS NULL THEN 'invalid_label'" if has_label else ""
     return f"""
         SELECT {line}user_id, item_id, r AS rating, TRY_CAST(floor(tsd) AS BIGINT) AS ts,
@@ -392,7 +402,7 @@ def _classify_sql(
                  WHEN tu < 0 OR tsd < 0 OR tsd >= {MAX_PLAUSIBLE_TS} THEN 'implausible_timestamp'
                  {label_reason}
             END AS reason
-        FROM (SELECT *, TRY_CAST(trim(rating) AS DOUBLE) AS r, {seconds} AS tsd, {unit_code} AS tu
+        FROM (SELECT *, {rating} AS r, {seconds} AS tsd, {unit_code} AS tu
               {", " + LABEL_SQL + " AS lab" if has_label else ""}
               FROM ({relation.sql}))
     """
@@ -460,7 +470,9 @@ def _scan(con: duckdb.DuckDBPyConnection, source: InteractionSource, config: Pre
         if relation.rejects:
             drop_rejects(con, relation.rejects)
         try:
-            classified = _classify_sql(relation, config, source.time_unit, source.item_attrs, source.has_label)
+            classified = _classify_sql(
+                relation, config, source.time_unit, source.item_attrs, source.has_label, source.rating_from_label
+            )
             con.execute("CREATE OR REPLACE TEMP TABLE ev_rows AS " + classified)
         except duckdb.Error as exc:
             if not _is_input_error(exc):
