@@ -10,6 +10,9 @@ Sub-commands, one per raw format::
     reczero-verl prepare interactions --input FILE --user-col U --item-col I --rating-col R --time-col T \\
         --output-dir DIR [options]
 
+Every sub-command takes ``--task rating|ranking|like`` (:mod:`.tasks`; default rating): ranking adds
+``--candidates`` and ``--negatives``, like ``--like-threshold`` (``interactions`` also ``--label-col``).
+
 From Python: ``run_prepare(["amazon", "--reviews", ..., "--output-dir", ...])`` returns the stats dict.
 Top-level imports stay light (no torch, no verl): ``reczero-verl --help`` must answer at once.
 """

@@ -22,6 +22,8 @@ Protocol (the public RecZero / Reason4Rec scripts, made exact):
   shown); ``None`` when there is none.
 * Histories may contain interactions that are themselves targets of another split (a test target's history holds
   train interactions): that is the protocol, history is everything strictly earlier; never anything later.
+* The task (:mod:`.tasks`) changes the ground truth (the rating, a like label) and, for ranking, replaces the target
+  item and its history by candidates drawn by the same rules: only what is strictly earlier (:mod:`.ranking`).
 
 Scale: the dump is scanned once by DuckDB (out of core: 45% of ``memory_limit``, see :func:`connect`, and a temp
 directory to spill to); the review text is stored as read and trimmed only for the rows shown. The minimum-history

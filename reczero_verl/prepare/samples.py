@@ -13,8 +13,8 @@ item with its position ``u_pos`` / ``i_pos`` in the timeline ordered by (ts, lin
    shown when it is among that target's ``K``. Items likewise. Each target gets its two ranges, its averages (a
    running-sum lookup) and its place in the output.
 2. The shown interactions are streamed out of DuckDB in number order, their texts rendered ONCE (neutralised and
-   clipped, with their rewrite counts) into row stores on disk (:mod:`.store`); the targets' items likewise. So a
-   review shown in twenty histories is cleaned once, not twenty times.
+   clipped, with their rewrite counts) into row stores on disk (:mod:`.store`); the targets' items likewise (for
+   ranking, the candidates' items). So a review shown in twenty histories is cleaned once, not twenty times.
 3. The targets are streamed in output order, :data:`CHUNK_ROWS` at a time: a chunk reads its ranges from the stores
    and is rendered column-wise (:func:`.render.render_chunk`) into the parquet writer, which cuts row groups of a
    fixed size (:data:`.render.ROW_GROUP_ROWS`), so the bytes do not depend on the chunk size.
