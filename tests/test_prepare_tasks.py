@@ -118,7 +118,7 @@ def test_ranking_candidates_match_brute_force(tmp_path, world, negatives):
     assert {key(r) for r in rows} == set(expected)
     assert stats["dropped"]["too_few_negatives"] == len(short) > 0
     assert stats["task"] == {"name": "ranking", "candidates": M, "negatives": negatives}
-    assert stats["candidates"]["targets"] == len(rows)
+    assert stats["negative_draws"]["targets"] == len(rows)
     exact = 0
     for row in rows:
         exp, info = expected[key(row)], row["extra_info"]
@@ -272,7 +272,7 @@ def test_exact_fallback_when_the_draws_run_dry(tmp_path, monkeypatch):
         "--negatives",
         "popularity",
     )
-    assert stats["candidates"]["exact_fallback"] > 0
+    assert stats["negative_draws"]["exact_fallback"] > 0
     for row in read_split(tmp_path / "o", "test"):
         shown = row["extra_info"]["candidates"]
         assert len(set(shown)) == 21 and "Z" not in shown and shown.count(row["extra_info"]["item_id"]) == 1

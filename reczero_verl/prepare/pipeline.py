@@ -1066,7 +1066,7 @@ def prepare_interactions(
         if labels is not None:
             stats["like_labels"] = labels
         if gathered.candidates is not None:
-            stats["candidates"] = gathered.candidates
+            stats["negative_draws"] = gathered.candidates
         if config.timings:
             stats["timings"] = {**clock.as_dict(), "render_and_write_s": times.as_dict()}
         finish_stats(stats, found.read, dropped, written, stage.path)
