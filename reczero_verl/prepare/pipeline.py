@@ -724,7 +724,7 @@ class Gathered:
     stores: samples.Stores
     meta_stats: dict[str, Any] | None
     with_title: int
-    candidates: dict[str, Any] | None = None
+    negative_draws: dict[str, Any] | None = None
 
 
 def gather_targets(
@@ -1065,8 +1065,8 @@ def prepare_interactions(
         )
         if labels is not None:
             stats["like_labels"] = labels
-        if gathered.candidates is not None:
-            stats["negative_draws"] = gathered.candidates
+        if gathered.negative_draws is not None:
+            stats["negative_draws"] = gathered.negative_draws
         if config.timings:
             stats["timings"] = {**clock.as_dict(), "render_and_write_s": times.as_dict()}
         finish_stats(stats, found.read, dropped, written, stage.path)

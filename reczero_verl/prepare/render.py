@@ -112,7 +112,9 @@ def _num(value: Any) -> float | None:
     return None if value != value else value
 
 
-def _item_texts(cleaner: TextCleaner, raw: Mapping[str, Any], budgets: TextBudgets, field_budget: int | None) -> dict:
+def _item_texts(
+    cleaner: TextCleaner, raw: Mapping[str, Any], budgets: TextBudgets, field_budget: int | None
+) -> dict[str, str | None]:
     """An item's stored text fields (neutralised and clipped): each field's own budget, or ``field_budget`` for every
     field but the title (the candidates of a ranking prompt)."""
     out: dict[str, Any] = {}
