@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from reczero_verl.prepare.sanitize import TextCleaner, neutralise
-from reczero_verl.template import build_messages
+from reczero_verl.template import TAG_NAMES, build_messages, close_tag, open_tag, section_names
 from tests.test_prepare_pipeline import prepare, read_all, review2018, write_lines
 
 #: Special tokens of common chat templates (ChatML/Qwen, Llama 3, Gemma, Mistral/Llama 2, DeepSeek, Phi, GPT-OSS).
@@ -72,6 +72,19 @@ def test_every_special_token_becomes_its_inner_words(token):
 def test_tbr_tags_in_any_case_and_spacing(raw, expected):
     text, counts = neutralise(raw)
     assert text == expected and counts["tbr_tags"] == raw.count("<")
+
+
+@pytest.mark.parametrize("name", TAG_NAMES)
+def test_the_tags_of_every_task_are_neutralised(name):
+    """Every tag a response of any task uses (``<rank>``, ``<like>`` beside the rating sections), open and close, in
+    another case and spacing too: the policy must never read its own answer tags in the input."""
+    assert {"rank", "like", "rate", "match"} <= set(TAG_NAMES)
+    raw = f"a <{name}>x</{name}> b < /{name.upper()} > c <{name.replace(' ', chr(10))}>"
+    text, counts = neutralise(raw)
+    assert counts == {"tbr_tags": 4}
+    assert text == f"a \u2039{name}\u203ax\u2039/{name}\u203a b \u2039/{name.upper()}\u203a c \u2039{name}\u203a"
+    for task in ("rating", "ranking", "like"):
+        assert not any(open_tag(n) in text or close_tag(n) in text for n in section_names(task))
 
 
 @pytest.mark.parametrize(

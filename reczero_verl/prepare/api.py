@@ -25,10 +25,12 @@ from . import checks, pipeline, publish, sources
 from .pipeline import PrepareConfig, SplitConfig
 from .render import TextBudgets
 from .sources import PrepareError
+from .tasks import TaskConfig
 
 __all__ = [
     "PrepareConfig",
     "SplitConfig",
+    "TaskConfig",
     "TextBudgets",
     "AmazonReviews",
     "YelpReviews",
@@ -39,6 +41,11 @@ __all__ = [
 ]
 
 CROSS_ITEM_DEDUP = ("auto", "on", "off")
+NO_RATING_COLUMN = "--rating-col is required (an implicit-feedback log: --task like --label-col COLUMN)"
+EXP3RT_RANKING = (
+    "--task ranking needs timestamped interactions (the user's history and the items seen before the target); "
+    "EXP3RT files have neither: use --task rating or like"
+)
 TIME_UNITS = ("auto", "s", "ms", "us", "ns", "iso")
 TABLE_FORMATS = ("auto", "csv", "parquet", "jsonl")
 
@@ -89,8 +96,11 @@ class InteractionsTable:
     input: Path
     user_col: str
     item_col: str
-    rating_col: str
+    #: ``None`` only for an implicit-feedback log with ``label_col`` (``--task like``).
+    rating_col: str | None
     time_col: str
+    #: An explicit 0/1 like label (``--task like`` on implicit feedback).
+    label_col: str | None = None
     time_unit: str = "auto"
     text_col: str | None = None
     item_cols: Mapping[str, str] = field(default_factory=dict)
@@ -102,6 +112,8 @@ class InteractionsTable:
     kind = "interactions"
 
     def __post_init__(self) -> None:
+        if self.rating_col is None and self.label_col is None:
+            raise PrepareError(NO_RATING_COLUMN)
         _choice(self.time_unit, TIME_UNITS, "--time-unit")
         _choice(self.format, TABLE_FORMATS, "--format")
         for option, cols in (("--item-cols", self.item_cols), ("--items-cols", self.items_cols or {})):
@@ -141,6 +153,12 @@ def prepare(source: Source, config: PrepareConfig) -> dict[str, Any]:
     publish.check_output_dir(config.output_dir)
     checks.check_temp_dir(config.temp_dir)
     checks.check_memory_limit(config.memory_limit)
+    labelled = isinstance(source, InteractionsTable) and source.label_col is not None
+    if labelled != config.task.label_column:
+        raise PrepareError(
+            "--label-col: a like task with labels from a column needs both InteractionsTable.label_col and "
+            "TaskConfig(label_column=True)"
+        )
     if not config.run_options:
         config = replace(config, run_options=run_options(source, config))
     if isinstance(source, AmazonReviews):
@@ -155,6 +173,8 @@ def prepare(source: Source, config: PrepareConfig) -> dict[str, Any]:
             sources.yelp_reviews(reviews), config, business, {"reviews": reviews, "business": business_path}
         )
     if isinstance(source, Exp3rtFile):
+        if config.task.name == "ranking":
+            raise PrepareError(EXP3RT_RANKING)
         return pipeline.prepare_exp3rt(checks.check_input_file(source.input, "--input"), config, source_name="exp3rt")
     if isinstance(source, InteractionsTable):
         return _interactions(source, config)
@@ -177,12 +197,10 @@ def _interactions(source: InteractionsTable, config: PrepareConfig) -> dict[str,
     """Check the files and their columns, then run the pipeline."""
     path = checks.check_input_file(source.input, "--input")
     item_cols = dict(source.item_cols)
-    required = {
-        "--user-col": source.user_col,
-        "--item-col": source.item_col,
-        "--rating-col": source.rating_col,
-        "--time-col": source.time_col,
-    }
+    required = {"--user-col": source.user_col, "--item-col": source.item_col, "--time-col": source.time_col}
+    for option, column in (("--rating-col", source.rating_col), ("--label-col", source.label_col)):
+        if column is not None:
+            required[option] = column
     optional = {"--text-col": source.text_col, **{f"--item-cols {f}=": c for f, c in item_cols.items()}}
     sources.check_columns(path, source.format, required, optional, source.delimiter)
     table = sources.interactions_table(
@@ -196,6 +214,7 @@ def _interactions(source: InteractionsTable, config: PrepareConfig) -> dict[str,
         item_cols=item_cols,
         time_unit=source.time_unit,
         delimiter=source.delimiter,
+        label_col=source.label_col,
     )
     items = None
     items_path = None

@@ -10,6 +10,9 @@ Sub-commands, one per raw format::
     reczero-verl prepare interactions --input FILE --user-col U --item-col I --rating-col R --time-col T \\
         --output-dir DIR [options]
 
+Every sub-command takes ``--task rating|ranking|like`` (:mod:`.tasks`; default rating): ranking adds
+``--candidates`` and ``--negatives``, like ``--like-threshold`` (``interactions`` also ``--label-col``).
+
 From Python: :func:`reczero_verl.prepare.api.prepare` with typed inputs (this module only parses into them);
 ``run_prepare(argv)`` runs a command line in-process.
 Top-level imports stay light (no torch, no verl): ``reczero-verl --help`` must answer at once.
@@ -27,6 +30,15 @@ from typing import TYPE_CHECKING, Any
 
 from .render import TextBudgets
 from .sources import PrepareError
+from .tasks import (
+    DEFAULT_CANDIDATES,
+    DEFAULT_LIKE_THRESHOLD,
+    DEFAULT_TASK,
+    NEGATIVE_MODES,
+    TASKS,
+    TaskConfig,
+    default_like_threshold,
+)
 
 if TYPE_CHECKING:
     from . import api
@@ -61,11 +73,22 @@ def _add_common(p: argparse.ArgumentParser, source: str) -> None:
     out = p.add_argument_group("output")
     out.add_argument("--output-dir", required=True, type=Path, help="folder for train/test[/val].parquet + stats.json")
     out.add_argument(
-        "--name", default=source, help=f"dataset name; data_source is 'reczero/<name>' (default: {source})"
+        "--name",
+        default=source,
+        help=f"dataset name; data_source is 'reczero/<name>' for rating, 'reczero/<name>/<task>' otherwise "
+        f"(default: {source})",
     )
     scale = p.add_argument_group("rating scale")
-    scale.add_argument("--rating-min", type=float, default=lo, help=f"lowest valid rating (default: {lo:g})")
-    scale.add_argument("--rating-max", type=float, default=hi, help=f"highest valid rating (default: {hi:g})")
+    implicit = source == "interactions"
+    for bound, value, label in (("min", lo, 0), ("max", hi, 1)):
+        note = f"; {label} with --label-col and no --rating-col" if implicit else ""
+        scale.add_argument(
+            f"--rating-{bound}",
+            type=float,
+            default=None,
+            help=f"{'lowest' if bound == 'min' else 'highest'} valid rating (default: {value:g}{note})",
+        )
+    _add_task(p, source)
     split = p.add_argument_group("split and sampling")
     has_time = source != "imdb"
     split.add_argument(
@@ -111,6 +134,12 @@ def _add_common(p: argparse.ArgumentParser, source: str) -> None:
         help="description, features, details of the target item",
     )
     text.add_argument("--max-profile-chars", type=_positive_int, default=defaults.profile, help="per EXP3RT profile")
+    text.add_argument(
+        "--max-candidate-chars",
+        type=_positive_int,
+        default=defaults.candidate,
+        help=f"each text field of a ranking candidate but its title (default {defaults.candidate})",
+    )
     run = p.add_argument_group("run")
     run.add_argument("--strict", action="store_true", help="fail on the first malformed/invalid record (file:line)")
     run.add_argument(
@@ -122,6 +151,42 @@ def _add_common(p: argparse.ArgumentParser, source: str) -> None:
     run.add_argument("--temp-dir", type=Path, default=None, help="where DuckDB spills (default: system temp)")
     run.add_argument(
         "--timings", action="store_true", help="add each stage's wall time to stats.json (then no longer reproducible)"
+    )
+
+
+def _add_task(p: argparse.ArgumentParser, source: str) -> None:
+    """The ``--task`` option and the options of each task."""
+    task = p.add_argument_group("task")
+    task.add_argument(
+        "--task",
+        choices=TASKS,
+        default=DEFAULT_TASK,
+        help="rating: predict the rating (data_source reczero/<name>); ranking: rank --candidates items, the target "
+        "and negatives, for the next interaction (reczero/<name>/ranking); like: will the user like the item "
+        "(reczero/<name>/like). Default: %(default)s"
+        + ("; EXP3RT files have no timestamps: rating or like only" if source == "imdb" else ""),
+    )
+    task.add_argument(
+        "--candidates",
+        type=int,
+        default=None,
+        help=f"ranking: items shown, the target and N-1 negatives the user never interacted with, first seen "
+        f"before the target (default {DEFAULT_CANDIDATES}); a target with too few such items is dropped as "
+        "too_few_negatives",
+    )
+    task.add_argument(
+        "--negatives",
+        choices=NEGATIVE_MODES,
+        default=None,
+        help="ranking: draw the negatives uniformly, or by popularity counted strictly before the target "
+        "(default: uniform); seeded by --seed",
+    )
+    task.add_argument(
+        "--like-threshold",
+        type=float,
+        default=None,
+        help=f"like: the label is rating >= this (default {DEFAULT_LIKE_THRESHOLD:g} on the 1-5 scale; required on "
+        "any other scale; it must lie inside the scale)",
     )
 
 
@@ -184,8 +249,17 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--delimiter", default=None, help="CSV delimiter (default: sniffed)")
     p.add_argument("--user-col", required=True)
     p.add_argument("--item-col", required=True)
-    p.add_argument("--rating-col", required=True)
+    p.add_argument(
+        "--rating-col", default=None, help="rating column (required, except with --label-col: then the label is shown)"
+    )
     p.add_argument("--time-col", required=True)
+    p.add_argument(
+        "--label-col",
+        default=None,
+        help="--task like: an explicit 0/1 like label (0, 1, true, false; anything else drops the record as "
+        "invalid_label) instead of rating >= --like-threshold; without --rating-col it is also the rating shown in "
+        "the histories, on a 0-1 scale",
+    )
     p.add_argument("--time-unit", choices=("auto", "s", "ms", "us", "ns", "iso"), default="auto")
     p.add_argument("--text-col", default=None, help="review text column (optional)")
     p.add_argument("--item-cols", nargs="*", default=[], metavar="FIELD=COLUMN", help="item text columns")
@@ -201,9 +275,41 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     _add_common(p, "interactions")
 
 
+def _resolve_scale(args: argparse.Namespace) -> None:
+    """Fill ``--rating-min`` / ``--rating-max`` left out: the source's scale, or 0-1 when an interactions log shows
+    its 0/1 label as the rating (``--label-col`` without ``--rating-col``)."""
+    lo, hi = _DEFAULT_SCALE[args.source]
+    if getattr(args, "label_col", None) is not None and getattr(args, "rating_col", None) is None:
+        lo, hi = 0.0, 1.0
+    args.rating_min = lo if args.rating_min is None else args.rating_min
+    args.rating_max = hi if args.rating_max is None else args.rating_max
+
+
+def _task(args: argparse.Namespace) -> TaskConfig:
+    """The task and its options; an option of another task is refused (it would silently do nothing)."""
+    given = {"--candidates": args.candidates, "--negatives": args.negatives, "--like-threshold": args.like_threshold}
+    applies = {"--candidates": "ranking", "--negatives": "ranking", "--like-threshold": "like"}
+    for option, value in given.items():
+        if value is not None and applies[option] != args.task:
+            raise PrepareError(f"{option} applies to --task {applies[option]} only, not to --task {args.task}")
+    label_column = getattr(args, "label_col", None) is not None
+    threshold = args.like_threshold
+    if args.task == "like" and not label_column and threshold is None:
+        threshold = default_like_threshold(args.rating_min, args.rating_max)
+    return TaskConfig(
+        name=args.task,
+        candidates=DEFAULT_CANDIDATES if args.candidates is None else args.candidates,
+        negatives=args.negatives or NEGATIVE_MODES[0],
+        like_threshold=threshold,
+        label_column=label_column,
+    )
+
+
 def _config(args: argparse.Namespace) -> Any:
     from .pipeline import PrepareConfig, SplitConfig
 
+    _resolve_scale(args)
+    task = _task(args)
     budgets = TextBudgets(
         review=args.max_review_chars,
         title=args.max_title_chars,
@@ -211,6 +317,7 @@ def _config(args: argparse.Namespace) -> Any:
         features=args.max_text_chars,
         details=args.max_text_chars,
         profile=args.max_profile_chars,
+        candidate=args.max_candidate_chars,
     )
     split = SplitConfig(
         method=args.split,
@@ -248,17 +355,22 @@ def _config(args: argparse.Namespace) -> Any:
         temp_dir=args.temp_dir,
         timings=getattr(args, "timings", False),
         run_options=options,
+        task=task,
         **extra,
     )
 
 
 def _check_run(args: argparse.Namespace) -> None:
     """The checks that need no input read: output folder, temp folder, memory limit (before any work is done)."""
-    from . import checks, publish
+    from . import api, checks, publish
 
     publish.check_output_dir(args.output_dir)
     checks.check_temp_dir(args.temp_dir)
     checks.check_memory_limit(args.memory_limit)
+    if args.source == "interactions" and args.rating_col is None and args.label_col is None:
+        raise PrepareError(api.NO_RATING_COLUMN)
+    if args.source == "imdb" and args.task == "ranking":
+        raise PrepareError(api.EXP3RT_RANKING)
 
 
 def source_of(args: argparse.Namespace) -> api.Source:
@@ -279,6 +391,7 @@ def source_of(args: argparse.Namespace) -> api.Source:
             item_col=args.item_col,
             rating_col=args.rating_col,
             time_col=args.time_col,
+            label_col=args.label_col,
             time_unit=args.time_unit,
             text_col=args.text_col,
             item_cols=item_cols,

@@ -22,6 +22,8 @@ Protocol (the public RecZero / Reason4Rec scripts, made exact):
   shown); ``None`` when there is none.
 * Histories may contain interactions that are themselves targets of another split (a test target's history holds
   train interactions): that is the protocol, history is everything strictly earlier; never anything later.
+* The task (:mod:`.tasks`) changes the ground truth (the rating, a like label) and, for ranking, replaces the target
+  item and its history by candidates drawn by the same rules: only what is strictly earlier (:mod:`.ranking`).
 
 Scale: the dump is scanned once by DuckDB (out of core: 45% of ``memory_limit``, see :func:`connect`, and a temp
 directory to spill to); the review text is stored as read and trimmed only for the rows shown. The minimum-history
@@ -51,9 +53,11 @@ from typing import Any
 import duckdb
 
 from reczero_verl import __version__
+from reczero_verl.contract import data_source
 from reczero_verl.durable import write_json_atomic
 
 from . import checks, publish, samples
+from . import ranking as rk
 from .render import TextBudgets, build_row, write_samples
 from .sanitize import TextCleaner
 from .sources import (
@@ -73,6 +77,7 @@ from .sources import (
     sql_ident,
     sql_str,
 )
+from .tasks import TaskConfig
 
 logger = logging.getLogger(__name__)
 
@@ -89,14 +94,17 @@ DROP_REASONS: tuple[str, ...] = (
     "rating_out_of_scale",  # rating outside [rating_min, rating_max]
     "invalid_timestamp",  # time not parseable in the unit asked for
     "implausible_timestamp",  # time outside [1970, 2100) in its unit, or not of the magnitude of the unit asked for
+    "invalid_label",  # --task like --label-col: the label is not 0 or 1 (true/false)
     "cross_item_duplicate",  # the same review (user, time, rating, text) under another item (Amazon merged listings)
     "duplicate",  # a later record of the same (user, item) (or same (user, item, time) under --dedup exact)
     "too_few_user_history",  # fewer than --min-user-history earlier interactions of the user
     "too_few_item_history",  # fewer than --min-item-history earlier interactions of the item
     "too_few_total_history",  # user + item earlier interactions below --min-total-history
+    "too_few_negatives",  # --task ranking: fewer than --candidates - 1 items the user never interacted with, first
+    # seen before the target (see ranking.py)
     "sampled_out",  # eligible but beyond --max-train / --max-val / --max-test
 )
-_RECORD_REASONS = DROP_REASONS[:7]
+_RECORD_REASONS = DROP_REASONS[: DROP_REASONS.index("invalid_label") + 1]
 
 #: What to do about each reason when it drops every record (the "nothing written" message).
 _HINTS: dict[str, str] = {
@@ -113,6 +121,8 @@ _HINTS: dict[str, str] = {
     "too_few_user_history": "no target has enough earlier interactions of its user: lower --min-user-history",
     "too_few_item_history": "no target has enough earlier interactions of its item: lower --min-item-history",
     "too_few_total_history": "lower --min-total-history",
+    "invalid_label": "the --label-col values must be 0 or 1 (or true / false)",
+    "too_few_negatives": "too few items to draw negatives from before each target: lower --candidates",
     "sampled_out": "--max-train / --max-val / --max-test are 0",
 }
 
@@ -187,6 +197,8 @@ class PrepareConfig:
     timings: bool = False
     #: What the run was asked for (the command-line options that shape the output), recorded in stats.json.
     run_options: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    #: The task the samples are written for (``--task`` and its options).
+    task: TaskConfig = field(default_factory=TaskConfig)
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.rating_min) and math.isfinite(self.rating_max)):
@@ -203,10 +215,12 @@ class PrepareConfig:
             raise PrepareError(f"--name must be a non-empty name without '/', got {self.name!r}")
         if self.chunk_rows < 1:
             raise PrepareError(f"chunk_rows must be >= 1, got {self.chunk_rows}")
+        self.task.check_scale(self.rating_min, self.rating_max)
 
     @property
     def data_source(self) -> str:
-        return f"reczero/{self.name}"
+        """``reczero/<name>`` for rating, ``reczero/<name>/<task>`` for the other tasks."""
+        return data_source(self.name, self.task.name)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -342,9 +356,25 @@ def review_prefix(budgets: TextBudgets) -> int:
     return budgets.review * 2 + 256
 
 
-def _classify_sql(relation: Relation, config: PrepareConfig, unit: str, attrs: Sequence[str]) -> str:
-    """SQL of every input record with its typed fields, its raw review texts and its drop reason (NULL when valid);
-    without ``line`` when the relation numbers its rows by scan order (``rowid_lines``).
+#: SQL: the 0/1 value of the ``label`` column (``0``, ``1``, ``0.0``, ``true``, ``false``, ...), NULL for anything else.
+LABEL_SQL = (
+    "CASE WHEN TRY_CAST(trim(label) AS DOUBLE) IN (0, 1) THEN TRY_CAST(trim(label) AS DOUBLE) "
+    "WHEN lower(trim(label)) = 'true' THEN 1.0 WHEN lower(trim(label)) = 'false' THEN 0.0 END"
+)
+
+
+def _classify_sql(
+    relation: Relation,
+    config: PrepareConfig,
+    unit: str,
+    attrs: Sequence[str],
+    has_label: bool = False,
+    rating_from_label: bool = False,
+) -> str:
+    """SQL of every input record with its typed fields, its raw review texts, its 0/1 ``label`` (``has_label``: the
+    source has a label column; else NULL) and its drop reason (NULL when valid); without ``line`` when the relation
+    numbers its rows by scan order (``rowid_lines``). With ``rating_from_label`` the rating is the label (a label that
+    is not 0/1 counts as ``invalid_label``, never as a rating problem).
 
     Text is stored as read: trimming and cutting it costs more than the parse itself, so it is done later, only for
     the history rows that are shown. ``tu`` is the unit each record's time was read in (:func:`time_sql`)."""
@@ -352,23 +382,31 @@ def _classify_sql(relation: Relation, config: PrepareConfig, unit: str, attrs: S
     lo, hi = float(config.rating_min), float(config.rating_max)
     # a field is missing when NULL or blank after trim; a rating (time) that parsed is not blank, so its trim runs only
     # when it did not parse (DuckDB evaluates the operands of OR / AND only on the rows still undecided)
-    missing = (
-        "user_id IS NULL OR item_id IS NULL OR rating IS NULL OR time IS NULL OR trim(user_id) = '' "
-        "OR trim(item_id) = '' OR (r IS NULL AND trim(rating) = '') OR (tsd IS NULL AND trim(time) = '')"
-    )
+    blank = ["user_id IS NULL", "item_id IS NULL", "time IS NULL", "trim(user_id) = ''", "trim(item_id) = ''"]
+    blank.append("(tsd IS NULL AND trim(time) = '')")
+    if not rating_from_label:  # a label read as the rating: a blank one is an invalid label, as beside a rating
+        blank += ["rating IS NULL", "(r IS NULL AND trim(rating) = '')"]
+    missing = " OR ".join(blank)
     attr_cols = "".join(f", {sql_ident('attr_' + a)}" for a in attrs)
     line = "" if relation.rowid_lines else "line, "
+    label = "lab" if has_label else "NULL::DOUBLE"
+    # an implicit log's rating is its label; an invalid label reads as the scale's bottom, so that it is counted as
+    # invalid_label below, not as a rating problem
+    rating = f"coalesce({LABEL_SQL}, {lo!r})" if rating_from_label else "TRY_CAST(trim(rating) AS DOUBLE)"
+    label_reason = "WHEN lab IS NULL THEN 'invalid_label'" if has_label else ""
     return f"""
         SELECT {line}user_id, item_id, r AS rating, TRY_CAST(floor(tsd) AS BIGINT) AS ts,
-            CAST(tu AS TINYINT) AS tu, review, review_alt, review_key{attr_cols},
+            CAST(tu AS TINYINT) AS tu, review, review_alt, review_key{attr_cols}, {label} AS label,
             CASE WHEN malformed THEN 'malformed'
                  WHEN {missing} THEN 'missing_field'
                  WHEN r IS NULL OR isnan(r) THEN 'invalid_rating'
                  WHEN r < {lo!r} OR r > {hi!r} THEN 'rating_out_of_scale'
                  WHEN tsd IS NULL THEN 'invalid_timestamp'
                  WHEN tu < 0 OR tsd < 0 OR tsd >= {MAX_PLAUSIBLE_TS} THEN 'implausible_timestamp'
+                 {label_reason}
             END AS reason
-        FROM (SELECT *, TRY_CAST(trim(rating) AS DOUBLE) AS r, {seconds} AS tsd, {unit_code} AS tu
+        FROM (SELECT *, {rating} AS r, {seconds} AS tsd, {unit_code} AS tu
+              {", " + LABEL_SQL + " AS lab" if has_label else ""}
               FROM ({relation.sql}))
     """
 
@@ -435,7 +473,9 @@ def _scan(con: duckdb.DuckDBPyConnection, source: InteractionSource, config: Pre
         if relation.rejects:
             drop_rejects(con, relation.rejects)
         try:
-            classified = _classify_sql(relation, config, source.time_unit, source.item_attrs)
+            classified = _classify_sql(
+                relation, config, source.time_unit, source.item_attrs, source.has_label, source.rating_from_label
+            )
             con.execute("CREATE OR REPLACE TEMP TABLE ev_rows AS " + classified)
         except duckdb.Error as exc:
             if not _is_input_error(exc):
@@ -468,7 +508,7 @@ def ingest(con: duckdb.DuckDBPyConnection, source: InteractionSource, config: Pr
     partition = {"user-item": "user_id, item_id", "exact": "user_id, item_id, ts", "none": None}[config.dedup]
     _duplicates(con, partition)
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE ev AS SELECT line, user_id, item_id, rating, ts FROM ev_all "
+        "CREATE OR REPLACE TEMP TABLE ev AS SELECT line, user_id, item_id, rating, ts, label FROM ev_all "
         "WHERE reason IS NULL AND line NOT IN (SELECT line FROM xdup) AND line NOT IN (SELECT line FROM dup)"
     )
 
@@ -569,8 +609,11 @@ def select_eligible(
     reason = f"CASE {' '.join(cases)} END" if cases else "NULL::VARCHAR"
     con.execute(
         "CREATE OR REPLACE TEMP TABLE el AS "
-        f"SELECT line, user_id, item_id, rating, ts, {reason} AS reason FROM {source} {' '.join(joins)}"
+        f"SELECT line, user_id, item_id, rating, ts, label, {reason} AS reason FROM {source} {' '.join(joins)}"
     )
+    if config.task.name == "ranking":
+        rk.build_pool(con)
+        rk.mark_too_few_negatives(con, config.task.negatives_needed)
     counts = dict(con.execute("SELECT reason, count(*) FROM el WHERE reason IS NOT NULL GROUP BY ALL").fetchall())
     first: dict[str, list[int]] = defaultdict(list)
     for reason, line in con.execute(
@@ -579,7 +622,7 @@ def select_eligible(
     ).fetchall():
         first[reason].append(int(line))
     con.execute("DELETE FROM el WHERE reason IS NOT NULL")
-    rules = ("too_few_user_history", "too_few_item_history", "too_few_total_history")
+    rules = ("too_few_user_history", "too_few_item_history", "too_few_total_history", "too_few_negatives")
     return {r: int(counts.get(r, 0)) for r in rules}, dict(first)
 
 
@@ -621,7 +664,10 @@ def assign_splits(con: duckdb.DuckDBPyConnection, split: SplitConfig) -> dict[st
     parts = []
     for s in SPLITS:
         limit = split.limit(s)
-        body = f"SELECT line, user_id, item_id, rating, ts, {sql_str(s)} AS split FROM el WHERE {case} = {sql_str(s)}"
+        body = (
+            f"SELECT line, user_id, item_id, rating, ts, label, {sql_str(s)} AS split FROM el "
+            f"WHERE {case} = {sql_str(s)}"
+        )
         if limit is not None and limit < info["eligible_per_split"][s]:
             body += f" ORDER BY {_hash_key(split.seed, 'sample')}, line LIMIT {int(limit)}"
         parts.append(f"({body})")
@@ -673,11 +719,13 @@ def _target_positions(con: duckdb.DuckDBPyConnection) -> None:
 
 @dataclass
 class Gathered:
-    """What :func:`gather_targets` built: the row stores, the metadata stats and how many targets have a title."""
+    """What :func:`gather_targets` built: the row stores, the metadata stats, how many targets have a title and, for
+    ranking, the candidate draws' stats."""
 
     stores: samples.Stores
     meta_stats: dict[str, Any] | None
     with_title: int
+    negative_draws: dict[str, Any] | None = None
 
 
 def gather_targets(
@@ -690,25 +738,38 @@ def gather_targets(
 ) -> Gathered:
     """Histories, averages and item texts of the sampled targets ``tg``, set-based in DuckDB, and their texts
     rendered once into row stores in ``folder`` (:mod:`.samples`); leaves ``tgo`` (the targets in output order with
-    their history ranges and averages) for :func:`write_splits`."""
+    their history ranges and averages, and for ranking their candidates) for :func:`write_splits`."""
     k = int(config.history_len)
+    task = config.task
+    ranking = task.name == "ranking"
+    drawn = None
+    if ranking:
+        with samples.sql_progress(con, "ranking candidates"):
+            drawn = rk.draw_candidates(con, task.candidates, task.negatives, config.split.seed)
+        clock.lap("candidates", f"drew {task.candidates} candidates for each of {drawn['targets']} targets")
     with samples.sql_progress(con, "history ranges and averages"):
         timeline_positions(con)
         _target_positions(con)
-        samples.shown_rows(con, k)
-        samples.target_ranges(con, k)
+        samples.shown_rows(con, k, 0 if ranking else k)  # a ranking prompt shows no target item, no item history
+        samples.target_ranges(con, k, 0 if ranking else k, "rk_lists" if ranking else None)
     clock.lap("history_ranges", "history ranges and averages")
     with samples.sql_progress(con, "item texts"):
-        meta_stats = samples.item_texts(con, items_loader, attrs, config.report_positions)
+        meta_stats = samples.item_texts(
+            con, items_loader, attrs, config.report_positions, "rk_citems" if ranking else "tg"
+        )
         with_title = samples.targets_with_title(con)
     clock.lap("item_texts", "item texts")
-    stores = samples.build_stores(con, folder, config.budgets, review_prefix(config.budgets))
+    stores = samples.build_stores(con, folder, config.budgets, review_prefix(config.budgets), ranking)
     # what is left is tgo (and the small tg): the ingested records and their texts are no longer needed
     con.execute("DROP VIEW ev_all")
     for table in ("sh_u", "sh_i", "evu", "evi", "tgp", "titems", "itm", "needed", "ev_rows", "el"):
         con.execute(f"DROP TABLE {table}")
+    if ranking:
+        rk.drop_pool(con)
+        for table in ("rk_lists", "rk_citems"):
+            con.execute(f"DROP TABLE {table}")
     clock.lap("text_stores", "texts rendered into the row stores")
-    return Gathered(stores, meta_stats, with_title)
+    return Gathered(stores, meta_stats, with_title, drawn)
 
 
 def write_splits(
@@ -745,6 +806,7 @@ def write_splits(
             progress=progress,
             chunk_rows=config.chunk_rows,
             times=times,
+            task=config.task,
         )
         written[split] = write_samples(chunks, out_dir / f"{split}.parquet")
         if written[split] != count:
@@ -783,6 +845,7 @@ def write_outputs(
                 rating_max=config.rating_max,
                 budgets=config.budgets,
                 cleaner=cleaner,
+                task=config.task,
             )
             for i, t in enumerate(rows)
         )
@@ -878,10 +941,28 @@ def _input_files(inputs: Mapping[str, str | Path | None]) -> dict[str, Path]:
     return {f"--{name}": Path(p) for name, p in inputs.items() if p is not None}
 
 
+def like_labels(con: duckdb.DuckDBPyConnection, task: TaskConfig) -> dict[str, dict[str, int]] | None:
+    """For a like task, how many sampled targets of each split are liked (label 1) and not (label 0); else ``None``."""
+    if task.name != "like":
+        return None
+    if task.label_column:
+        label = "label = 1"
+    else:
+        assert task.like_threshold is not None
+        label = f"rating >= {float(task.like_threshold)!r}"
+    counts = dict(
+        ((split, bool(liked)), int(n))
+        for split, liked, n in con.execute(f"SELECT split, {label}, count(*) FROM tg GROUP BY ALL").fetchall()
+    )
+    return {s: {"liked": counts.get((s, True), 0), "not_liked": counts.get((s, False), 0)} for s in SPLITS}
+
+
 def _base_stats(config: PrepareConfig, source: str, files: Mapping[str, Path]) -> dict[str, Any]:
-    """The part of stats.json that identifies the run: inputs (fingerprints), options, code and engine versions."""
+    """The part of stats.json that identifies the run: inputs (fingerprints), options, the task, code and engine
+    versions."""
     return {
         "data_source": config.data_source,
+        "task": config.task.as_dict(),
         "source": source,
         "inputs": {option.removeprefix("--"): checks.fingerprint(path) for option, path in files.items()},
         "rating_scale": [float(config.rating_min), float(config.rating_max)],
@@ -945,6 +1026,7 @@ def prepare_interactions(
         per_split = split_counts(con)
         dropped["sampled_out"] = split_info["eligible"] - sum(per_split.values())
         clock.lap("eligibility_and_split", f"{split_info['eligible']} eligible targets, sampled {per_split}")
+        labels = like_labels(con, config.task)
         gathered = gather_targets(con, config, items_loader, source.item_attrs, Path(store_dir), clock)
         gz.raise_if_bad()
         write_val = config.split.val_ratio > 0 and config.split.method in ("time", "random")
@@ -981,6 +1063,10 @@ def prepare_interactions(
             meta=gathered.meta_stats,
             targets_with_item_title=gathered.with_title,
         )
+        if labels is not None:
+            stats["like_labels"] = labels
+        if gathered.negative_draws is not None:
+            stats["negative_draws"] = gathered.negative_draws
         if config.timings:
             stats["timings"] = {**clock.as_dict(), "render_and_write_s": times.as_dict()}
         finish_stats(stats, found.read, dropped, written, stage.path)
@@ -1026,8 +1112,14 @@ def prepare_exp3rt(path: Path, config: PrepareConfig, source_name: str = "exp3rt
     No histories: ``user_profile`` / ``item_profile`` are the ``user_persona`` / ``item_synopsis`` texts without their
     ``[Average Rating]`` tail, whose value becomes ``user_avg_rating`` / ``item_avg_rating``; ``target_item`` comes from
     ``item_description``. The ``rationale`` field (written knowing the answer) is never used. There are no timestamps,
-    so the split is ``all-test`` by default, or ``random``; a repeated (user, item) pair is a duplicate.
+    so the split is ``all-test`` by default, or ``random``; a repeated (user, item) pair is a duplicate. Rating and
+    like samples only: a ranking prompt needs the user's earlier interactions, which these files do not have.
     """
+    if config.task.name == "ranking":
+        raise PrepareError(
+            "--task ranking needs timestamped interactions (the user's history and the items seen before the "
+            "target); EXP3RT files have neither: use --task rating or like"
+        )
     files = _input_files({"input": path})
     with publish.staged_output(config.output_dir) as stage, checks.GzipCheck(list(files.values())) as gz:
         records = read_exp3rt(path)
@@ -1042,12 +1134,14 @@ def prepare_exp3rt(path: Path, config: PrepareConfig, source_name: str = "exp3rt
                     "item_id": pa.array([r["item_id"] for r in kept], pa.string()),
                     "rating": pa.array([r["rating"] for r in kept], pa.float64()),
                     "ts": pa.array([None] * len(kept), pa.int64()),
+                    "label": pa.array([None] * len(kept), pa.float64()),
                 }
             )
             con.register("el_arrow", el)
             con.execute("CREATE TEMP TABLE el AS SELECT * FROM el_arrow")
             split_info = assign_splits(con, config.split)
             per_split = split_counts(con)
+            labels = like_labels(con, config.task)
             chosen = con.execute("SELECT line, split FROM tg ORDER BY line").fetchall()
         gz.raise_if_bad()
         dropped["sampled_out"] = split_info["eligible"] - sum(per_split.values())
@@ -1068,6 +1162,8 @@ def prepare_exp3rt(path: Path, config: PrepareConfig, source_name: str = "exp3rt
             targets_with_user_avg=sum(1 for s in targets.values() for r in s if r["user_avg_rating"] is not None),
             targets_with_item_avg=sum(1 for s in targets.values() for r in s if r["item_avg_rating"] is not None),
         )
+        if labels is not None:
+            stats["like_labels"] = labels
         finish_stats(stats, len(records), dropped, written, stage.path)
         stage.publish()
     return stats

@@ -52,9 +52,13 @@ from reczero_verl.contract import (
     TARGET_ITEM_TYPE,
     USER_HISTORY_TYPE,
 )
-from reczero_verl.template import build_messages, clip_text, format_rating, system_prompt
+from reczero_verl.template import QUESTIONS, build_messages, clip_text, format_rating, system_prompt
 
 from .sanitize import _SUSPECT, KINDS, TextCleaner, neutralise
+from .tasks import TaskConfig, like_label
+
+#: The default task: rating prediction, as every release before issue 12 wrote it.
+RATING_TASK = TaskConfig()
 
 
 @dataclass(frozen=True)
@@ -63,7 +67,9 @@ class TextBudgets:
 
     Defaults: a history review 300 (the public Reason4Rec/RecZero scripts keep 400 for the user's reviews; 300 keeps
     20 reviews near 1.5k tokens), a title 200, categories / brand 200 / 100, description, features and details 500
-    each, an EXP3RT profile 2000 (those profiles are about 600-1,200 characters: effectively unclipped).
+    each, an EXP3RT profile 2000 (those profiles are about 600-1,200 characters: effectively unclipped), and 100 for
+    each text field of a ranking candidate but its title (the title budget applies): twenty candidates with their
+    full descriptions would dwarf the user's history.
     """
 
     review: int = 300
@@ -74,6 +80,7 @@ class TextBudgets:
     features: int = 500
     details: int = 500
     profile: int = 2000
+    candidate: int = 100
 
     def item_field(self, name: str) -> int:
         return int(getattr(self, name))
@@ -105,6 +112,35 @@ def _num(value: Any) -> float | None:
     return None if value != value else value
 
 
+def _item_texts(
+    cleaner: TextCleaner, raw: Mapping[str, Any], budgets: TextBudgets, field_budget: int | None
+) -> dict[str, str | None]:
+    """An item's stored text fields (neutralised and clipped): each field's own budget, or ``field_budget`` for every
+    field but the title (the candidates of a ranking prompt)."""
+    out: dict[str, Any] = {}
+    for name in ITEM_FIELDS:
+        budget = budgets.item_field(name) if field_budget is None or name == "title" else field_budget
+        out[name] = _text(cleaner, raw.get(name), name, budget)
+    return out
+
+
+def _ground_truth(target: Mapping[str, Any], task: TaskConfig, candidate_ids: Sequence[str] | None) -> float:
+    """The ``reward_model.ground_truth`` of a target: the rating, the like label (``target["label"]`` from a 0/1
+    column, else rating >= threshold), or the target's 1-based candidate number."""
+    if task.name == "like":
+        if task.label_column:
+            return float(target["label"])
+        assert task.like_threshold is not None
+        return like_label(target["rating"], task.like_threshold)
+    if task.name == "ranking":
+        assert candidate_ids is not None
+        hits = [n for n, item in enumerate(candidate_ids, start=1) if item == str(target["item_id"])]
+        if len(hits) != 1:
+            raise ValueError(f"the target {target['item_id']!r} is {len(hits)} times among its candidates, not once")
+        return float(hits[0])
+    return float(target["rating"])
+
+
 def build_row(
     target: Mapping[str, Any],
     *,
@@ -115,16 +151,21 @@ def build_row(
     rating_max: float,
     budgets: TextBudgets,
     cleaner: TextCleaner | None = None,
+    task: TaskConfig = RATING_TASK,
 ) -> dict[str, Any]:
     """One contract row from a target record.
 
     ``target`` has ``user_id, item_id, rating, timestamp`` (seconds or ``None``), ``user_history`` (oldest first:
     ``item_id, rating, timestamp, title, review``), ``item_history`` (``user_id, rating, timestamp, review``),
     ``target_item`` (item fields; missing ones ``None``), ``user_avg_rating``, ``item_avg_rating``, ``user_profile``,
-    ``item_profile``. Every text and id is neutralised here (:mod:`.sanitize`; ``cleaner`` counts the rewrites),
-    then clipped: the stored columns are what ``RecZeroDataset`` renders prompts from, so they must be clean.
+    ``item_profile``; for ``like`` with a label column, ``label`` (0 or 1); for ``ranking``, ``candidates`` (item
+    fields, ``item_id`` and ``avg_rating``, in the order shown, the target among them; its ``target_item``,
+    ``item_history`` and ``item_avg_rating`` are not written: the prompt must not single out the target). Every text
+    and id is neutralised here (:mod:`.sanitize`; ``cleaner`` counts the rewrites), then clipped: the stored columns
+    are what ``RecZeroDataset`` renders prompts from, so they must be clean.
     """
     cleaner = cleaner if cleaner is not None else TextCleaner()
+    ranking = task.name == "ranking"
     user_history = [
         {
             "item_id": _id(cleaner, h["item_id"]),
@@ -142,18 +183,28 @@ def build_row(
             "timestamp": None if h.get("timestamp") is None else int(h["timestamp"]),
             "review": _text(cleaner, h.get("review"), "review", budgets.review),
         }
-        for h in (target.get("item_history") or [])
+        for h in ([] if ranking else (target.get("item_history") or []))
     ]
-    raw_item = target.get("target_item") or {}
     user_id, item_id = _id(cleaner, target["user_id"]), _id(cleaner, target["item_id"])
-    target_item = {"item_id": item_id}
-    for name in ITEM_FIELDS:
-        target_item[name] = _text(cleaner, raw_item.get(name), name, budgets.item_field(name))
+    target_item = None
+    if not ranking:
+        target_item = {"item_id": item_id, **_item_texts(cleaner, target.get("target_item") or {}, budgets, None)}
+    candidates = None
+    if ranking:
+        candidates = [
+            {
+                "item_id": _id(cleaner, c["item_id"]),
+                **_item_texts(cleaner, c, budgets, budgets.candidate),
+                "avg_rating": _num(c.get("avg_rating")),
+            }
+            for c in target["candidates"]
+        ]
+    raw_ids = [str(c["item_id"]) for c in target["candidates"]] if ranking else None
     row: dict[str, Any] = {
         "data_source": data_source,
-        "ability": ABILITIES[DEFAULT_TASK],
+        "ability": ABILITIES[task.name],
         "prompt": None,
-        "reward_model": {"style": "rule", "ground_truth": float(target["rating"])},
+        "reward_model": {"style": "rule", "ground_truth": _ground_truth(target, task, raw_ids)},
         "extra_info": {
             "split": split,
             "index": int(index),
@@ -162,20 +213,27 @@ def build_row(
             "timestamp": None if target.get("timestamp") is None else int(target["timestamp"]),
             "rating_min": float(rating_min),
             "rating_max": float(rating_max),
-            "task": None,
-            "candidates": None,
-            "like_threshold": None,
+            "task": None if task.name == DEFAULT_TASK else task.name,
+            "candidates": None if candidates is None else [c["item_id"] for c in candidates],
+            "like_threshold": None if task.like_threshold is None else float(task.like_threshold),
         },
         "user_history": user_history,
         "item_history": item_history,
         "target_item": target_item,
         "user_avg_rating": _num(target.get("user_avg_rating")),
-        "item_avg_rating": _num(target.get("item_avg_rating")),
+        "item_avg_rating": None if ranking else _num(target.get("item_avg_rating")),
         "user_profile": _text(cleaner, target.get("user_profile"), "profile", budgets.profile),
-        "item_profile": _text(cleaner, target.get("item_profile"), "profile", budgets.profile),
-        "candidates": None,
+        "item_profile": None if ranking else _text(cleaner, target.get("item_profile"), "profile", budgets.profile),
+        "candidates": candidates,
     }
-    row["prompt"] = build_messages(row, variant="tbr", rating_min=rating_min, rating_max=rating_max)
+    row["prompt"] = build_messages(
+        row,
+        variant="tbr",
+        rating_min=rating_min,
+        rating_max=rating_max,
+        task=task.name,
+        like_threshold=task.like_threshold,
+    )
     return row
 
 
@@ -421,29 +479,98 @@ def _history_lines(lengths: np.ndarray, rows: Gathered, label: pa.Array | None) 
     return joined, offsets
 
 
-def render_chunk(
-    targets: pa.Table,
+@dataclass(frozen=True)
+class CandidateRows:
+    """The candidates of a chunk of ranking targets, target after target, each target's in the order shown: their
+    items (texts ``item_id``, ``id_label`` and :data:`ITEM_FIELDS` rendered with the candidate budgets, and the
+    ``c_<text>`` rewrite counts), their average ratings strictly before the target (NaN: none), how many each target
+    has, and the target's 1-based candidate number."""
+
+    items: Gathered
+    avg: np.ndarray
+    lengths: np.ndarray
+    target_slot: np.ndarray
+
+
+def _user_part(u_len: np.ndarray, user_rows: Gathered, u_avg: pa.Array) -> list[pa.Array]:
+    """Concatenation arguments of the ``## User`` section's body (what ``template._user_section`` renders)."""
+    label = pc.coalesce(user_rows.texts["title"], user_rows.texts["id_label"])
+    u_lines, _ = _history_lines(u_len, user_rows, label)
+    return _joined(
+        [
+            _shown(u_len, "Past ratings (most recent first, "),
+            pc.if_else(pa.array(u_len > 0), u_lines, _NULL_STR),
+            _optional_rating("Average rating given by this user: ", u_avg),
+        ],
+        "\n",
+        "No information about this user.",
+    )
+
+
+def _shown(lengths: np.ndarray, text: str) -> pa.Array:
+    return pc.if_else(pa.array(lengths > 0), _cat(text, pa.array(lengths).cast(pa.string()), " shown):"), _NULL_STR)
+
+
+def _field_lines(texts: Mapping[str, pa.Array]) -> list[pa.Array]:
+    """``Title: ...``, then the other item fields in sorted order (null where the field is null)."""
+    return [
+        _cat(f"{key.capitalize()}: ", texts[key]) for key in ["title", *sorted(f for f in ITEM_FIELDS if f != "title")]
+    ]
+
+
+def _item_part(i_len: np.ndarray, item_rows: Gathered, items: Gathered, i_avg: pa.Array) -> list[pa.Array]:
+    """Concatenation arguments of the ``## Target item`` section's body (``template._item_section``)."""
+    i_lines, _ = _history_lines(i_len, item_rows, None)
+    return _joined(
+        [
+            *_field_lines(items.texts),
+            _shown(i_len, "Ratings by other users (most recent first, "),
+            pc.if_else(pa.array(i_len > 0), i_lines, _NULL_STR),
+            _optional_rating("Average rating of this item: ", i_avg),
+        ],
+        "\n",
+        "No information about this item.",
+    )
+
+
+def _candidate_section(candidates: CandidateRows) -> pa.Array:
+    """Per target, the body of the ``## Candidates`` section (``template._candidates_section``): ``[n] Title: ...;
+    Brand: ...; average rating x`` a line, in the order shown."""
+    texts, lengths = candidates.items.texts, candidates.lengths
+    offsets = np.concatenate(([0], np.cumsum(lengths))).astype(np.int32)
+    owner = np.repeat(np.arange(len(lengths)), lengths)
+    number = pa.array(np.arange(int(offsets[-1])) - offsets[:-1][owner] + 1).cast(pa.string())
+    body = _cat(*_joined(_field_lines(texts), "; ", _cat("Item ", texts["id_label"])))
+    avg = pc.fill_null(_optional_rating("; average rating ", _nan_to_null(pa.array(candidates.avg))), "")
+    lines = _cat("[", number, "] ", body, avg)
+    joined = pc.binary_join(pa.ListArray.from_arrays(pa.array(offsets), lines), "\n")
+    return pc.if_else(pa.array(lengths > 0), joined, "No candidates.")
+
+
+def _ground_truths(targets: pa.Table, task: TaskConfig, candidates: CandidateRows | None) -> pa.Array:
+    """``reward_model.ground_truth`` of a chunk (see :func:`_ground_truth`)."""
+    if task.name == "ranking":
+        assert candidates is not None
+        return pa.array(candidates.target_slot.astype(np.float64))
+    rating = targets["rating"].combine_chunks().cast(pa.float64())
+    if task.name == "like":
+        if task.label_column:
+            return targets["label"].combine_chunks().cast(pa.float64())
+        assert task.like_threshold is not None
+        return pc.if_else(pc.greater_equal(rating, float(task.like_threshold)), 1.0, 0.0)
+    return rating
+
+
+def _count_chunk_rewrites(
+    cleaner: TextCleaner,
+    user_counts: np.ndarray,
     user_rows: Gathered,
     item_rows: Gathered,
-    items: Gathered,
-    *,
-    data_source: str,
-    split: str,
-    rating_min: float,
-    rating_max: float,
-    cleaner: TextCleaner,
-) -> pa.Table:
-    """The contract rows of a chunk of targets (what :func:`build_row` gives for each, column-wise).
-
-    ``targets`` has ``idx, user_id, rating, ts, u_len, i_len, u_avg, i_avg`` (raw user id; ``u_len`` / ``i_len``:
-    history lengths); ``user_rows`` / ``item_rows`` hold the histories' rows (texts ``item_id, title, id_label,
-    review`` / ``user_id, review``, rendered; ``id_label``: the item id as a prompt shows it, where the item has no
-    title) and ``items`` each target's item (texts ``item_id`` and :data:`ITEM_FIELDS`, rendered). Rewrites of every
-    written text are added to ``cleaner``."""
-    n = targets.num_rows
-    u_len = targets["u_len"].to_numpy().astype(np.int64)
-    i_len = targets["i_len"].to_numpy().astype(np.int64)
-    user_ids, user_counts = render_ids(targets["user_id"].to_pylist())
+    items: Gathered | None,
+    candidates: CandidateRows | None,
+) -> None:
+    """Add the rewrites of every text a chunk writes to ``cleaner`` (as :func:`build_row` counts them: a ranking
+    target's id once as the target and once as a candidate)."""
     written = [
         ("id", user_counts),
         ("id", user_rows.fixed["c_item_id"]),
@@ -451,54 +578,69 @@ def render_chunk(
         ("review", user_rows.fixed["c_review"]),
         ("id", item_rows.fixed["c_user_id"]),
         ("review", item_rows.fixed["c_review"]),
-        ("id", items.fixed["c_item_id"]),
-        *((name, items.fixed[f"c_{name}"]) for name in ITEM_FIELDS),
     ]
+    for shown in (items, None if candidates is None else candidates.items):
+        if shown is not None:
+            written += [("id", shown.fixed["c_item_id"]), *((f, shown.fixed[f"c_{f}"]) for f in ITEM_FIELDS)]
+    if candidates is not None:
+        first = np.concatenate(([0], np.cumsum(candidates.lengths)[:-1])).astype(np.int64)
+        written.append(("id", candidates.items.fixed["c_item_id"][first + candidates.target_slot - 1]))
     for kind, counts in written:
         count_rewrites(cleaner, kind, counts)
 
+
+def _list_column(lengths: np.ndarray, values: pa.Array, list_type: pa.DataType) -> pa.Array:
+    offsets = np.concatenate(([0], np.cumsum(lengths))).astype(np.int32)
+    return pa.ListArray.from_arrays(pa.array(offsets), values, type=list_type)
+
+
+def render_chunk(
+    targets: pa.Table,
+    user_rows: Gathered,
+    item_rows: Gathered,
+    items: Gathered | None,
+    *,
+    data_source: str,
+    split: str,
+    rating_min: float,
+    rating_max: float,
+    cleaner: TextCleaner,
+    task: TaskConfig = RATING_TASK,
+    candidates: CandidateRows | None = None,
+) -> pa.Table:
+    """The contract rows of a chunk of targets (what :func:`build_row` gives for each, column-wise).
+
+    ``targets`` has ``idx, user_id, rating, ts, u_len, i_len, u_avg, i_avg`` (raw user id; ``u_len`` / ``i_len``:
+    history lengths; ``label`` for a like task with a label column); ``user_rows`` / ``item_rows`` hold the
+    histories' rows (texts ``item_id, title, id_label, review`` / ``user_id, review``, rendered; ``id_label``: the
+    item id as a prompt shows it, where the item has no title) and ``items`` each target's item (texts ``item_id``
+    and :data:`ITEM_FIELDS`, rendered); a ranking chunk has ``candidates`` instead of ``items`` (and no item
+    history). Rewrites of every written text are added to ``cleaner``."""
+    ranking = task.name == "ranking"
+    if ranking != (candidates is not None) or (items is None) != ranking:
+        raise ValueError("a ranking chunk needs candidates and no target items; other tasks the reverse")
+    n = targets.num_rows
+    u_len = targets["u_len"].to_numpy().astype(np.int64)
+    i_len = targets["i_len"].to_numpy().astype(np.int64)
+    user_ids, user_counts = render_ids(targets["user_id"].to_pylist())
+    _count_chunk_rewrites(cleaner, user_counts, user_rows, item_rows, items, candidates)
+
     user_id = pa.array(user_ids, pa.string())
-    item_id = items.texts["item_id"]
-    label = pc.coalesce(user_rows.texts["title"], user_rows.texts["id_label"])
-    u_lines, u_off = _history_lines(u_len, user_rows, label)
-    i_lines, i_off = _history_lines(i_len, item_rows, None)
     u_avg, i_avg = targets["u_avg"].combine_chunks(), targets["i_avg"].combine_chunks()
-
-    def shown(lengths: np.ndarray, text: str) -> pa.Array:
-        return pc.if_else(pa.array(lengths > 0), _cat(text, pa.array(lengths).cast(pa.string()), " shown):"), _NULL_STR)
-
-    user_part = _joined(
-        [
-            shown(u_len, "Past ratings (most recent first, "),
-            pc.if_else(pa.array(u_len > 0), u_lines, _NULL_STR),
-            _optional_rating("Average rating given by this user: ", u_avg),
-        ],
-        "\n",
-        "No information about this user.",
-    )
-    field_lines = [
-        _cat(f"{key.capitalize()}: ", items.texts[key])
-        for key in ["title", *sorted(f for f in ITEM_FIELDS if f != "title")]
-    ]
-    item_part = _joined(
-        [
-            *field_lines,
-            shown(i_len, "Ratings by other users (most recent first, "),
-            pc.if_else(pa.array(i_len > 0), i_lines, _NULL_STR),
-            _optional_rating("Average rating of this item: ", i_avg),
-        ],
-        "\n",
-        "No information about this item.",
-    )
     scale = f"Rating scale: {format_rating(rating_min)} to {format_rating(rating_max)}."
+    if candidates is not None:
+        c_ids = candidates.items.texts["item_id"]
+        first = np.concatenate(([0], np.cumsum(candidates.lengths)[:-1])).astype(np.int64)
+        item_id = pc.take(c_ids, pa.array(first + candidates.target_slot - 1))
+        middle = ["\n\n## Candidates\n", _candidate_section(candidates)]
+    else:
+        assert items is not None
+        item_id = items.texts["item_id"]
+        middle = ["\n\n## Target item\n", *_item_part(i_len, item_rows, items, i_avg)]
     content = _cat(
-        f"{scale}\n\n## User\n",
-        *user_part,
-        "\n\n## Target item\n",
-        *item_part,
-        "\n\nHow will this user rate the target item?",
+        f"{scale}\n\n## User\n", *_user_part(u_len, user_rows, u_avg), *middle, f"\n\n{QUESTIONS[task.name]}"
     )
-    system = system_prompt("tbr", rating_min, rating_max)
+    system = system_prompt("tbr", rating_min, rating_max, task=task.name, like_threshold=task.like_threshold)
     interleave = np.stack([np.zeros(n, np.int64), np.arange(1, n + 1, dtype=np.int64)], axis=1).ravel()
     messages = pa.StructArray.from_arrays(
         [
@@ -509,13 +651,35 @@ def render_chunk(
     )
     prompt = pa.ListArray.from_arrays(pa.array(np.arange(0, 2 * n + 1, 2, dtype=np.int32)), messages, type=PROMPT_TYPE)
 
-    rating = targets["rating"].combine_chunks().cast(pa.float64())
     timestamp = targets["ts"].combine_chunks().cast(pa.int64())
+    extra_candidates = pa.nulls(n, EXTRA_INFO_TYPE.field("candidates").type)
+    candidate_column = pa.nulls(n, CANDIDATES_TYPE)
+    target_item = None
+    if candidates is not None:
+        c_texts = candidates.items.texts
+        extra_candidates = _list_column(candidates.lengths, c_ids, EXTRA_INFO_TYPE.field("candidates").type)
+        candidate_column = _list_column(
+            candidates.lengths,
+            pa.StructArray.from_arrays(
+                [c_ids] + [c_texts[f] for f in ITEM_FIELDS] + [_nan_to_null(pa.array(candidates.avg))],
+                fields=list(CANDIDATES_TYPE.value_type),
+            ),
+            CANDIDATES_TYPE,
+        )
+        target_item = pa.nulls(n, TARGET_ITEM_TYPE)
+    else:
+        assert items is not None
+        target_item = pa.StructArray.from_arrays(
+            [item_id] + [items.texts[f] for f in ITEM_FIELDS], fields=list(TARGET_ITEM_TYPE)
+        )
+    threshold = task.like_threshold
     columns = {
         "data_source": _const(data_source, n),
-        "ability": _const(ABILITIES[DEFAULT_TASK], n),
+        "ability": _const(ABILITIES[task.name], n),
         "prompt": prompt,
-        "reward_model": pa.StructArray.from_arrays([_const("rule", n), rating], fields=list(REWARD_TYPE)),
+        "reward_model": pa.StructArray.from_arrays(
+            [_const("rule", n), _ground_truths(targets, task, candidates)], fields=list(REWARD_TYPE)
+        ),
         "extra_info": pa.StructArray.from_arrays(
             [
                 _const(split, n),
@@ -525,14 +689,14 @@ def render_chunk(
                 timestamp,
                 pa.array(np.full(n, float(rating_min))),
                 pa.array(np.full(n, float(rating_max))),
-                pa.nulls(n, pa.string()),
-                pa.nulls(n, EXTRA_INFO_TYPE.field("candidates").type),
-                pa.nulls(n, pa.float64()),
+                pa.nulls(n, pa.string()) if task.name == DEFAULT_TASK else _const(task.name, n),
+                extra_candidates,
+                pa.nulls(n, pa.float64()) if threshold is None else pa.array(np.full(n, float(threshold))),
             ],
             fields=list(EXTRA_INFO_TYPE),
         ),
-        "user_history": pa.ListArray.from_arrays(
-            pa.array(u_off),
+        "user_history": _list_column(
+            u_len,
             pa.StructArray.from_arrays(
                 [
                     user_rows.texts["item_id"],
@@ -543,10 +707,10 @@ def render_chunk(
                 ],
                 fields=list(USER_HISTORY_TYPE.value_type),
             ),
-            type=USER_HISTORY_TYPE,
+            USER_HISTORY_TYPE,
         ),
-        "item_history": pa.ListArray.from_arrays(
-            pa.array(i_off),
+        "item_history": _list_column(
+            i_len,
             pa.StructArray.from_arrays(
                 [
                     item_rows.texts["user_id"],
@@ -556,16 +720,14 @@ def render_chunk(
                 ],
                 fields=list(ITEM_HISTORY_TYPE.value_type),
             ),
-            type=ITEM_HISTORY_TYPE,
+            ITEM_HISTORY_TYPE,
         ),
-        "target_item": pa.StructArray.from_arrays(
-            [item_id] + [items.texts[f] for f in ITEM_FIELDS], fields=list(TARGET_ITEM_TYPE)
-        ),
+        "target_item": target_item,
         "user_avg_rating": _nan_to_null(u_avg),
-        "item_avg_rating": _nan_to_null(i_avg),
+        "item_avg_rating": pa.nulls(n, pa.float64()) if ranking else _nan_to_null(i_avg),
         "user_profile": pa.nulls(n, pa.string()),
         "item_profile": pa.nulls(n, pa.string()),
-        "candidates": pa.nulls(n, CANDIDATES_TYPE),
+        "candidates": candidate_column,
     }
     return pa.Table.from_arrays([columns[f.name] for f in SAMPLE_SCHEMA], schema=SAMPLE_SCHEMA)
 

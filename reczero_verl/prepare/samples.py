@@ -13,8 +13,8 @@ item with its position ``u_pos`` / ``i_pos`` in the timeline ordered by (ts, lin
    shown when it is among that target's ``K``. Items likewise. Each target gets its two ranges, its averages (a
    running-sum lookup) and its place in the output.
 2. The shown interactions are streamed out of DuckDB in number order, their texts rendered ONCE (neutralised and
-   clipped, with their rewrite counts) into row stores on disk (:mod:`.store`); the targets' items likewise. So a
-   review shown in twenty histories is cleaned once, not twenty times.
+   clipped, with their rewrite counts) into row stores on disk (:mod:`.store`); the targets' items likewise (for
+   ranking, the candidates' items). So a review shown in twenty histories is cleaned once, not twenty times.
 3. The targets are streamed in output order, :data:`CHUNK_ROWS` at a time: a chunk reads its ranges from the stores
    and is rendered column-wise (:func:`.render.render_chunk`) into the parquet writer, which cuts row groups of a
    fixed size (:data:`.render.ROW_GROUP_ROWS`), so the bytes do not depend on the chunk size.
@@ -35,11 +35,13 @@ from typing import Any, Protocol
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from .render import COUNT_DTYPE, Gathered, render_chunk, render_ids, render_texts
+from .render import COUNT_DTYPE, RATING_TASK, CandidateRows, Gathered, render_chunk, render_ids, render_texts
 from .sanitize import TextCleaner
 from .sources import ITEM_FIELDS, MetaStats, sql_ident, sql_str, stream_batches
 from .store import RowStore, StoreWriter
+from .tasks import TaskConfig
 
 logger = logging.getLogger(__name__)
 
@@ -153,57 +155,71 @@ def _duration(seconds: float) -> str:
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def shown_rows(con: duckdb.DuckDBPyConnection, k: int) -> None:
+def shown_rows(con: duckdb.DuckDBPyConnection, k: int, k_item: int | None = None) -> None:
     """Create ``sh_u`` / ``sh_i``: the interactions shown in some target's user (item) history, numbered ``g``
-    from 0 by (user, position) (item, position). The rows of one target's history have consecutive numbers."""
-    for s, key in (("u", "user_id"), ("i", "item_id")):
+    from 0 by (user, position) (item, position). The rows of one target's history have consecutive numbers.
+    ``k_item`` (default ``k``): the item history's length (0 for ranking, whose prompt shows no target item)."""
+    for s, key, depth in (("u", "user_id", k), ("i", "item_id", k if k_item is None else k_item)):
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE sh_{s} AS
             SELECT h.line, h.user_id, h.item_id, h.rating, h.ts, h.{s}_pos, h.{s}_sum,
                    row_number() OVER (ORDER BY h.{key}, h.{s}_pos) - 1 AS g
             FROM ev{s} h ASOF JOIN (SELECT DISTINCT {key}, {s}_prev FROM tgp) t
                 ON h.{key} = t.{key} AND t.{s}_prev > h.{s}_pos
-            WHERE h.{s}_pos >= t.{s}_prev - {int(k)}
+            WHERE h.{s}_pos >= t.{s}_prev - {int(depth)}
         """)
 
 
-def target_ranges(con: duckdb.DuckDBPyConnection, k: int) -> None:
+def target_ranges(con: duckdb.DuckDBPyConnection, k: int, k_item: int | None = None, lists: str | None = None) -> None:
     """Create ``titems`` (the targets' items, numbered ``t_row`` by item id: their rows in the target-item store)
     and ``tgo``: per sampled target, its history ranges in ``sh_u`` / ``sh_i`` (``u_start``, ``u_len``: the last
     row of the range is the interaction at position ``u_prev - 1``), its averages over ALL strictly earlier
-    interactions (the running sum there divided by ``u_prev``, as before) and its item's ``t_row``."""
+    interactions (the running sum there divided by ``u_prev``, as before), its item's ``t_row`` and its ``label``;
+    ``k_item`` as for :func:`shown_rows`. ``lists``: a table ``(line, ...)`` whose other columns join ``tgo`` (a
+    ranking target's candidates)."""
     con.execute("""
         CREATE OR REPLACE TEMP TABLE titems AS
         SELECT item_id, row_number() OVER (ORDER BY item_id) - 1 AS t_row FROM (SELECT DISTINCT item_id FROM tg)
     """)
-    k = int(k)
     sides = []
-    for s, key, shown in (("u", "user_id", "sh_u"), ("i", "item_id", "sh_i")):
+    for s, key, shown, depth in (
+        ("u", "user_id", "sh_u", k),
+        ("i", "item_id", "sh_i", k if k_item is None else k_item),
+    ):
+        depth = int(depth)
         # the interaction just before the target: the last row of its history, and the running sum there
-        last = shown if k > 0 else f"ev{s}"
-        start = f"coalesce(l{s}.g - least(p.{s}_prev, {k}) + 1, 0)" if k > 0 else "0"
+        last = shown if depth > 0 else f"ev{s}"
+        start = f"coalesce(l{s}.g - least(p.{s}_prev, {depth}) + 1, 0)" if depth > 0 else "0"
         sides.append(
             (
-                f"least(p.{s}_prev, {k}) AS {s}_len, {start} AS {s}_start, l{s}.{s}_sum / p.{s}_prev AS {s}_avg",
+                f"least(p.{s}_prev, {depth}) AS {s}_len, {start} AS {s}_start, l{s}.{s}_sum / p.{s}_prev AS {s}_avg",
                 f"LEFT JOIN {last} l{s} ON l{s}.{key} = t.{key} AND l{s}.{s}_pos = p.{s}_prev - 1",
             )
         )
+    extra = ("", "") if lists is None else (", x.* EXCLUDE (line)", f" LEFT JOIN {lists} x ON x.line = t.line")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE tgo AS
-        SELECT t.split, t.line, t.user_id, t.item_id, t.rating, t.ts, {sides[0][0]}, {sides[1][0]}, ti.t_row
+        SELECT t.split, t.line, t.user_id, t.item_id, t.rating, t.ts, t.label, {sides[0][0]}, {sides[1][0]}, ti.t_row
+               {extra[0]}
         FROM tg t JOIN tgp p USING (line) JOIN titems ti ON ti.item_id = t.item_id {sides[0][1]} {sides[1][1]}
+        {extra[1]}
     """)
 
 
 def item_texts(
-    con: duckdb.DuckDBPyConnection, items_loader: ItemLoader | None, attrs: Sequence[str], report: int
+    con: duckdb.DuckDBPyConnection,
+    items_loader: ItemLoader | None,
+    attrs: Sequence[str],
+    report: int,
+    shown: str = "tg",
 ) -> dict[str, Any] | None:
-    """Create ``needed(item_id, target)`` (the items of the targets, and of the user-history rows, which show only a
-    title) and ``itm``: their text fields, the loader's (metadata file) first, else the item columns of the
-    interactions (``attr_*``: per item, the first non-empty value in file order). Returns the loader's stats."""
+    """Create ``needed(item_id, target)`` (the items shown whole: those of table ``shown``, the targets' by default,
+    the candidates' for ranking; and of the user-history rows, which show only a title) and ``itm``: their text
+    fields, the loader's (metadata file) first, else the item columns of the interactions (``attr_*``: per item, the
+    first non-empty value in file order). Returns the loader's stats."""
     con.execute(
         "CREATE OR REPLACE TEMP TABLE needed AS SELECT item_id, bool_or(target) AS target FROM "
-        "(SELECT item_id, true AS target FROM tg UNION ALL SELECT item_id, false AS target FROM sh_u) "
+        f"(SELECT item_id, true AS target FROM {shown} UNION ALL SELECT item_id, false AS target FROM sh_u) "
         "GROUP BY item_id"
     )
     sources = []
@@ -254,15 +270,18 @@ def targets_with_title(con: duckdb.DuckDBPyConnection) -> int:
 
 @dataclass
 class Stores:
-    """The three row stores of a run: user-history rows, item-history rows, the targets' items."""
+    """The row stores of a run: user-history rows, item-history rows, and the targets' items (rating, like) or the
+    candidates' items (ranking)."""
 
     user: RowStore
     item: RowStore
-    target_item: RowStore
+    target_item: RowStore | None
+    candidate_item: RowStore | None = None
 
     def close(self) -> None:
-        for store in (self.user, self.item, self.target_item):
-            store.close()
+        for store in (self.user, self.item, self.target_item, self.candidate_item):
+            if store is not None:
+                store.close()
 
 
 def _counts(name: str) -> tuple[str, Any]:
@@ -304,6 +323,7 @@ USER_HISTORY_STORE = (
 )
 ITEM_HISTORY_STORE = ({**HISTORY_FIXED, **dict(map(_counts, ("user_id", "review")))}, ("user_id", "review"))
 TARGET_ITEM_STORE = (dict(map(_counts, ("item_id", *ITEM_FIELDS))), ("item_id", *ITEM_FIELDS))
+CANDIDATE_ITEM_STORE = (dict(map(_counts, ("item_id", *ITEM_FIELDS))), ("item_id", "id_label", *ITEM_FIELDS))
 
 
 def user_history_rows(batch: pa.RecordBatch | pa.Table, budgets: Any) -> Rendered:
@@ -346,8 +366,23 @@ def target_item_rows(batch: pa.RecordBatch | pa.Table, budgets: Any) -> Rendered
     return fixed, texts
 
 
-def build_stores(con: duckdb.DuckDBPyConnection, folder: Path, budgets: Any, prefix: int) -> Stores:
-    """Write the user-history, item-history and target-item stores into ``folder`` (see the module docstring)."""
+def candidate_item_rows(batch: pa.RecordBatch | pa.Table, budgets: Any) -> Rendered:
+    """Store columns of ranking candidates from raw ``item_id`` and :data:`ITEM_FIELDS`: the title within its
+    budget, every other field within the candidate budget, and ``id_label`` (the id as the prompt shows it when the
+    candidate has no text at all)."""
+    ids, c_id = render_ids(batch.column("item_id").to_pylist())
+    fixed, texts = {"c_item_id": c_id}, {"item_id": ids, "id_label": [" ".join(i.split()) for i in ids]}
+    for name in ITEM_FIELDS:
+        budget = budgets.title if name == "title" else budgets.candidate
+        texts[name], fixed[f"c_{name}"] = render_texts(batch.column(name).to_pylist(), budget)
+    return fixed, texts
+
+
+def build_stores(
+    con: duckdb.DuckDBPyConnection, folder: Path, budgets: Any, prefix: int, ranking: bool = False
+) -> Stores:
+    """Write the user-history, item-history and target-item stores into ``folder`` (see the module docstring); for
+    ``ranking`` the candidate-item store (rows ``c_row`` of ``rk_citems``) instead of the target-item one."""
     review = _review_sql(prefix)
 
     def count(table: str) -> int:
@@ -372,17 +407,29 @@ def build_stores(con: duckdb.DuckDBPyConnection, folder: Path, budgets: Any, pre
         count("sh_i"),
     )
     cols = ", ".join(f"m.{sql_ident(f)}" for f in ITEM_FIELDS)
-    target_item = _fill(
-        con,
-        f"SELECT ti.t_row AS g, ti.item_id, {cols} FROM titems ti LEFT JOIN itm m USING (item_id) ORDER BY ti.t_row",
-        StoreWriter(folder, "target_item", *TARGET_ITEM_STORE),
-        lambda batch: target_item_rows(batch, budgets),
-        "rendered target items",
-        count("titems"),
-    )
+    target_item = candidate_item = None
+    if ranking:
+        candidate_item = _fill(
+            con,
+            f"SELECT c.c_row AS g, c.item_id, {cols} FROM rk_citems c LEFT JOIN itm m USING (item_id) ORDER BY c.c_row",
+            StoreWriter(folder, "candidate_item", *CANDIDATE_ITEM_STORE),
+            lambda batch: candidate_item_rows(batch, budgets),
+            "rendered candidate items",
+            count("rk_citems"),
+        )
+    else:
+        target_item = _fill(
+            con,
+            f"SELECT ti.t_row AS g, ti.item_id, {cols} FROM titems ti LEFT JOIN itm m USING (item_id) "
+            "ORDER BY ti.t_row",
+            StoreWriter(folder, "target_item", *TARGET_ITEM_STORE),
+            lambda batch: target_item_rows(batch, budgets),
+            "rendered target items",
+            count("titems"),
+        )
     sizes = {f.name: f.stat().st_size for f in Path(folder).iterdir()}
     logger.info("row stores: %.1f MB on disk in %s", sum(sizes.values()) / 1e6, folder)
-    return Stores(user, item, target_item)
+    return Stores(user, item, target_item, candidate_item)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -408,6 +455,27 @@ class RenderTimes:
         return {k: round(v, 3) for k, v in vars(self).items()}
 
 
+def _candidate_rows(stores: Stores, targets: pa.Table) -> CandidateRows:
+    """The candidates of a chunk of ranking targets: their rows of the candidate-item store (``c_rows`` lists, in the
+    order shown), averages (``c_avg``, NaN where none) and the target's place (``gt``)."""
+    assert stores.candidate_item is not None
+    rows = pc.list_flatten(targets["c_rows"]).to_numpy().astype(np.int64)
+    avg = pc.list_flatten(targets["c_avg"]).cast(pa.float64()).fill_null(float("nan")).to_numpy(zero_copy_only=False)
+    lengths = pc.list_value_length(targets["c_rows"]).to_numpy().astype(np.int64)
+    items = _gather(stores.candidate_item, rows, np.ones(len(rows), np.int64))
+    return CandidateRows(items, avg, lengths, targets["gt"].to_numpy().astype(np.int64))
+
+
+def _chunk_columns(task: TaskConfig) -> str:
+    """The columns of ``tgo`` a chunk of ``task`` reads."""
+    columns = "user_id, rating, ts, u_start, u_len, i_start, i_len, u_avg, i_avg, t_row"
+    if task.name == "ranking":
+        columns += ", c_rows, c_avg, gt"
+    if task.label_column:
+        columns += ", label"
+    return columns
+
+
 def split_chunks(
     con: duckdb.DuckDBPyConnection,
     stores: Stores,
@@ -420,17 +488,16 @@ def split_chunks(
     progress: Progress,
     chunk_rows: int = CHUNK_ROWS,
     times: RenderTimes | None = None,
+    task: TaskConfig = RATING_TASK,
 ) -> Iterator[pa.Table]:
     """The rendered rows of the targets of ``split`` in output order (time, user, item, line; ``index`` counts
     from 0), ``chunk_rows`` at a time: DuckDB sorts ``tgo`` once and streams it."""
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
     times = times if times is not None else RenderTimes()
+    ranking = task.name == "ranking"
     index = 0
-    sql = (
-        "SELECT user_id, rating, ts, u_start, u_len, i_start, i_len, u_avg, i_avg, t_row FROM tgo "
-        f"WHERE split = {sql_str(split)} ORDER BY ts, user_id, item_id, line"
-    )
+    sql = f"SELECT {_chunk_columns(task)} FROM tgo WHERE split = {sql_str(split)} ORDER BY ts, user_id, item_id, line"
     batches = stream_batches(con, sql, chunk_rows)
     while True:
         began = time.perf_counter()
@@ -443,10 +510,14 @@ def split_chunks(
             n = part.num_rows
             began = time.perf_counter()
             targets = pa.Table.from_batches([part]).append_column("idx", pa.array(np.arange(index, index + n)))
-            t_rows = targets["t_row"].to_numpy()
             user = _gather(stores.user, targets["u_start"].to_numpy(), targets["u_len"].to_numpy())
             item = _gather(stores.item, targets["i_start"].to_numpy(), targets["i_len"].to_numpy())
-            target_item = _gather(stores.target_item, t_rows, np.ones(n, np.int64))
+            target_item = candidates = None
+            if ranking:
+                candidates = _candidate_rows(stores, targets)
+            else:
+                assert stores.target_item is not None
+                target_item = _gather(stores.target_item, targets["t_row"].to_numpy(), np.ones(n, np.int64))
             read = time.perf_counter()
             table = render_chunk(
                 targets,
@@ -458,6 +529,8 @@ def split_chunks(
                 rating_min=rating_min,
                 rating_max=rating_max,
                 cleaner=cleaner,
+                task=task,
+                candidates=candidates,
             )
             times.store_reads += read - began
             times.render += time.perf_counter() - read
@@ -473,6 +546,7 @@ __all__ = [
     "RenderTimes",
     "Stores",
     "build_stores",
+    "candidate_item_rows",
     "item_texts",
     "shown_rows",
     "split_chunks",

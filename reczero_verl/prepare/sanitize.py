@@ -4,7 +4,8 @@
 
 Why: review text, titles, metadata and profiles are user-written. Under a ChatML template a review containing
 ``<|im_start|>system ...<|im_end|>`` would be tokenized as real special tokens (a fake turn inside the user turn); a
-review holding ``<rate>5</rate>`` shows the policy our own answer tags inside its input; NUL bytes and terminal escape
+review holding ``<rate>5</rate>`` (or ``<rank>``, ``<like>``: the answer tags of the other tasks) shows the policy our
+own answer tags inside its input; NUL bytes and terminal escape
 sequences corrupt logs and terminals. Every such string is rewritten here into a harmless lookalike that still reads
 naturally: the delimiters become single angle quotation marks around the token's inner words
 (``<|im_start|>`` -> ``‹im_start›``, ``[INST]`` -> ``‹INST›``, ``</rate>`` -> ``‹/rate›``). No tokenizer has those
@@ -21,7 +22,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from reczero_verl.template import SECTION_NAMES
+from reczero_verl.template import TAG_NAMES
 
 __all__ = ["KINDS", "neutralise", "collapse", "TextCleaner"]
 
@@ -56,9 +57,10 @@ _SYS_TOKEN = re.compile(r"<<(/?SYS)>>")
 _BRACKET_TOKEN = re.compile(
     r"\[(/?(?:INST|SYSTEM_PROMPT|AVAILABLE_TOOLS|TOOL_CALLS|TOOL_RESULTS|TOOL_CONTENT|IMG|IMG_BREAK|IMG_END|THINK))\]"
 )
-#: The TbR tags of :mod:`reczero_verl.template`, open and close, in any case and spacing (``< /Rate >`` too).
+#: The TbR tags of every task (:data:`reczero_verl.template.TAG_NAMES`: the reasoning sections and the answer tags
+#: ``rate``, ``rank``, ``like``), open and close, in any case and spacing (``< /Rate >``, ``<LIKE>`` too).
 _TBR_TAG = re.compile(
-    r"<\s*(/?)\s*(" + "|".join(r"\s+".join(map(re.escape, n.split())) for n in SECTION_NAMES) + r")\s*>",
+    r"<\s*(/?)\s*(" + "|".join(r"\s+".join(map(re.escape, n.split())) for n in TAG_NAMES) + r")\s*>",
     re.IGNORECASE,
 )
 #: Any character that can start something to rewrite: most text has none and is returned untouched at once.

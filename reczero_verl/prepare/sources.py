@@ -225,7 +225,9 @@ class InteractionSource:
 
     ``relations`` are tried in order: the next one is used only when DuckDB rejects the input of the previous one
     (malformed JSON, bytes that are not UTF-8). ``time_unit`` is one of :data:`TIME_UNITS` (``auto``: each record's
-    own unit, see :func:`reczero_verl.prepare.pipeline.time_sql`).
+    own unit, see :func:`reczero_verl.prepare.pipeline.time_sql`). ``has_label``: the relations have a ``label``
+    column (an explicit 0/1 like label, ``prepare interactions --label-col``); ``rating_from_label``: the ratings are
+    those labels (an implicit-feedback log without a rating column).
     """
 
     path: Path
@@ -233,6 +235,8 @@ class InteractionSource:
     relations: tuple[Relation, ...]
     time_unit: str
     item_attrs: tuple[str, ...] = ()
+    has_label: bool = False
+    rating_from_label: bool = False
 
 
 def json_lines_relations(
@@ -454,18 +458,23 @@ def interactions_table(
     fmt: str,
     user_col: str,
     item_col: str,
-    rating_col: str,
+    rating_col: str | None,
     time_col: str,
     text_col: str | None,
     item_cols: Mapping[str, str],
     time_unit: str,
     delimiter: str | None = None,
+    label_col: str | None = None,
 ) -> InteractionSource:
-    """Your own interaction log; ``item_cols`` maps contract item fields (title, categories, ...) to columns."""
+    """Your own interaction log; ``item_cols`` maps contract item fields (title, categories, ...) to columns;
+    ``label_col`` names an explicit 0/1 like label (``--task like --label-col``), which is also the rating when
+    ``rating_col`` is ``None``."""
+    if rating_col is None and label_col is None:
+        raise PrepareError("--rating-col is required (an implicit-feedback log: --task like --label-col COLUMN)")
     columns: dict[str, str | None] = {
         "user_id": user_col,
         "item_id": item_col,
-        "rating": rating_col,
+        "rating": rating_col if rating_col is not None else label_col,
         "time": time_col,
         "review": text_col,
         "review_alt": None,
@@ -473,12 +482,16 @@ def interactions_table(
     }
     for fld, col in item_cols.items():
         columns[f"attr_{fld}"] = col
+    if label_col is not None:
+        columns["label"] = label_col
     return InteractionSource(
         path,
         f"interactions-{table_format(path, fmt)}",
         table_relations(path, fmt, columns, delimiter),
         time_unit,
         item_attrs=tuple(item_cols),
+        has_label=label_col is not None,
+        rating_from_label=rating_col is None,
     )
 
 
