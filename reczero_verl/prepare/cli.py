@@ -29,7 +29,9 @@ from .render import TextBudgets
 from .sources import PrepareError
 
 #: Options that do not change what a run writes (where it runs, how fast): left out of stats.json's ``run.options``.
-_NOT_RUN_OPTIONS = frozenset({"output_dir", "memory_limit", "threads", "temp_dir", "command", "log_level", "source"})
+_NOT_RUN_OPTIONS = frozenset(
+    {"output_dir", "memory_limit", "threads", "temp_dir", "command", "log_level", "source", "timings"}
+)
 
 logger = logging.getLogger(__name__)
 
@@ -108,9 +110,16 @@ def _add_common(p: argparse.ArgumentParser, source: str) -> None:
     text.add_argument("--max-profile-chars", type=_positive_int, default=defaults.profile, help="per EXP3RT profile")
     run = p.add_argument_group("run")
     run.add_argument("--strict", action="store_true", help="fail on the first malformed/invalid record (file:line)")
-    run.add_argument("--memory-limit", default="3GB", help="DuckDB memory limit; it spills to disk beyond (3GB)")
+    run.add_argument(
+        "--memory-limit",
+        default="3GB",
+        help="memory of the run: DuckDB gets 45%% and spills to disk beyond it, the rest renders the samples (3GB)",
+    )
     run.add_argument("--threads", type=_at_least_one, default=None, help="DuckDB threads (default: all cores)")
     run.add_argument("--temp-dir", type=Path, default=None, help="where DuckDB spills (default: system temp)")
+    run.add_argument(
+        "--timings", action="store_true", help="add each stage's wall time to stats.json (then no longer reproducible)"
+    )
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -234,6 +243,7 @@ def _config(args: argparse.Namespace) -> Any:
         memory_limit=args.memory_limit,
         threads=args.threads,
         temp_dir=args.temp_dir,
+        timings=getattr(args, "timings", False),
         run_options=options,
         **extra,
     )

@@ -23,19 +23,22 @@ Protocol (the public RecZero / Reason4Rec scripts, made exact):
 * Histories may contain interactions that are themselves targets of another split (a test target's history holds
   train interactions): that is the protocol, history is everything strictly earlier; never anything later.
 
-Scale: the dump is scanned once by DuckDB (out of core: ``memory_limit`` and a temp directory to spill to); the review
-text is stored as read and trimmed only for the rows shown. The minimum-history rules need only the ``m``-th earliest
-timestamp of each user and item (GROUP BY aggregates); targets are split and sampled BEFORE any history is gathered.
-Then one sorted window per side (user, item), over the users and items of the sampled targets only, gives each of
-their interactions its position in the timeline and the running sum of ratings; a sampled target's history is an
-equi-join on timeline positions (``K`` rows, however popular the item), its mean a running-sum lookup. Only the
-sampled targets and their histories reach Python, for rendering.
+Scale: the dump is scanned once by DuckDB (out of core: 45% of ``memory_limit``, see :func:`connect`, and a temp
+directory to spill to); the review text is stored as read and trimmed only for the rows shown. The minimum-history
+rules need only the ``m``-th earliest timestamp of each user and item (GROUP BY aggregates); targets are split and
+sampled BEFORE any history is gathered. Then one sorted window per side (user, item), over the users and items of the
+sampled targets only, gives each of their interactions its position in the timeline and the running sum of ratings:
+a target's history is a range of timeline positions (``K`` rows, however popular the item), its mean a running-sum
+lookup. The histories' texts are rendered once per interaction into row stores on disk and the targets are rendered
+and written chunk by chunk (:mod:`.samples`): no stage holds all the samples, at any dataset size.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import re
+import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -43,19 +46,17 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import duckdb
 
 from reczero_verl import __version__
 
-from . import checks, publish
+from . import checks, publish, samples
 from .render import TextBudgets, build_row, write_samples
 from .sanitize import TextCleaner
 from .sources import (
-    ITEM_FIELDS,
     InteractionSource,
-    MetaStats,
     PrepareError,
     Relation,
     _is_input_error,
@@ -179,6 +180,10 @@ class PrepareConfig:
     memory_limit: str = "3GB"
     threads: int | None = None
     temp_dir: Path | None = None
+    #: Targets rendered at a time (memory per chunk; the output bytes do not depend on it).
+    chunk_rows: int = samples.CHUNK_ROWS
+    #: Add the wall time of each stage to stats.json (which then differs from run to run).
+    timings: bool = False
     #: What the run was asked for (the command-line options that shape the output), recorded in stats.json.
     run_options: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
@@ -195,17 +200,12 @@ class PrepareConfig:
             raise PrepareError(f"--dedup must be one of {DEDUP_MODES}, got {self.dedup!r}")
         if not self.name or "/" in self.name:
             raise PrepareError(f"--name must be a non-empty name without '/', got {self.name!r}")
+        if self.chunk_rows < 1:
+            raise PrepareError(f"chunk_rows must be >= 1, got {self.chunk_rows}")
 
     @property
     def data_source(self) -> str:
         return f"reczero/{self.name}"
-
-
-class ItemLoader(Protocol):
-    """Loads the text fields of the items listed in a DuckDB table ``needed(item_id, target)``; for an item without
-    ``target`` (shown only in user histories) the title is enough."""
-
-    def load(self, con: Any, needed_table: str, report: int) -> tuple[list[dict[str, Any]], MetaStats]: ...
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -213,14 +213,52 @@ class ItemLoader(Protocol):
 # ----------------------------------------------------------------------------------------------------------------
 
 
+#: Share of ``--memory-limit`` that DuckDB gets. The rest is for Python (the interpreter and its libraries, one chunk
+#: of targets being rendered, one or two parquet row groups: a few hundred MB at the default budgets) and for what
+#: DuckDB allocates beyond its limit (measured: 0.2-0.4 GB at 5M reviews). With 0.5, the 5M-review benchmark peaked
+#: at 1.91 GB under the default 3GB; with 0.45, at 1.66 GB.
+DUCKDB_MEMORY_SHARE = 0.45
+#: DuckDB's share while the samples are rendered: it only sorts the targets of a split then (and spills beyond).
+RENDER_DUCKDB_MEMORY_SHARE = 0.25
+_SIZE = re.compile(r"^\s*([0-9.]+)\s*(bytes|KiB|MiB|GiB|TiB|PiB)\s*$")
+_UNIT_BYTES = {"bytes": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3, "TiB": 1024**4, "PiB": 1024**5}
+
+
+def memory_limit_bytes(memory_limit: str) -> int | None:
+    """``memory_limit`` (``3GB``, ``80%``: what DuckDB understands) in bytes, as DuckDB reads it (it answers
+    ``'2.7 GiB'``), or ``None`` when its answer has another form or the limit is too small to ask. Asked on a
+    throwaway connection."""
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute(f"SET memory_limit={sql_str(memory_limit)}")
+        text = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    except duckdb.OutOfMemoryException:  # a limit of a few bytes: the run will say it is too small
+        return None
+    finally:
+        con.close()
+    m = _SIZE.match(str(text))
+    return None if m is None else int(float(m.group(1)) * _UNIT_BYTES[m.group(2)])
+
+
+def set_memory_share(con: duckdb.DuckDBPyConnection, memory_limit: str, share: float) -> None:
+    """Limit DuckDB to ``share`` of ``memory_limit``; beyond, it spills to disk."""
+    total = memory_limit_bytes(memory_limit)
+    if total is None:
+        con.execute(f"SET memory_limit={sql_str(memory_limit)}")
+    else:
+        con.execute(f"SET memory_limit='{int(total * share)} bytes'")
+
+
 def connect(config: PrepareConfig, temp_dir: Path) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB bounded by ``memory_limit`` that spills to ``temp_dir``; timestamps parse in UTC."""
+    """An in-memory DuckDB bounded by :data:`DUCKDB_MEMORY_SHARE` of ``memory_limit`` that spills to ``temp_dir``;
+    timestamps parse in UTC."""
     checks.check_memory_limit(config.memory_limit)
     con = duckdb.connect(":memory:")
-    con.execute(f"SET memory_limit={sql_str(config.memory_limit)}")
+    set_memory_share(con, config.memory_limit, DUCKDB_MEMORY_SHARE)
     con.execute(f"SET temp_directory={sql_str(temp_dir)}")
     con.execute("SET TimeZone='UTC'")
-    con.execute("SET enable_progress_bar=false")
+    con.execute("SET enable_progress_bar=true")  # tracked for the progress lines (samples.sql_progress), not printed
+    con.execute("SET enable_progress_bar_print=false")
     if config.threads:
         con.execute(f"SET threads={int(config.threads)}")
     return con
@@ -602,19 +640,21 @@ def split_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
 
 def timeline_positions(con: duckdb.DuckDBPyConnection) -> None:
     """Replace ``ev`` by ``evu`` and ``evi``: the interactions of the users (items) of the sampled targets ``tg``, each
-    with its 0-based position ``u_pos`` (``i_pos``) in its user's (item's) timeline, ordered by (ts, line), and the
-    running sum ``u_sum`` (``i_sum``) of the ratings up to it.
+    with its 0-based position ``u_pos`` (``i_pos``) in its user's (item's) timeline, ordered by (ts, line), the
+    running sum ``u_sum`` (``i_sum``) of the ratings up to it, and ``u_prev`` (``i_prev``): how many interactions of
+    the user (item) are strictly earlier (its ``rank`` by ts, minus one).
 
-    One sorted window per side gives all of it, over the rows of the users (items) that have a sampled target only
-    (every row of such a user, so positions are those of the whole timeline). The first ``u_prev`` positions of a
-    user's timeline are exactly the interactions strictly before ``t`` (``u_prev`` = position of the first interaction
-    at ``t``), so the ``K`` latest of them are positions ``u_prev - K .. u_prev - 1`` (an equi-join: ``K`` rows a target
+    Windows over the rows of the users (items) that have a sampled target only (every row of such a user, so positions
+    are those of the whole timeline). The first ``u_prev`` positions of a user's timeline are exactly the interactions
+    strictly before ``t``, so the ``K`` latest of them are positions ``u_prev - K .. u_prev - 1`` (``K`` rows a target
     however popular the item) and their mean is ``running_sum[u_prev - 1] / u_prev``.
     """
     for s, key in (("u", "user_id"), ("i", "item_id")):
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE ev{s} AS
-            SELECT line, user_id, item_id, rating, ts, row_number() OVER w - 1 AS {s}_pos, sum(rating) OVER w AS {s}_sum
+            SELECT line, user_id, item_id, rating, ts,
+                   row_number() OVER w - 1 AS {s}_pos, sum(rating) OVER w AS {s}_sum,
+                   rank() OVER (PARTITION BY {key} ORDER BY ts) - 1 AS {s}_prev
             FROM ev WHERE {key} IN (SELECT {key} FROM tg)
             WINDOW w AS (PARTITION BY {key} ORDER BY ts, line ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
         """)
@@ -625,131 +665,93 @@ def _target_positions(con: duckdb.DuckDBPyConnection) -> None:
     """Create ``tgp``: per sampled target, how many interactions of its user (item) are strictly earlier."""
     con.execute("""
         CREATE OR REPLACE TEMP TABLE tgp AS
-        WITH up AS (SELECT t.line, min(h.u_pos) AS u_prev FROM tg t
-                    JOIN evu h ON h.user_id = t.user_id AND h.ts = t.ts GROUP BY t.line),
-             ip AS (SELECT t.line, min(h.i_pos) AS i_prev FROM tg t
-                    JOIN evi h ON h.item_id = t.item_id AND h.ts = t.ts GROUP BY t.line)
-        SELECT t.line, t.user_id, t.item_id, up.u_prev, ip.i_prev FROM tg t JOIN up USING (line) JOIN ip USING (line)
+        SELECT t.line, t.user_id, t.item_id, u.u_prev, i.i_prev
+        FROM tg t JOIN evu u USING (line) JOIN evi i USING (line)
     """)
 
 
-def _history_tables(con: duckdb.DuckDBPyConnection, side: str, k: int) -> None:
-    """Create ``{u,i}h`` (the ``k`` latest strictly earlier interactions of each target's user or item) and
-    ``{u,i}a`` (the mean rating of all of them) from ``ev{u,i}`` / ``tgp`` (see :func:`timeline_positions`)."""
-    key = f"{side}_id"
-    other = "item_id" if side == "user" else "user_id"
-    s = side[0]
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE {s}h AS
-        SELECT p.tline, h.line AS hline, h.{other} AS other, h.rating, h.ts
-        FROM (SELECT line AS tline, {key}, unnest(range(greatest({s}_prev - {int(k)}, 0), {s}_prev)) AS pos
-              FROM tgp) p
-        JOIN ev{s} h ON h.{key} = p.{key} AND h.{s}_pos = p.pos
-    """)
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE {s}a AS
-        SELECT t.line AS tline, h.{s}_sum / t.{s}_prev AS mean
-        FROM tgp t JOIN ev{s} h ON h.{key} = t.{key} AND h.{s}_pos = t.{s}_prev - 1
-    """)
+@dataclass
+class Gathered:
+    """What :func:`gather_targets` built: the row stores, the metadata stats and how many targets have a title."""
 
-
-def _texts(
-    con: duckdb.DuckDBPyConnection, attrs: Sequence[str], config: PrepareConfig
-) -> tuple[dict[int, str | None], dict[str, dict[str, Any]]]:
-    """Review prefixes of the history rows (table ``hist_lines``) and the item columns (``attr_*``: per item, the
-    first non-empty value in file order) of the items in ``needed``, from the ingested table ``ev_all``."""
-    text = "coalesce(nullif(trim(review), ''), nullif(trim(review_alt), ''))"
-    reviews = dict(
-        con.execute(
-            f"SELECT line, left({text}, {review_prefix(config.budgets)}) FROM ev_all "
-            "WHERE line IN (SELECT hline FROM hist_lines)"
-        ).fetchall()
-    )
-    items: dict[str, dict[str, Any]] = {}
-    if attrs:
-        cols = ", ".join(
-            f"min_by({sql_ident('attr_' + a)}, line) FILTER (WHERE nullif(trim({sql_ident('attr_' + a)}), '') "
-            f"IS NOT NULL) AS {sql_ident(a)}"
-            for a in attrs
-        )
-        rows = con.execute(
-            f"SELECT item_id, {cols} FROM ev_all WHERE coalesce(reason, '') <> 'malformed' AND "
-            "item_id IN (SELECT item_id FROM needed) GROUP BY item_id"
-        ).fetchall()
-        items = {r[0]: dict(zip(attrs, r[1:], strict=True)) for r in rows}
-    return reviews, items
+    stores: samples.Stores
+    meta_stats: dict[str, Any] | None
+    with_title: int
 
 
 def gather_targets(
     con: duckdb.DuckDBPyConnection,
     config: PrepareConfig,
-    items_loader: ItemLoader | None,
+    items_loader: samples.ItemLoader | None,
     attrs: Sequence[str],
-) -> tuple[dict[str, list[dict[str, Any]]], dict[str, Any] | None, int]:
-    """Targets per split (ordered by time, user, item) with histories and item fields, ready for :func:`build_row`.
-
-    Returns also the metadata stats (or ``None``) and how many written targets have an item title.
-    """
+    folder: Path,
+    clock: _Clock,
+) -> Gathered:
+    """Histories, averages and item texts of the sampled targets ``tg``, set-based in DuckDB, and their texts
+    rendered once into row stores in ``folder`` (:mod:`.samples`); leaves ``tgo`` (the targets in output order with
+    their history ranges and averages) for :func:`write_splits`."""
     k = int(config.history_len)
-    timeline_positions(con)
-    _target_positions(con)
-    _history_tables(con, "user", k)
-    _history_tables(con, "item", k)
-    con.execute("CREATE OR REPLACE TEMP TABLE hist_lines AS SELECT hline FROM uh UNION SELECT hline FROM ih")
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE needed AS SELECT item_id, bool_or(target) AS target FROM "
-        "(SELECT item_id, true AS target FROM tg UNION ALL SELECT other AS item_id, false AS target FROM uh) "
-        "GROUP BY item_id"
-    )
-    reviews, items = _texts(con, attrs, config)
-    meta_stats = None
-    if items_loader is not None:
-        loaded, stats = items_loader.load(con, "needed", config.report_positions)
-        meta_stats = stats.as_dict()
-        for item in loaded:
-            merged = {f: v for f, v in (items.get(item["item_id"]) or {}).items() if v is not None}
-            merged.update({f: v for f, v in item.items() if f != "item_id" and v is not None})
-            items[item["item_id"]] = merged
-
-    user_hist: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for tline, hline, item_id, rating, ts in con.execute(
-        "SELECT tline, hline, other, rating, ts FROM uh ORDER BY tline, ts, hline"
-    ).fetchall():
-        title = (items.get(item_id) or {}).get("title")
-        user_hist[tline].append(
-            {"item_id": item_id, "rating": rating, "timestamp": ts, "title": title, "review": reviews.get(hline)}
-        )
-    item_hist: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for tline, hline, user_id, rating, ts in con.execute(
-        "SELECT tline, hline, other, rating, ts FROM ih ORDER BY tline, ts, hline"
-    ).fetchall():
-        item_hist[tline].append({"user_id": user_id, "rating": rating, "timestamp": ts, "review": reviews.get(hline)})
-
-    out: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
-    with_title = 0
-    for line, split, user_id, item_id, rating, ts, u_avg, i_avg in con.execute(
-        "SELECT t.line, t.split, t.user_id, t.item_id, t.rating, t.ts, ua.mean, ia.mean FROM tg t "
-        "LEFT JOIN ua ON ua.tline = t.line LEFT JOIN ia ON ia.tline = t.line "
-        "ORDER BY t.split, t.ts, t.user_id, t.item_id, t.line"
-    ).fetchall():
-        item = items.get(item_id) or {}
-        with_title += bool(item.get("title"))
-        out[split].append(
-            {
-                "user_id": user_id,
-                "item_id": item_id,
-                "rating": rating,
-                "timestamp": ts,
-                "user_history": user_hist.get(line, []),
-                "item_history": item_hist.get(line, []),
-                "target_item": {f: item.get(f) for f in ITEM_FIELDS},
-                "user_avg_rating": u_avg,
-                "item_avg_rating": i_avg,
-            }
-        )
-    for table in ("uh", "ih", "ua", "ia", "hist_lines", "needed", "evu", "evi", "tgp"):
+    with samples.sql_progress(con, "history ranges and averages"):
+        timeline_positions(con)
+        _target_positions(con)
+        samples.shown_rows(con, k)
+        samples.target_ranges(con, k)
+    clock.lap("history_ranges", "history ranges and averages")
+    with samples.sql_progress(con, "item texts"):
+        meta_stats = samples.item_texts(con, items_loader, attrs, config.report_positions)
+        with_title = samples.targets_with_title(con)
+    clock.lap("item_texts", "item texts")
+    stores = samples.build_stores(con, folder, config.budgets, review_prefix(config.budgets))
+    # what is left is tgo (and the small tg): the ingested records and their texts are no longer needed
+    con.execute("DROP VIEW ev_all")
+    for table in ("sh_u", "sh_i", "evu", "evi", "tgp", "titems", "itm", "needed", "ev_rows", "el"):
         con.execute(f"DROP TABLE {table}")
-    return out, meta_stats, with_title
+    clock.lap("text_stores", "texts rendered into the row stores")
+    return Gathered(stores, meta_stats, with_title)
+
+
+def write_splits(
+    con: duckdb.DuckDBPyConnection,
+    gathered: Gathered,
+    config: PrepareConfig,
+    out_dir: Path,
+    write_val: bool,
+    cleaner: TextCleaner,
+    times: samples.RenderTimes | None = None,
+) -> dict[str, int]:
+    """Render the targets of ``tgo`` chunk by chunk and write ``train.parquet``, ``test.parquet`` and (when asked
+    for) ``val.parquet`` into ``out_dir`` (the staging folder of the run); returns the rows written per split.
+    ``times`` collects where the time goes."""
+    per_split = split_counts(con)
+    progress = samples.Progress("rendered samples", sum(per_split.values()))
+    set_memory_share(con, config.memory_limit, RENDER_DUCKDB_MEMORY_SHARE)
+    written: dict[str, int] = {}
+    for split in SPLITS:
+        count = per_split[split]
+        if split == "val" and not write_val:
+            if count:
+                raise RuntimeError("val targets exist although no val split was asked for")
+            written[split] = 0
+            continue
+        chunks = samples.split_chunks(
+            con,
+            gathered.stores,
+            split,
+            data_source=config.data_source,
+            rating_min=config.rating_min,
+            rating_max=config.rating_max,
+            cleaner=cleaner,
+            progress=progress,
+            chunk_rows=config.chunk_rows,
+            times=times,
+        )
+        written[split] = write_samples(chunks, out_dir / f"{split}.parquet")
+        if written[split] != count:
+            raise RuntimeError(f"{split}: wrote {written[split]} samples of {count}")
+        if not count:
+            logger.warning("%s.parquet is empty", split)
+        logger.info("wrote %d %s samples", written[split], split)
+    return written
 
 
 def write_outputs(
@@ -840,16 +842,35 @@ def finish_stats(
     return stats
 
 
+def peak_rss_bytes() -> int | None:
+    """The peak resident memory of this process so far (``None`` where the platform does not say)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak) * (1 if sys.platform == "darwin" else 1024)
+
+
 class _Clock:
-    """Logs the wall time of each pipeline stage (timings stay out of ``stats.json``, which is deterministic)."""
+    """Logs the wall time (and the peak memory so far) of each pipeline stage, and keeps the times by stage name
+    (``stats.json`` gets them with ``timings``: off by default, because stats.json is otherwise the same for the
+    same input and options)."""
 
     def __init__(self) -> None:
-        self.last = time.perf_counter()
+        self.began = self.last = time.perf_counter()
+        self.laps: dict[str, float] = {}
 
-    def lap(self, what: str) -> None:
+    def lap(self, stage: str, what: str) -> None:
         now = time.perf_counter()
-        logger.info("%s (%.2f s)", what, now - self.last)
+        peak = peak_rss_bytes()
+        rss = "" if peak is None else f", peak RSS {peak / 1024**3:.2f} GiB"
+        logger.info("%s (%.2f s%s)", what, now - self.last, rss)
+        self.laps[stage] = round(self.laps.get(stage, 0.0) + now - self.last, 3)
         self.last = now
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"stages_s": dict(self.laps), "total_s": round(time.perf_counter() - self.began, 3)}
 
 
 def _input_files(inputs: Mapping[str, str | Path | None]) -> dict[str, Path]:
@@ -897,34 +918,49 @@ def _engine(
 def prepare_interactions(
     source: InteractionSource,
     config: PrepareConfig,
-    items_loader: ItemLoader | None = None,
+    items_loader: samples.ItemLoader | None = None,
     inputs: Mapping[str, str | Path | None] | None = None,
 ) -> dict[str, Any]:
     """Run the whole pipeline for an interaction dump; writes the parquet files and ``stats.json`` as one unit
     (:mod:`.publish`), returns the stats."""
     files = _input_files(inputs or {"input": source.path})
     clock = _Clock()
-    with publish.staged_output(config.output_dir) as stage, checks.GzipCheck(list(files.values())) as gz:
-        with _engine(config, files, gz) as con:
-            logger.info("reading %s (%s)", source.path, source.kind)
+    with (
+        publish.staged_output(config.output_dir) as stage,
+        checks.GzipCheck(list(files.values())) as gz,
+        tempfile.TemporaryDirectory(prefix="reczero-stores-", dir=config.temp_dir) as store_dir,
+        _engine(config, files, gz) as con,
+    ):
+        logger.info("reading %s (%s)", source.path, source.kind)
+        with samples.sql_progress(con, "reading and validating"):
             found = ingest(con, source, config)
-            n_valid = con.execute("SELECT count(*) FROM ev").fetchone()[0]  # kept until the timelines are built
-            clock.lap(f"read and validated {found.read} records, {n_valid} valid interactions")
-            dropped = dict(found.dropped)
+        n_valid = con.execute("SELECT count(*) FROM ev").fetchone()[0]  # kept until the timelines are built
+        clock.lap("read", f"read and validated {found.read} records, {n_valid} valid interactions")
+        dropped = dict(found.dropped)
+        with samples.sql_progress(con, "eligibility and split"):
             history_drops, history_first = select_eligible(con, config)
-            dropped.update(history_drops)
-            found.first.update({r: _positions(source, found.relation, lines) for r, lines in history_first.items()})
             split_info = assign_splits(con, config.split)
-            per_split = split_counts(con)
-            dropped["sampled_out"] = split_info["eligible"] - sum(per_split.values())
-            clock.lap(f"{split_info['eligible']} eligible targets, sampled {per_split}")
-            targets, meta_stats, with_title = gather_targets(con, config, items_loader, source.item_attrs)
-            clock.lap("gathered histories and item texts")
+        dropped.update(history_drops)
+        found.first.update({r: _positions(source, found.relation, lines) for r, lines in history_first.items()})
+        per_split = split_counts(con)
+        dropped["sampled_out"] = split_info["eligible"] - sum(per_split.values())
+        clock.lap("eligibility_and_split", f"{split_info['eligible']} eligible targets, sampled {per_split}")
+        gathered = gather_targets(con, config, items_loader, source.item_attrs, Path(store_dir), clock)
         gz.raise_if_bad()
         write_val = config.split.val_ratio > 0 and config.split.method in ("time", "random")
-        cleaner = TextCleaner()
-        written = write_outputs(targets, config, stage.path, write_val, cleaner)
-        clock.lap("rendered and wrote the samples")
+        cleaner, times = TextCleaner(), samples.RenderTimes()
+        try:
+            written = write_splits(con, gathered, config, stage.path, write_val, cleaner, times)
+        finally:
+            gathered.stores.close()
+        clock.lap("render_and_write", "rendered and wrote the samples")
+        logger.info(
+            "rendering stage: DuckDB sort and fetch of the targets %.2f s, row-store reads %.2f s, column-wise "
+            "rendering %.2f s, the rest parquet writing",
+            times.duckdb_targets,
+            times.store_reads,
+            times.render,
+        )
         stats = _base_stats(config, source.kind, files)
         stats.update(
             timestamp_unit=found.time_unit,
@@ -942,9 +978,11 @@ def prepare_interactions(
             },
             text_budgets=config.budgets.as_dict(),
             neutralised=cleaner.as_dict(),
-            meta=meta_stats,
-            targets_with_item_title=with_title,
+            meta=gathered.meta_stats,
+            targets_with_item_title=gathered.with_title,
         )
+        if config.timings:
+            stats["timings"] = {**clock.as_dict(), "render_and_write_s": times.as_dict()}
         finish_stats(stats, found.read, dropped, written, stage.path)
         stage.publish()
     return stats

@@ -13,25 +13,35 @@
 # limitations under the License.
 """The prepared-sample parquet contract: its arrow schema, text budgets, row rendering and deterministic writing.
 
-Only the sampled targets reach this module (at most ``--max-train + --max-val + --max-test`` rows), so plain Python
-is fine here. Text is clipped with :func:`reczero_verl.template.clip_text` (whitespace collapsed, cut on code-point
-boundaries, an ellipsis marking the cut) to the per-field budgets of :class:`TextBudgets`, and the ``prompt`` column
-is :func:`reczero_verl.template.build_messages` of the very row that is written, so prompt and columns never disagree.
+Text is neutralised (:mod:`.sanitize`) and clipped with :func:`reczero_verl.template.clip_text` (whitespace collapsed,
+cut on code-point boundaries, an ellipsis marking the cut) to the per-field budgets of :class:`TextBudgets`, and the
+``prompt`` column is :func:`reczero_verl.template.build_messages` of the very row that is written, so prompt and
+columns never disagree.
+
+Two ways to the same bytes: :func:`build_row` renders one target record in Python (EXP3RT files, and the reference
+of the tests); :func:`render_chunk` renders a chunk of targets column-wise with pyarrow from texts rendered once per
+interaction and item (:func:`render_texts`, :func:`render_ids`), which is what ``prepare`` does at scale.
+:func:`write_samples` writes either, in row groups of :data:`ROW_GROUP_ROWS` rows whatever the chunking.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from reczero_verl.template import build_messages, clip_text
+from reczero_verl.template import build_messages, clip_text, format_rating, system_prompt
 
-from .sanitize import TextCleaner
+from .sanitize import _SUSPECT, KINDS, TextCleaner, neutralise
 from .sources import ITEM_FIELDS
 
 _STR = pa.string()
@@ -198,11 +208,393 @@ def build_row(
     return row
 
 
-def write_samples(rows: Iterable[Mapping[str, Any]], path: Path) -> int:
-    """Write rows with :data:`SAMPLE_SCHEMA` (byte-identical for identical rows); returns the row count."""
-    table = pa.Table.from_pylist(list(rows), schema=SAMPLE_SCHEMA)
+#: Rows per parquet row group. A file of at most this many rows is one row group, byte for byte what writing the whole
+#: table at once gives; a longer file is cut here, whatever the chunks it was rendered in, so the bytes depend on the
+#: rows only. About 100-250 MB of rendered rows are buffered for one group (history reviews of 300 characters).
+ROW_GROUP_ROWS = 16_384
+
+
+def write_samples(
+    rows: Iterable[Mapping[str, Any]] | Iterable[pa.Table], path: Path, row_group_rows: int = ROW_GROUP_ROWS
+) -> int:
+    """Write rows with :data:`SAMPLE_SCHEMA` into ``path``, deterministically; returns the row count.
+
+    ``rows`` holds row dicts (:func:`build_row`) or tables of rows (:func:`render_chunk`), consumed lazily: at most
+    one row group of rows is held. The file appears under its name only when complete."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp, compression="zstd")
+    writer = _RowGroupWriter(tmp, row_group_rows)
+    try:
+        for table in _tables(rows, row_group_rows):
+            writer.add(table)
+        total = writer.close()
+    except BaseException:
+        writer.abort()
+        tmp.unlink(missing_ok=True)
+        raise
     tmp.replace(path)
-    return table.num_rows
+    return total
+
+
+def _tables(rows: Iterable[Mapping[str, Any]] | Iterable[pa.Table], batch: int) -> Iterator[pa.Table]:
+    """``rows`` as tables: tables pass through, row dicts are converted ``batch`` at a time."""
+    iterator = iter(rows)
+    while True:
+        head = list(islice(iterator, 1))
+        if not head:
+            return
+        if isinstance(head[0], pa.Table):
+            yield head[0]
+            continue
+        block = head + list(islice(iterator, batch - 1))
+        yield pa.Table.from_pylist(block, schema=SAMPLE_SCHEMA)
+
+
+class _RowGroupWriter:
+    """A zstd parquet writer that emits row groups of exactly ``rows`` rows (the last one shorter), each from one
+    contiguous table, so that the bytes never depend on how the input was chunked.
+
+    A row group is encoded and compressed in a background thread (pyarrow releases the GIL) while the caller renders
+    the next rows; at most one group is in flight, so memory stays at about two groups."""
+
+    def __init__(self, path: Path, rows: int) -> None:
+        if rows < 1:
+            raise ValueError(f"row groups need at least one row, got {rows}")
+        self.path, self.rows = path, rows
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
+        self._writer: pq.ParquetWriter | None = None
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reczero-parquet")
+        self._in_flight: Future[None] | None = None
+        self.total = 0
+        self.groups = 0
+
+    def add(self, table: pa.Table) -> None:
+        if table.num_rows == 0:
+            return
+        self._pending.append(table)
+        self._pending_rows += table.num_rows
+        while self._pending_rows >= self.rows:
+            whole = pa.concat_tables(self._pending)
+            self._write(whole.slice(0, self.rows))
+            rest = whole.slice(self.rows)
+            self._pending = [rest] if rest.num_rows else []
+            self._pending_rows = rest.num_rows
+
+    def _write(self, table: pa.Table) -> None:
+        table = table.combine_chunks()
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self.path, SAMPLE_SCHEMA, compression="zstd")
+        self._wait()
+        self._in_flight = self._pool.submit(self._writer.write_table, table, row_group_size=self.rows)
+        self.total += table.num_rows
+        self.groups += 1
+
+    def _wait(self) -> None:
+        """Wait for the row group in flight (raising what its write raised)."""
+        if self._in_flight is not None:
+            in_flight, self._in_flight = self._in_flight, None
+            in_flight.result()
+
+    def close(self) -> int:
+        if self._pending_rows:
+            self._write(pa.concat_tables(self._pending))
+        elif self._writer is None:  # no row at all: what writing an empty table at once gives
+            self._write(pa.Table.from_pylist([], schema=SAMPLE_SCHEMA))
+        self._pending = []
+        self._wait()
+        self._pool.shutdown()
+        assert self._writer is not None
+        self._writer.close()
+        return self.total
+
+    def abort(self) -> None:
+        try:
+            self._wait()
+        except Exception:  # the error being handled is the one to report
+            pass
+        finally:
+            self._pool.shutdown()
+            if self._writer is not None:
+                self._writer.close()
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Column-wise rendering of a chunk of targets
+# ----------------------------------------------------------------------------------------------------------------
+
+#: The rewrite counts of one rendered text: a row of three ints in :data:`KINDS` order (what :class:`TextCleaner`
+#: would have counted for it), stored beside the text so that each written occurrence can be counted.
+COUNT_DTYPE = ("i4", (len(KINDS),))
+
+
+def _rewrites(changes: Counter[str]) -> tuple[int, ...]:
+    return tuple(int(changes.get(k, 0)) for k in KINDS)
+
+
+def render_texts(values: Sequence[Any], budget: int) -> tuple[list[str | None], np.ndarray]:
+    """Each value as :func:`build_row` stores a text field (neutralised, then clipped to ``budget``; ``None`` when
+    nothing is left), and its rewrite counts (``(n, 3)``, :data:`KINDS` order)."""
+    out: list[str | None] = []
+    counts = np.zeros((len(values), len(KINDS)), dtype=np.int32)
+    for i, value in enumerate(values):
+        if value is None:
+            out.append(None)
+            continue
+        text = str(value)
+        if _SUSPECT.search(text):
+            text, changes = neutralise(text)
+            if changes:
+                counts[i] = _rewrites(changes)
+        out.append(clip_or_none(text, budget))
+    return out, counts
+
+
+def render_ids(values: Sequence[Any]) -> tuple[list[str], np.ndarray]:
+    """Each value as :func:`build_row` stores an id (:meth:`TextCleaner.clean_id`), and its rewrite counts."""
+    out: list[str] = []
+    counts = np.zeros((len(values), len(KINDS)), dtype=np.int32)
+    for i, value in enumerate(values):
+        raw = str(value)
+        if _SUSPECT.search(raw):
+            text, changes = neutralise(raw)
+            if changes:
+                counts[i] = _rewrites(changes)
+                raw = text
+        out.append(raw)
+    return out, counts
+
+
+def count_rewrites(cleaner: TextCleaner, kind: str, counts: np.ndarray) -> None:
+    """Add to ``cleaner`` the rewrites of the written texts of ``kind`` whose counts are the rows of ``counts``
+    (one row per written occurrence), as if each had been neutralised by ``cleaner`` itself."""
+    changed = counts.any(axis=1)
+    n = int(changed.sum())
+    if not n:
+        return
+    per_kind = cleaner.counts.setdefault(kind, Counter())
+    per_kind.update({k: int(v) for k, v in zip(KINDS, counts.sum(axis=0), strict=True) if v})
+    per_kind["values"] += n
+
+
+@dataclass(frozen=True)
+class Gathered:
+    """Rows gathered for a chunk: ``fixed`` (a numpy record array: ``rating``, ``ts`` and ``c_<text>`` rewrite
+    counts) and ``texts`` (string arrays), both in the order of the chunk's targets, oldest first per target."""
+
+    fixed: np.ndarray
+    texts: Mapping[str, pa.Array]
+
+
+_NULL_STR = pa.scalar(None, pa.string())
+
+
+def _const(value: str, n: int) -> pa.Array:
+    return pa.array([value] * n, pa.string()) if n else pa.array([], pa.string())
+
+
+def _cat(*parts: pa.Array | str) -> pa.Array:
+    """Element-wise concatenation; null where any part is null."""
+    return pc.binary_join_element_wise(*parts, "")
+
+
+def _joined(pieces: Sequence[pa.Array], sep: str, nothing: str) -> list[pa.Array]:
+    """Arguments of one concatenation that gives, per row, ``sep.join`` of the pieces that are not null, or
+    ``nothing`` when all are null. (``binary_join_element_wise`` with ``null_handling='skip'`` would do the join, but
+    in pyarrow 26 it drops the rows where every piece is null.)"""
+    args: list[pa.Array] = []
+    before = None
+    for piece in pieces:
+        present = pc.is_valid(piece)
+        if before is not None:
+            args.append(pc.if_else(pc.and_(before, present), sep, ""))
+        args.append(pc.fill_null(piece, ""))
+        before = present if before is None else pc.or_(before, present)
+    if before is not None:
+        args.append(pc.if_else(before, "", nothing))
+    return args
+
+
+def _formatted(values: np.ndarray) -> pa.Array:
+    """:func:`format_rating` of each value (computed once per distinct value)."""
+    if not len(values):
+        return pa.array([], pa.string())
+    distinct, inverse = np.unique(values, return_inverse=True)
+    return pc.take(pa.array([format_rating(float(v)) for v in distinct], pa.string()), pa.array(inverse.ravel()))
+
+
+def _optional_rating(prefix: str, values: pa.Array) -> pa.Array:
+    """``prefix + format_rating(v)`` where ``v`` is a number, null where it is null or NaN."""
+    present = pc.and_(pc.is_valid(values), pc.invert(pc.is_nan(pc.fill_null(values, 0.0))))
+    filled = pc.fill_null(values, 0.0).to_numpy(zero_copy_only=False)
+    return pc.if_else(present, _cat(prefix, _formatted(filled)), _NULL_STR)
+
+
+def _history_lines(lengths: np.ndarray, rows: Gathered, label: pa.Array | None) -> tuple[pa.Array, np.ndarray]:
+    """Per target, the prompt lines of its history (most recent first, numbered from 1) joined by newlines, and the
+    list offsets of the history columns."""
+    offsets = np.concatenate(([0], np.cumsum(lengths))).astype(np.int32)
+    m = int(offsets[-1])
+    owner = np.repeat(np.arange(len(lengths)), lengths)
+    position = np.arange(m) - offsets[:-1][owner]  # 0 = oldest
+    number = pa.array(lengths[owner] - position).cast(pa.string())
+    review = pc.fill_null(_cat(". Review: ", rows.texts["review"]), "")
+    rated = _formatted(rows.fixed["rating"])
+    if label is None:
+        lines = _cat(number, ". rated ", rated, review)
+    else:
+        lines = _cat(number, ". ", label, ": rated ", rated, review)
+    newest_first = offsets[1:][owner] - 1 - position
+    reordered = pc.take(lines, pa.array(newest_first.astype(np.int64)))
+    joined = pc.binary_join(pa.ListArray.from_arrays(pa.array(offsets), reordered), "\n")
+    return joined, offsets
+
+
+def render_chunk(
+    targets: pa.Table,
+    user_rows: Gathered,
+    item_rows: Gathered,
+    items: Gathered,
+    *,
+    data_source: str,
+    split: str,
+    rating_min: float,
+    rating_max: float,
+    cleaner: TextCleaner,
+) -> pa.Table:
+    """The contract rows of a chunk of targets (what :func:`build_row` gives for each, column-wise).
+
+    ``targets`` has ``idx, user_id, rating, ts, u_len, i_len, u_avg, i_avg`` (raw user id; ``u_len`` / ``i_len``:
+    history lengths); ``user_rows`` / ``item_rows`` hold the histories' rows (texts ``item_id, title, id_label,
+    review`` / ``user_id, review``, rendered; ``id_label``: the item id as a prompt shows it, where the item has no
+    title) and ``items`` each target's item (texts ``item_id`` and :data:`ITEM_FIELDS`, rendered). Rewrites of every
+    written text are added to ``cleaner``."""
+    n = targets.num_rows
+    u_len = targets["u_len"].to_numpy().astype(np.int64)
+    i_len = targets["i_len"].to_numpy().astype(np.int64)
+    user_ids, user_counts = render_ids(targets["user_id"].to_pylist())
+    written = [
+        ("id", user_counts),
+        ("id", user_rows.fixed["c_item_id"]),
+        ("title", user_rows.fixed["c_title"]),
+        ("review", user_rows.fixed["c_review"]),
+        ("id", item_rows.fixed["c_user_id"]),
+        ("review", item_rows.fixed["c_review"]),
+        ("id", items.fixed["c_item_id"]),
+        *((name, items.fixed[f"c_{name}"]) for name in ITEM_FIELDS),
+    ]
+    for kind, counts in written:
+        count_rewrites(cleaner, kind, counts)
+
+    user_id = pa.array(user_ids, pa.string())
+    item_id = items.texts["item_id"]
+    label = pc.coalesce(user_rows.texts["title"], user_rows.texts["id_label"])
+    u_lines, u_off = _history_lines(u_len, user_rows, label)
+    i_lines, i_off = _history_lines(i_len, item_rows, None)
+    u_avg, i_avg = targets["u_avg"].combine_chunks(), targets["i_avg"].combine_chunks()
+
+    def shown(lengths: np.ndarray, text: str) -> pa.Array:
+        return pc.if_else(pa.array(lengths > 0), _cat(text, pa.array(lengths).cast(pa.string()), " shown):"), _NULL_STR)
+
+    user_part = _joined(
+        [
+            shown(u_len, "Past ratings (most recent first, "),
+            pc.if_else(pa.array(u_len > 0), u_lines, _NULL_STR),
+            _optional_rating("Average rating given by this user: ", u_avg),
+        ],
+        "\n",
+        "No information about this user.",
+    )
+    field_lines = [
+        _cat(f"{key.capitalize()}: ", items.texts[key])
+        for key in ["title", *sorted(f for f in ITEM_FIELDS if f != "title")]
+    ]
+    item_part = _joined(
+        [
+            *field_lines,
+            shown(i_len, "Ratings by other users (most recent first, "),
+            pc.if_else(pa.array(i_len > 0), i_lines, _NULL_STR),
+            _optional_rating("Average rating of this item: ", i_avg),
+        ],
+        "\n",
+        "No information about this item.",
+    )
+    scale = f"Rating scale: {format_rating(rating_min)} to {format_rating(rating_max)}."
+    content = _cat(
+        f"{scale}\n\n## User\n",
+        *user_part,
+        "\n\n## Target item\n",
+        *item_part,
+        "\n\nHow will this user rate the target item?",
+    )
+    system = system_prompt("tbr", rating_min, rating_max)
+    interleave = np.stack([np.zeros(n, np.int64), np.arange(1, n + 1, dtype=np.int64)], axis=1).ravel()
+    messages = pa.StructArray.from_arrays(
+        [
+            pa.array(["system", "user"] * n, pa.string()),
+            pc.take(pa.concat_arrays([pa.array([system], pa.string()), content]), pa.array(interleave)),
+        ],
+        fields=list(PROMPT_TYPE.value_type),
+    )
+    prompt = pa.ListArray.from_arrays(pa.array(np.arange(0, 2 * n + 1, 2, dtype=np.int32)), messages, type=PROMPT_TYPE)
+
+    rating = targets["rating"].combine_chunks().cast(pa.float64())
+    timestamp = targets["ts"].combine_chunks().cast(pa.int64())
+    columns = {
+        "data_source": _const(data_source, n),
+        "ability": _const(ABILITY, n),
+        "prompt": prompt,
+        "reward_model": pa.StructArray.from_arrays([_const("rule", n), rating], fields=list(REWARD_TYPE)),
+        "extra_info": pa.StructArray.from_arrays(
+            [
+                _const(split, n),
+                targets["idx"].combine_chunks().cast(pa.int64()),
+                user_id,
+                item_id,
+                timestamp,
+                pa.array(np.full(n, float(rating_min))),
+                pa.array(np.full(n, float(rating_max))),
+            ],
+            fields=list(EXTRA_INFO_TYPE),
+        ),
+        "user_history": pa.ListArray.from_arrays(
+            pa.array(u_off),
+            pa.StructArray.from_arrays(
+                [
+                    user_rows.texts["item_id"],
+                    pa.array(user_rows.fixed["rating"].astype(np.float64)),
+                    pa.array(user_rows.fixed["ts"].astype(np.int64)),
+                    user_rows.texts["title"],
+                    user_rows.texts["review"],
+                ],
+                fields=list(USER_HISTORY_TYPE.value_type),
+            ),
+            type=USER_HISTORY_TYPE,
+        ),
+        "item_history": pa.ListArray.from_arrays(
+            pa.array(i_off),
+            pa.StructArray.from_arrays(
+                [
+                    item_rows.texts["user_id"],
+                    pa.array(item_rows.fixed["rating"].astype(np.float64)),
+                    pa.array(item_rows.fixed["ts"].astype(np.int64)),
+                    item_rows.texts["review"],
+                ],
+                fields=list(ITEM_HISTORY_TYPE.value_type),
+            ),
+            type=ITEM_HISTORY_TYPE,
+        ),
+        "target_item": pa.StructArray.from_arrays(
+            [item_id] + [items.texts[f] for f in ITEM_FIELDS], fields=list(TARGET_ITEM_TYPE)
+        ),
+        "user_avg_rating": _nan_to_null(u_avg),
+        "item_avg_rating": _nan_to_null(i_avg),
+        "user_profile": pa.nulls(n, pa.string()),
+        "item_profile": pa.nulls(n, pa.string()),
+    }
+    return pa.Table.from_arrays([columns[f.name] for f in SAMPLE_SCHEMA], schema=SAMPLE_SCHEMA)
+
+
+def _nan_to_null(values: pa.Array) -> pa.Array:
+    values = values.cast(pa.float64())
+    return pc.if_else(pc.is_nan(pc.fill_null(values, 0.0)), pa.scalar(None, pa.float64()), values)

@@ -3,8 +3,9 @@
 """Readers of the raw formats: each turns a dump into SQL relations that the DuckDB engine (:mod:`.pipeline`) scans.
 
 Why SQL and not Python: the dumps are large (Amazon Books 2018: 27 M reviews), so the review files are never held in
-Python memory; DuckDB scans them (plain or ``.gz``) out of core. Python only parses the metadata lines of the few items
-that the sampled targets need (:class:`JsonLinesMeta`), and the small EXP3RT JSON arrays (:func:`read_exp3rt`).
+Python memory; DuckDB scans them (plain or ``.gz``) out of core. Python only parses the metadata lines of the items the
+samples need, streamed item by item into a DuckDB table (:class:`JsonLinesMeta`, :class:`ItemSink`), and the small
+EXP3RT JSON arrays (:func:`read_exp3rt`).
 
 An interaction relation has the columns ``line`` (BIGINT, 1-based position of the record; implicit, the scan order,
 when :attr:`Relation.rowid_lines` is set), ``malformed`` (BOOLEAN),
@@ -25,6 +26,7 @@ Every path given to DuckDB goes through :func:`sql_path`: a path names one file,
 from __future__ import annotations
 
 import ast
+import bisect
 import gzip
 import json
 import logging
@@ -611,6 +613,93 @@ class MetaStats:
         }
 
 
+#: Items parsed per batch before they are appended to the DuckDB table of item texts.
+ITEM_BATCH = 10_000
+#: Raw lines (item rows) fetched from DuckDB at a time while item texts are loaded.
+_FETCH_ROWS = 8_192
+
+
+class ItemSink:
+    """Collects item text records (``item_id`` and :data:`ITEM_FIELDS`; missing fields ``None``) into a parquet file
+    in DuckDB's temp folder, :data:`ITEM_BATCH` at a time, and loads it as the DuckDB table ``table`` on
+    :meth:`close`: the items of a dump never sit in Python memory all at once, and nothing is written into DuckDB
+    while a streamed result is still being read on the same connection."""
+
+    def __init__(self, con: Any, table: str) -> None:
+        import tempfile
+
+        import pyarrow as pa
+
+        self.con, self.table, self.count = con, table, 0
+        self.schema = pa.schema([(f, pa.string()) for f in ("item_id", *ITEM_FIELDS)])
+        folder = con.execute("SELECT current_setting('temp_directory')").fetchall()[0][0] or None
+        fd, name = tempfile.mkstemp(prefix=f"{table}-", suffix=".parquet", dir=folder)
+        os.close(fd)
+        self.path = Path(name)
+        self._writer: Any = None
+        self._batch: list[Mapping[str, Any]] = []
+
+    def add(self, item: Mapping[str, Any]) -> None:
+        self._batch.append(item)
+        self.count += 1
+        if len(self._batch) >= ITEM_BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self.path, self.schema)
+        columns = {f: pa.array([it.get(f) for it in self._batch], pa.string()) for f in self.schema.names}
+        self._writer.write_table(pa.table(columns, schema=self.schema))
+        self._batch.clear()
+
+    def close(self) -> None:
+        """Create the table (empty when no item was added) and delete the file."""
+        try:
+            self._flush()
+            self._writer.close()
+            self.con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {sql_ident(self.table)} AS "
+                f"SELECT * FROM read_parquet({sql_path(self.path)})"
+            )
+        finally:
+            self.path.unlink(missing_ok=True)
+
+
+class _BadLines:
+    """Counts bad lines and keeps the ``report`` smallest line numbers (bounded memory, any order of arrival)."""
+
+    def __init__(self, report: int, lines: Sequence[int] = ()) -> None:
+        self.report, self.count, self.first = report, 0, []
+        for line in lines:
+            self.add(line)
+
+    def add(self, line: int) -> None:
+        self.count += 1
+        if len(self.first) < self.report or (self.first and line < self.first[-1]):
+            bisect.insort(self.first, int(line))
+            del self.first[self.report :]
+
+
+def stream_batches(con: Any, sql: str, rows: int) -> Iterator[Any]:
+    """The result of ``sql`` as arrow record batches of about ``rows`` rows, streamed by DuckDB (``execute`` would
+    hold the whole result). No other statement may run on ``con`` until the batches are read."""
+    complete = getattr(con, "complete", None)
+    if complete is not None:  # DuckDB 2: a result of execute() not read to its end blocks the connection
+        complete()
+    relation = con.sql(sql)
+    reader = getattr(relation, "to_arrow_reader", None) or relation.fetch_arrow_reader  # DuckDB 2 / 1.x
+    yield from reader(rows)
+
+
+def _stream_rows(con: Any, sql: str) -> Iterator[tuple[Any, ...]]:
+    """The rows of ``sql`` as tuples, fetched :data:`_FETCH_ROWS` at a time (DuckDB streams the result)."""
+    for batch in stream_batches(con, sql, _FETCH_ROWS):
+        yield from zip(*(column.to_pylist() for column in batch.columns), strict=True)
+
+
 @dataclass(frozen=True)
 class JsonLinesMeta:
     """Item metadata in JSON lines (or 2014 Python literals), one record an item, parsed in Python only for the
@@ -621,9 +710,11 @@ class JsonLinesMeta:
     id_keys: tuple[str, ...]
     to_item: Callable[..., dict[str, str | None]]
 
-    def load(self, con: Any, needed_table: str, report: int) -> tuple[list[dict[str, Any]], MetaStats]:
-        """Items whose id is in ``needed_table(item_id, target)``: the first record of each id, in file order; all
-        fields for the items with ``target`` set, only the title for the others."""
+    def load_into(self, con: Any, needed_table: str, out_table: str, report: int) -> MetaStats:
+        """Create ``out_table`` (:class:`ItemSink` columns) with the items whose id is in ``needed_table(item_id,
+        target)``: the first record of each id that parses, in file order; all fields for the items with ``target``
+        set, only the title for the others. The needed lines are streamed item by item (DuckDB sorts them by item
+        and line), so memory does not grow with the number of items."""
         fmt = meta_format(self.path)
         stats = MetaStats(str(self.path), fmt)
         rejects = "rejects_meta"
@@ -652,27 +743,30 @@ class JsonLinesMeta:
         if rejected:
             renumber_after_rejects(con, "meta_hits", rejects)
         stats.items_needed = con.execute(f"SELECT count(*) FROM {needed_table}").fetchone()[0]
-        targets = {i for (i,) in con.execute(f"SELECT item_id FROM {needed_table} WHERE target").fetchall()}
-        bad: list[int] = [line for line, _ in rejected]  # lines that are not UTF-8 text
-        items: dict[str, dict[str, Any]] = {}
-        for line, item_id, text, ok in con.execute(
-            "SELECT line, item_id, text, ok FROM meta_hits ORDER BY line"
-        ).fetchall():
+        bad = _BadLines(report, [line for line, _ in rejected])  # lines that are not UTF-8 text
+        sink = ItemSink(con, out_table)
+        last: str | None = None
+        for line, item_id, text, ok, target in _stream_rows(
+            con,
+            f"SELECT m.line, m.item_id, m.text, m.ok, coalesce(n.target, false) FROM meta_hits m "
+            f"LEFT JOIN {needed_table} n USING (item_id) ORDER BY m.item_id NULLS LAST, m.line",
+        ):
             record = _parse_meta_line(text, fmt) if ok and item_id is not None else None
             if record is None:
-                bad.append(line)
+                bad.add(line)
                 continue
-            if item_id not in items:
-                items[item_id] = {"item_id": item_id, **self.to_item(record, title_only=item_id not in targets)}
+            if item_id != last:  # the first line of the item that parses
+                sink.add({"item_id": item_id, **self.to_item(record, title_only=not target)})
+                last = item_id
+        sink.close()
         con.execute("DROP TABLE meta_hits")
         drop_rejects(con, rejects)
-        bad.sort()
-        stats.malformed = len(bad)
-        stats.malformed_first = [f"{self.path}:{n}" for n in bad[:report]]
-        stats.items_found = len(items)
-        if bad:
-            logger.warning("%s: %d malformed metadata lines, first at %s", self.path, len(bad), stats.malformed_first)
-        return list(items.values()), stats
+        stats.malformed = bad.count
+        stats.malformed_first = [f"{self.path}:{n}" for n in bad.first]
+        stats.items_found = sink.count
+        if bad.count:
+            logger.warning("%s: %d malformed metadata lines, first at %s", self.path, bad.count, stats.malformed_first)
+        return stats
 
 
 def _parse_meta_line(text: str, fmt: str) -> dict[str, Any] | None:
@@ -694,7 +788,9 @@ class TableItems:
     item_cols: Mapping[str, str]
     delimiter: str | None = None
 
-    def load(self, con: Any, needed_table: str, report: int) -> tuple[list[dict[str, Any]], MetaStats]:
+    def load_into(self, con: Any, needed_table: str, out_table: str, report: int) -> MetaStats:
+        """Create ``out_table`` (:class:`ItemSink` columns) with the first row of each id of ``needed_table`` in
+        the items file, streamed item by item like :meth:`JsonLinesMeta.load_into`."""
         columns: dict[str, str | None] = {"item_id": self.id_col, **dict(self.item_cols.items())}
         rejects = "rejects_items"
         relations = table_relations(self.path, self.fmt, columns, self.delimiter, rejects)
@@ -704,11 +800,11 @@ class TableItems:
         last_error: Exception | None = None
         for rel in relations:
             drop_rejects(con, rejects)
-            try:
-                rows = con.execute(
-                    f"SELECT item_id, {fields}, line, malformed FROM ({rel.numbered_sql()}) WHERE malformed OR "
-                    f"item_id IN (SELECT item_id FROM {needed_table}) ORDER BY line"
-                ).fetchall()
+            try:  # materialised first: a reader that rejects the file fails here, before any item is kept
+                con.execute(
+                    f"CREATE OR REPLACE TEMP TABLE item_rows AS SELECT item_id, {fields}, line, malformed "
+                    f"FROM ({rel.numbered_sql()}) WHERE malformed OR item_id IN (SELECT item_id FROM {needed_table})"
+                )
                 break
             except Exception as exc:  # duckdb rejects malformed JSON: use the next, exact relation
                 if not _is_input_error(exc):
@@ -718,36 +814,26 @@ class TableItems:
             raise PrepareError(f"{self.path}: cannot read: {last_error}")
         rejected = reject_lines(con, rejects)
         drop_rejects(con, rejects)
-        if rel.renumber and rejected:  # JSON lines: the rows were numbered among the lines read
-            rows = _renumber_rows(rows, [n for n, _ in rejected])
-        items: dict[str, dict[str, Any]] = {}
-        bad = [n for n, _ in rejected]
-        for row in rows:
+        gaps = [n - j for j, n in enumerate(sorted(n for n, _ in rejected), start=1)]
+        renumber = rel.renumber and bool(rejected)  # JSON lines: the rows were numbered among the lines read
+        bad = _BadLines(report, [n for n, _ in rejected])
+        sink = ItemSink(con, out_table)
+        last: str | None = None
+        for row in _stream_rows(con, "SELECT * FROM item_rows ORDER BY item_id NULLS LAST, line"):
             item_id, values, line, malformed = row[0], row[1:-2], row[-2], row[-1]
             if malformed:
-                bad.append(line)
+                bad.add(line + bisect.bisect_left(gaps, line) if renumber else line)
                 continue
-            if item_id not in items:
-                items[item_id] = {
-                    "item_id": item_id,
-                    **{f: flatten_text(v) for f, v in zip(self.item_cols, values, strict=True)},
-                }
-        bad.sort()
-        stats.malformed = len(bad)
-        stats.malformed_first = [f"{self.path}:{n}" for n in bad[:report]]
-        stats.items_found = len(items)
-        return list(items.values()), stats
-
-
-def _renumber_rows(rows: Sequence[tuple[Any, ...]], rejected: Sequence[int]) -> list[tuple[Any, ...]]:
-    """Rows whose second-to-last field is the ordinal among the lines read, with that field made the file line
-    (the Python twin of :func:`renumber_after_rejects`, for the few rows of an items table)."""
-    gaps = [r - j for j, r in enumerate(sorted(rejected), start=1)]
-    out = []
-    for row in rows:
-        k = row[-2]
-        out.append((*row[:-2], k + sum(1 for g in gaps if g < k), row[-1]))
-    return out
+            if item_id != last:
+                fields_of = zip(self.item_cols, values, strict=True)
+                sink.add({"item_id": item_id, **{f: flatten_text(v) for f, v in fields_of}})
+                last = item_id
+        sink.close()
+        con.execute("DROP TABLE item_rows")
+        stats.malformed = bad.count
+        stats.malformed_first = [f"{self.path}:{n}" for n in bad.first]
+        stats.items_found = sink.count
+        return stats
 
 
 def _is_input_error(exc: Exception) -> bool:
