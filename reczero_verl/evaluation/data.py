@@ -144,7 +144,8 @@ def _task_truth(
     return check_in_scale(parse_ground_truth(ground_truth), *scale), None, None
 
 
-def _history_length(value: Any) -> int | None:
+def _history_length(value: Any) -> int:
+    """The number of entries of one ``user_history`` cell (0 for a null one)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return 0
     return len(value)
@@ -154,19 +155,24 @@ def targets_from_frame(frame: pd.DataFrame, path: str = "<frame>") -> pd.DataFra
     """Extract the target of every prepared sample (see :data:`TARGET_COLUMNS`).
 
     ``frame`` has the columns of the prepared-sample contract (``data_source``, ``reward_model``, ``extra_info``;
-    ``user_history`` when present gives ``history_length``). Raises :class:`EvaluationInputError` naming ``path`` and
-    the row for a missing column, an unknown task, a ground truth that is not a truth of its task (a rating outside
-    the row's scale, a candidate number out of range, a like label other than 0/1), an invalid scale or a duplicated
+    ``history_length``, or ``user_history`` to count, when present gives ``history_length``). Raises
+    :class:`EvaluationInputError` naming ``path`` and the row for a missing column, an unknown task, a ground truth
+    that is not a truth of its task (a rating outside the row's scale, a candidate number out of range, a like label
+    other than 0/1), an invalid scale or a duplicated
     ``extra_info.index``.
     """
     for column in ("data_source", "reward_model", "extra_info"):
         if column not in frame.columns:
             raise EvaluationInputError(f"{path}: missing column {column!r} (is it a `reczero-verl prepare` output?)")
-    histories = frame["user_history"] if "user_history" in frame.columns else [None] * len(frame)
-    has_histories = "user_history" in frame.columns
+    if "history_length" in frame.columns:
+        lengths = [int(n) for n in frame["history_length"]]
+    elif "user_history" in frame.columns:
+        lengths = [_history_length(h) for h in frame["user_history"]]
+    else:
+        lengths = [None] * len(frame)
     records = []
-    for row, (source, reward_model, extra, history) in enumerate(
-        zip(frame["data_source"], frame["reward_model"], frame["extra_info"], histories, strict=True)
+    for row, (source, reward_model, extra, history_length) in enumerate(
+        zip(frame["data_source"], frame["reward_model"], frame["extra_info"], lengths, strict=True)
     ):
         reward_model = _as_mapping(reward_model, "reward_model", row, path)
         extra = _as_mapping(extra, "extra_info", row, path)
@@ -196,7 +202,7 @@ def targets_from_frame(frame: pd.DataFrame, path: str = "<frame>") -> pd.DataFra
                 n_candidates,
                 candidates,
                 spec.like_threshold if spec.task == "like" else None,
-                _history_length(history) if has_histories else None,
+                history_length,
             )
         )
     targets = pd.DataFrame.from_records(records, columns=list(TARGET_COLUMNS))
@@ -225,11 +231,20 @@ def load_targets(path: str | Path) -> pd.DataFrame:
     """Read the targets of a prepared-sample parquet (see :func:`targets_from_frame`), sorted by index."""
     import pyarrow.parquet as pq
 
-    columns = ["data_source", "reward_model", "extra_info"]
-    frame = read_parquet(path, columns)
+    frame = read_parquet(path, ["data_source", "reward_model", "extra_info"])
     if "user_history" in pq.read_schema(path).names:
-        frame["user_history"] = read_parquet(path, ["user_history"])["user_history"]
+        frame["history_length"] = _history_lengths(path)
     return targets_from_frame(frame, str(path)).sort_values("index", kind="stable").reset_index(drop=True)
+
+
+def _history_lengths(path: str | Path) -> np.ndarray:
+    """The number of ``user_history`` entries of every row (0 for a null history), counted by Arrow: the histories
+    themselves are never converted to Python objects."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    column = pq.read_table(path, columns=["user_history"]).column("user_history")
+    return pc.fill_null(pc.list_value_length(column), 0).to_numpy().astype(np.int64)
 
 
 def _identity(row: Any) -> list[Any]:
