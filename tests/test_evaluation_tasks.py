@@ -317,5 +317,7 @@ def test_rating_logits_on_other_tasks_are_refused(tmp_path):
     out = tmp_path / "eval"
     gens = write_generations(tmp_path / "g.jsonl", records, data)
     assert cli_main(["evaluate", "--data", str(data), "--generations", str(gens), "--output-dir", str(out)]) == 2
-    with pytest.raises(EvaluationInputError, match="for rating rows only"):
+    with pytest.raises(
+        EvaluationInputError, match=r"g\.jsonl: like rows .*for rating rows only; extra_info.index 0, 1, 2"
+    ):
         evaluate(data, gens)

@@ -193,8 +193,11 @@ def _logit_predictions(samples: pd.DataFrame) -> pd.DataFrame | None:
     return first[list(M.PREDICTION_COLUMNS)].reset_index(drop=True)
 
 
-def _task_predictions(samples: pd.DataFrame, tasks: list[str]) -> dict[str, dict[str, pd.DataFrame]]:
-    """The prediction frames of each task (rating adds ``rating_logits`` when the generations carry it)."""
+def _task_predictions(
+    samples: pd.DataFrame, tasks: list[str], where: str = "generations"
+) -> dict[str, dict[str, pd.DataFrame]]:
+    """The prediction frames of each task (rating adds ``rating_logits`` when the generations carry it); ranking or
+    like samples with ``rating_logits_expected`` are refused, naming ``where`` and the first rows."""
     out: dict[str, dict[str, pd.DataFrame]] = {}
     for task in tasks:
         rows = samples[samples["task"] == task]
@@ -204,9 +207,10 @@ def _task_predictions(samples: pd.DataFrame, tasks: list[str]) -> dict[str, dict
             if logits is not None:
                 out[task]["rating_logits"] = logits
         elif rows["rating_logits_expected"].notna().any():
+            bad = rows.loc[rows["rating_logits_expected"].notna(), "index"].drop_duplicates()
             raise EvaluationInputError(
-                f"generations: {task} rows carry rating_logits_expected (`generate --rating-logits` is for rating rows "
-                "only): regenerate them without --rating-logits"
+                f"{where}: {task} rows carry rating_logits_expected (`generate --rating-logits` is for rating rows "
+                f"only; extra_info.index {first_few(bad)}): regenerate them without --rating-logits"
             )
     return out
 
@@ -312,7 +316,7 @@ def evaluate_targets(
     k = check_alignment(targets["index"].tolist(), [(r["index"], r["sample"]) for r in records], where=str(generations))
     samples = score_samples(targets, records, variant)
     tasks = target_tasks(targets)
-    predictions = _task_predictions(samples, tasks)
+    predictions = _task_predictions(samples, tasks, str(generations))
     metrics = {
         "kind": "generations",
         "data": str(data),
