@@ -1,16 +1,5 @@
-# Copyright 2026 The reczero-verl Authors
-#
-# Licensed under the Apache License, Version 2.0 (the "License");
-# you may not use this file except in compliance with the License.
-# You may obtain a copy of the License at
-#
-#     http://www.apache.org/licenses/LICENSE-2.0
-#
-# Unless required by applicable law or agreed to in writing, software
-# distributed under the License is distributed on an "AS IS" BASIS,
-# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
-# See the License for the specific language governing permissions and
-# limitations under the License.
+# SPDX-FileCopyrightText: 2026 The reczero-verl Authors
+# SPDX-License-Identifier: Apache-2.0
 """Benchmark of ``reczero-verl prepare amazon`` on synthetic Amazon 2018 dumps (a script that prints figures).
 
 What it measures, each in a fresh child process (wall time, CPU time and peak RSS of that child via ``os.wait4``),
@@ -63,7 +52,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from reczero_verl.prepare.synthetic import write_amazon2018_dump
+from reczero_verl.sample_data.synthetic import write_amazon2018_dump
 
 HERE = Path(__file__).resolve().parent
 MARGINAL_TARGET = 5.0

@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from reczero_verl.errors import ReczeroError
+from reczero_verl.sample_data import VOCABULARY_FILE
 
 logger = logging.getLogger(__name__)
 
@@ -160,11 +161,15 @@ def find_sample_files(folder: Path) -> tuple[Path, Path | None]:
     """Return ``(reviews, meta)`` of the bundled sample in ``folder``; ``meta`` is None when absent.
 
     The sample is a reviews file and a meta file in the Amazon Review Data (2018) JSON-lines format, recognised by
-    ``meta`` in the file name (plain or gzip).
+    ``meta`` in the file name (plain or gzip); the generator's word lists (``vocabulary.json``) beside them are not.
     """
     if not folder.is_dir():
         raise QuickstartError(f"the bundled sample folder {folder} is missing (a broken install?)")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.name.endswith((".json", ".jsonl", ".gz")))
+    files = sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file() and p.name.endswith((".json", ".jsonl", ".gz")) and p.name != VOCABULARY_FILE
+    )
     meta = [p for p in files if "meta" in p.name.lower()]
     reviews = [p for p in files if p not in meta]
     if len(reviews) != 1 or len(meta) > 1:

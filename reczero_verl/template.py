@@ -23,6 +23,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from reczero_verl.contract import DEFAULT_TASK, TASKS, flatten_text
+
 __all__ = [
     "TASKS",
     "DEFAULT_TASK",
@@ -45,9 +47,6 @@ __all__ = [
     "PREFILL_TEXT",
 ]
 
-#: The tasks: rating prediction (the paper's), candidate ranking for the next interaction, like probability.
-TASKS: tuple[str, ...] = ("rating", "ranking", "like")
-DEFAULT_TASK = "rating"
 #: The three reasoning sections every task's answer starts with.
 REASONING_SECTIONS: tuple[str, ...] = ("analyze user", "analyze item", "match")
 #: The section that holds each task's answer.
@@ -220,17 +219,6 @@ def _as_list(value: Any) -> list[Any]:
     return [] if value is None else list(value)
 
 
-def _flatten(value: Any) -> str:
-    """Turn a text field that may be a list (categories) or a mapping (details) into one line of text."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, Mapping):
-        return "; ".join(f"{k}: {_flatten(v)}" for k, v in value.items() if v is not None and _flatten(v).strip())
-    if hasattr(value, "__iter__"):
-        return ", ".join(_flatten(v) for v in value if v is not None and _flatten(v).strip())
-    return str(value)
-
-
 def _item_text(item: Mapping[str, Any] | None, max_field_chars: int | None) -> list[str]:
     """Lines describing an item from its text fields (``title`` first, then the others in a stable order)."""
     if not item:
@@ -241,7 +229,7 @@ def _item_text(item: Mapping[str, Any] | None, max_field_chars: int | None) -> l
         value = _get(item, key)
         if value is None:
             continue
-        text = clip_text(_flatten(value), max_field_chars)
+        text = clip_text(flatten_text(value) or "", max_field_chars)
         if text:
             lines.append(f"{key.replace('_', ' ').capitalize()}: {text}")
     return lines

@@ -3,10 +3,9 @@
 """Builders of test inputs in the project's own formats: prepared-sample parquet (the contract every command reads),
 generation JSON lines and TbR responses. One definition of the contract schema for all tests.
 
-:data:`CONTRACT_SCHEMA` is the rating file of earlier versions (no task fields: every row is a rating row);
-:data:`TASK_CONTRACT_SCHEMA` is the one schema of every task (issue 12 contract: ``extra_info.task``,
-``extra_info.candidates``, ``extra_info.like_threshold`` and a ``candidates`` column, null where they do not apply).
-:func:`write_prepared` picks the second as soon as one row has a task."""
+:data:`CONTRACT_SCHEMA` is the one schema of every task (issue 12 contract: ``extra_info.task``,
+``extra_info.candidates``, ``extra_info.like_threshold`` and a ``candidates`` column, null where they do not apply);
+:func:`ranking_row` and :func:`like_row` build rows of the new tasks."""
 
 from __future__ import annotations
 
@@ -38,6 +37,9 @@ CONTRACT_SCHEMA = pa.schema(
                     ("timestamp", pa.int64()),
                     ("rating_min", pa.float64()),
                     ("rating_max", pa.float64()),
+                    ("task", pa.string()),
+                    ("candidates", pa.list_(pa.string())),
+                    ("like_threshold", pa.float64()),
                 ]
             ),
         ),
@@ -81,31 +83,15 @@ CONTRACT_SCHEMA = pa.schema(
         ("item_avg_rating", pa.float64()),
         ("user_profile", pa.string()),
         ("item_profile", pa.string()),
-    ]
-)
-
-
-_ITEM_FIELDS = ("title", "categories", "brand", "description", "features", "details")
-_EXTRA_FIELDS = CONTRACT_SCHEMA.field("extra_info").type
-TASK_CONTRACT_SCHEMA = pa.schema(
-    [
-        *(f for f in CONTRACT_SCHEMA if f.name != "extra_info"),
-        (
-            "extra_info",
-            pa.struct(
-                [
-                    *(_EXTRA_FIELDS.field(k) for k in range(_EXTRA_FIELDS.num_fields)),
-                    ("task", pa.string()),
-                    ("candidates", pa.list_(pa.string())),
-                    ("like_threshold", pa.float64()),
-                ]
-            ),
-        ),
         (
             "candidates",
             pa.list_(
                 pa.struct(
-                    [("item_id", pa.string()), *((k, pa.string()) for k in _ITEM_FIELDS), ("avg_rating", pa.float64())]
+                    [
+                        (k, pa.string())
+                        for k in ("item_id", "title", "categories", "brand", "description", "features", "details")
+                    ]
+                    + [("avg_rating", pa.float64())]
                 )
             ),
         ),
@@ -227,11 +213,9 @@ def like_row(
 
 
 def write_prepared(path: Path, rows: Sequence[dict[str, Any]]) -> Path:
-    """Write ``rows`` as a prepared-sample parquet with the contract's exact schema (:data:`TASK_CONTRACT_SCHEMA` when a
-    row has a task)."""
+    """Write ``rows`` as a prepared-sample parquet with the contract's exact schema."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tasks = any(row["extra_info"].get("task") for row in rows)
-    pq.write_table(pa.Table.from_pylist(list(rows), schema=TASK_CONTRACT_SCHEMA if tasks else CONTRACT_SCHEMA), path)
+    pq.write_table(pa.Table.from_pylist(list(rows), schema=CONTRACT_SCHEMA), path)
     return path
 
 

@@ -4,9 +4,15 @@
 
 from __future__ import annotations
 
-import pyarrow.parquet as pq
+import subprocess
+import sys
 
-from reczero_verl.prepare.render import SAMPLE_SCHEMA
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from reczero_verl import contract
+from reczero_verl.contract import SAMPLE_SCHEMA
 from tests.builders import CONTRACT_SCHEMA, prepared_row, write_prepared
 
 
@@ -21,3 +27,65 @@ def test_builder_follows_the_contract(tmp_path):
     row = table.to_pylist()[0]
     assert [m["role"] for m in row["prompt"]] == ["system", "user"]
     assert row["extra_info"]["index"] == 0 and row["reward_model"]["ground_truth"] == 4.0
+
+
+def test_reward_import_stays_free_of_pyarrow():
+    # the reward is imported in every verl reward worker; the schema (pyarrow) is built only on first use
+    code = "import sys, reczero_verl.reward; print('pyarrow' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+
+
+def test_schema_types_and_unknown_names():
+    assert contract.SAMPLE_SCHEMA.field("extra_info").type == contract.EXTRA_INFO_TYPE
+    assert contract.EXTRA_INFO_TYPE.names[-3:] == ["task", "candidates", "like_threshold"]
+    assert contract.CANDIDATES_TYPE.value_type.names == ["item_id", *contract.ITEM_FIELDS, "avg_rating"]
+    with pytest.raises(AttributeError):
+        contract.NOT_A_TYPE  # noqa: B018
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, None),
+        ("  ", None),
+        (" Shoes ", "Shoes"),
+        (["Clothing", ["Shoes"], None, "", "Clothing"], "Clothing, Shoes"),
+        ({"Material:": "cotton", "Size": None, "Fit": ["slim"]}, "Material: cotton; Fit: slim"),
+        (float("nan"), None),
+        (3, "3"),
+        (np.array(["a", "b"], dtype=object), "a, b"),
+    ],
+)
+def test_flatten_text(value, expected):
+    assert contract.flatten_text(value) == expected
+
+
+def test_prompt_messages_accepts_parquet_and_json_shapes():
+    messages = [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}]
+    assert contract.prompt_messages(messages) == messages
+    assert contract.prompt_messages(np.array(messages, dtype=object)) == messages
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [
+        (None, "not a list of messages"),
+        ("hello", "not a list of messages"),
+        ({"role": "user", "content": "u"}, "not a list of messages"),
+        ([], "must end with a user message"),
+        ([{"role": "user"}], r"prompt\[0\] has no string role/content"),
+        (["user: hi"], r"prompt\[0\] is not a \{role, content\} struct"),
+        ([{"role": "user", "content": "u"}, {"role": "assistant", "content": "a"}], "must end with a user message"),
+    ],
+)
+def test_prompt_messages_refuses(value, error):
+    with pytest.raises(ValueError, match=error):
+        contract.prompt_messages(value)
+
+
+def test_data_source_names():
+    assert contract.data_source("fashion") == "reczero/fashion"
+    assert contract.data_source("fashion", "ranking") == "reczero/fashion/ranking"
+    with pytest.raises(ValueError, match="not one of"):
+        contract.data_source("fashion", "ctr")

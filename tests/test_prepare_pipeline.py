@@ -20,8 +20,9 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
+from reczero_verl.contract import SAMPLE_SCHEMA
 from reczero_verl.prepare.cli import run_prepare
-from reczero_verl.prepare.render import SAMPLE_SCHEMA, TextBudgets, build_row
+from reczero_verl.prepare.render import TextBudgets, build_row
 from reczero_verl.prepare.sources import PrepareError
 from reczero_verl.template import clip_text
 

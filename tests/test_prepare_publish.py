@@ -21,10 +21,11 @@ import pyarrow.parquet as pq
 import pytest
 
 import reczero_verl
+from reczero_verl import durable
 from reczero_verl.cli import main as cli_main
 from reczero_verl.prepare import checks, pipeline, publish
 from reczero_verl.prepare.sources import PrepareError
-from reczero_verl.prepare.synthetic import write_amazon2018_dump
+from reczero_verl.sample_data.synthetic import write_amazon2018_dump
 from tests.test_prepare_pipeline import prepare
 
 REPO = Path(__file__).resolve().parents[1]
@@ -172,40 +173,12 @@ def test_rerun_replaces_the_whole_folder(tmp_path, inputs):
 
 
 def test_swap_without_rename_exchange(tmp_path, inputs, monkeypatch):
-    monkeypatch.setattr(publish, "_exchange", lambda a, b: False)
+    monkeypatch.setattr(durable, "_exchange", lambda a, b: False)
     out = tmp_path / "nested" / "data"
     prepare("amazon", "--reviews", inputs["small"], "--output-dir", out, "--max-test", 5)
     prepare("amazon", "--reviews", inputs["small"], "--output-dir", out, "--max-test", 7)
     assert assert_one_complete_run(out, inputs["small"])["written"]["test"] == 7
     assert staging_leftovers(out) == []
-
-
-def test_a_kill_inside_the_two_rename_swap_is_repaired(tmp_path):
-    """State after a SIGKILL between the two renames of the fallback swap: the folder is missing, the previous run
-    is in ``<staging>.old``, the new one in the staging folder, and no process holds the lock."""
-    target = tmp_path / "data"
-    lock = tmp_path / f".{target.name}.prepare-abc123.lock"
-    lock.write_text("")
-    stem = tmp_path / f".{target.name}.prepare-abc123"
-    (stem).mkdir()
-    (stem / "stats.json").write_text("new")
-    old = tmp_path / f".{target.name}.prepare-abc123.old"
-    old.mkdir()
-    (old / "stats.json").write_text("previous")
-    publish.clean_stale(target)
-    assert (target / "stats.json").read_text() == "previous"
-    assert not stem.exists() and not old.exists() and not lock.exists()
-
-
-def test_a_live_runs_staging_folder_is_not_touched(tmp_path):
-    target = tmp_path / "data"
-    stage = publish.start(target)  # holds its lock
-    try:
-        publish.clean_stale(target)
-        assert stage.path.is_dir() and stage.lock.exists()
-    finally:
-        stage.close()
-    assert staging_leftovers(target) == []
 
 
 def test_stats_json_identifies_the_run(tmp_path, inputs, monkeypatch):

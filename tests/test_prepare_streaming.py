@@ -26,11 +26,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from reczero_verl.contract import ITEM_FIELDS, SAMPLE_SCHEMA
 from reczero_verl.prepare import pipeline, render, samples, sources
 from reczero_verl.prepare.pipeline import PrepareConfig, SplitConfig, prepare_interactions
-from reczero_verl.prepare.render import SAMPLE_SCHEMA, Gathered, TextBudgets, build_row, render_chunk
+from reczero_verl.prepare.render import Gathered, TextBudgets, build_row, render_chunk
 from reczero_verl.prepare.sanitize import TextCleaner
-from reczero_verl.prepare.sources import ITEM_FIELDS
 from reczero_verl.prepare.store import StoreWriter
 from tests.test_prepare_pipeline import (
     prepare,

@@ -517,7 +517,7 @@ def test_every_grpo_recipe_scores_with_the_full_reward(recipe, composed, tiny_to
 # --------------------------------------------------------------------------------------------------------------------
 def _prepare(tmp_path: Path, name: str, rating_max: float, seed: int) -> Path:
     from reczero_verl import cli
-    from reczero_verl.prepare.synthetic import write_amazon2018_dump
+    from reczero_verl.sample_data.synthetic import write_amazon2018_dump
 
     raw = tmp_path / f"raw_{name}"
     raw.mkdir()

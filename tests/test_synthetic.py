@@ -7,14 +7,16 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import shlex
+import zlib
 from collections import Counter, defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
-from reczero_verl.prepare import synthetic
-from reczero_verl.prepare.synthetic import FASHION_5CORE_RATING_COUNTS, write_amazon2018_dump
+from reczero_verl.sample_data import synthetic
+from reczero_verl.sample_data.synthetic import FASHION_5CORE_RATING_COUNTS, write_amazon2018_dump
 
 N_REVIEWS, N_USERS, N_ITEMS = 3000, 300, 100
 
@@ -164,7 +166,7 @@ def test_repeated_pairs_are_variant_or_exact_copies(dump):
 def _sentence_polarity(text: str) -> list[int]:
     """Polarity (0 negative, 1 neutral, 2 positive) of each aspect sentence of ``text`` that a template produced."""
     found = []
-    for aspect in synthetic._ASPECTS:
+    for aspect in synthetic.vocabulary().aspects:
         for polarity, group in enumerate(aspect):
             for template in group:
                 pattern = re.escape(template).replace(r"\{material\}", ".+?").replace(r"\{color\}", ".+?")
@@ -187,7 +189,7 @@ def test_review_words_follow_the_rating(dump):
     stars = Counter(
         (r["summary"], int(r["overall"])) for r in records if r.get("summary", "").endswith(("Stars", "Star"))
     )
-    assert all(synthetic._STAR_SUMMARY[rating - 1] == summary for summary, rating in stars)
+    assert all(synthetic.vocabulary().star_summaries[rating - 1] == summary for summary, rating in stars)
 
 
 def test_meta_matches_the_reviewed_items(dump):
@@ -220,24 +222,66 @@ def test_bad_configuration_names_the_field(tmp_path, kwargs, field):
     assert not (tmp_path / "r.json").exists()
 
 
-def test_bundled_sample_is_what_its_readme_says(tmp_path):
-    """The shipped sample regenerates line for line from the command in its README, with the counts stated there."""
-    folder = Path(synthetic.__file__).resolve().parent.parent / "sample_data"
+def _readme_command(readme: str) -> list[str]:
+    """The arguments of the ``python -m reczero_verl.sample_data.synthetic`` command of the README's bash block."""
+    block = re.search(r"```bash\n(python -m reczero_verl\.sample_data\.synthetic .*?)```", readme, re.DOTALL)
+    assert block, "the README gives the generating command"
+    words = shlex.split(block.group(1).replace("\\\n", " "))
+    assert words[:3] == ["python", "-m", "reczero_verl.sample_data.synthetic"]
+    return words[3:]
+
+
+def test_bundled_sample_is_what_its_readme_says(tmp_path, capsys):
+    """The README's command, run as written but into tmp_path, rewrites the shipped sample; its counts are stated."""
+    folder = Path(synthetic.__file__).resolve().parent
     readme = (folder / "README.md").read_text(encoding="utf-8")
-    command = re.search(r"--n-reviews (\d+) --n-users (\d+) --n-items (\d+) --seed (\d+)", readme)
-    assert command, "the README gives the generating command"
-    n_reviews, n_users, n_items, seed = (int(x) for x in command.groups())
-    stats = write_amazon2018_dump(tmp_path / "r.json", tmp_path / "m.json", n_reviews, n_users, n_items, seed)
-    shipped = _read_lines(folder / "amazon2018_sample_reviews.json.gz")
-    assert shipped == _read_lines(tmp_path / "r.json")
-    assert _read_lines(folder / "amazon2018_sample_meta.json.gz") == _read_lines(tmp_path / "m.json")
+    argv = _readme_command(readme)
+    shipped = {flag: folder / Path(argv[argv.index(flag) + 1]).name for flag in ("--reviews", "--meta")}
+    for flag, path in shipped.items():  # the command writes the shipped files (from the repository root)
+        assert argv[argv.index(flag) + 1] == f"reczero_verl/sample_data/{path.name}" and path.is_file()
+        argv[argv.index(flag) + 1] = str(tmp_path / path.name)
+    assert synthetic.main(argv) == 0
+    stats = json.loads(capsys.readouterr().out)
+    stated_zlib = re.search(r"zlib\s+(\d+\.\d+\.\d+)", readme)
+    assert stated_zlib, "the README names the zlib release that wrote the files"
+    for path in shipped.values():
+        assert _read_lines(path) == _read_lines(tmp_path / path.name), path.name
+        if zlib.ZLIB_RUNTIME_VERSION == stated_zlib.group(1):  # the gzip bytes depend on zlib's release
+            assert path.read_bytes() == (tmp_path / path.name).read_bytes(), f"{path.name}: other gzip bytes"
     counts = stats["rating_counts"]
     assert f"{counts['1']} / {counts['2']} / {counts['3']} / {counts['4']} / {counts['5']:,}" in readme
-    assert (
-        f"| `amazon2018_sample_reviews.json.gz` | Amazon 2018 reviews, JSON lines (gzip) | {len(shipped):,} |" in readme
-    )
+    n_lines = len(_read_lines(shipped["--reviews"]))
+    assert f"| `amazon2018_sample_reviews.json.gz` | Amazon 2018 reviews, JSON lines (gzip) | {n_lines:,} |" in readme
     assert f'plus {stats["n_variant_lines"]} "variant" lines' in readme
-    assert sum(f.stat().st_size for f in folder.iterdir()) < 1_000_000
+    assert sum(f.stat().st_size for f in folder.glob("*.gz")) < 1_000_000
+
+
+def test_vocabulary_is_read_once_and_frozen():
+    vocab = synthetic.vocabulary()
+    assert synthetic.vocabulary() is vocab
+    assert len(vocab.families) == 10 and vocab.aspect_names[0] == "fit" and len(vocab.openers) == 5
+    assert all(isinstance(group, tuple) for group in (vocab.brands, *vocab.openers, *vocab.aspects[0]))
+    with pytest.raises(AttributeError):
+        vocab.brands = ()  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda v: v["context"].append('Said "wow".'), "need JSON escaping"),
+        (lambda v: v["openers"].pop("5"), "openers must map the rating levels"),
+        (lambda v: v["families"][0].update(colors="no_such_palette"), "names no palette"),
+        (lambda v: v["brands"].clear(), "empty word lists"),
+        (lambda v: v.update(star_summaries=["One Star"]), "star_summaries"),
+    ],
+)
+def test_a_bad_vocabulary_file_is_refused(tmp_path, edit, message):
+    raw = json.loads(synthetic.VOCABULARY_PATH.read_text(encoding="utf-8"))
+    edit(raw)
+    path = tmp_path / "vocabulary.json"
+    path.write_text(json.dumps(raw), encoding="utf-8")
+    with pytest.raises(ValueError, match=message):
+        synthetic.load_vocabulary(path)
 
 
 def test_command_line_writes_the_dump_and_prints_its_stats(tmp_path, capsys):

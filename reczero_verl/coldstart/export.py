@@ -7,18 +7,15 @@
 teacher's TbR answer as the assistant turn), which ``verl.trainer.sft_trainer`` reads as is with
 ``data.messages_key=messages``. ``data_source`` and ``extra_info`` (the sample's identity and scale, its truth and
 task, ``origin`` = direct or rationalized, the teacher model) ride along for analysis. Files are written to a temporary
-name and renamed, so a reader never sees half a file.
+name and renamed (:mod:`reczero_verl.durable`), so a reader never sees half a file.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import os
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from reczero_verl.coldstart.journal import JournalState
@@ -39,8 +36,7 @@ __all__ = [
     "sft_schema",
     "build_sft_rows",
     "split_train_val",
-    "write_parquet_atomic",
-    "write_json_atomic",
+    "sft_table",
     "journal_totals",
 ]
 
@@ -154,23 +150,11 @@ def split_train_val(
     return train, val
 
 
-def write_parquet_atomic(rows: Sequence[dict[str, Any]], path: str | Path) -> None:
-    """Write ``rows`` with :func:`sft_schema` to ``path`` through a temporary file and a rename."""
+def sft_table(rows: Sequence[dict[str, Any]]) -> Any:
+    """``rows`` as a pyarrow table with :func:`sft_schema`."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(pa.Table.from_pylist(list(rows), schema=sft_schema()), tmp)
-    os.replace(tmp, path)
-
-
-def write_json_atomic(data: Mapping[str, Any], path: str | Path) -> None:
-    """Write ``data`` as indented JSON through a temporary file and a rename."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    return pa.Table.from_pylist(list(rows), schema=sft_schema())
 
 
 def journal_totals(state: JournalState) -> dict[str, Any]:

@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reczero_verl.durable import DurableAppender
+from reczero_verl.durable import exclusive_lock as _exclusive_lock
 from reczero_verl.errors import EXIT_BAD_INPUT, ReczeroError
-from reczero_verl.jsonl import DurableAppender
-from reczero_verl.jsonl import exclusive_lock as _exclusive_lock
 
 logger = logging.getLogger(__name__)
 

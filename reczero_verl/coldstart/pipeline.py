@@ -31,13 +31,13 @@ from reczero_verl.coldstart.export import (
     STATS_NAME,
     build_sft_rows,
     journal_totals,
+    sft_table,
     split_train_val,
-    write_json_atomic,
-    write_parquet_atomic,
 )
 from reczero_verl.coldstart.journal import JOURNAL_NAME, Journal, JournalState, exclusive_lock, read_journal
 from reczero_verl.coldstart.runner import EndpointDownError, LeakCheck, RunCounters, now_utc, run_samples
 from reczero_verl.coldstart.samples import Sample, attach_prompts, read_meta, stratified_order
+from reczero_verl.durable import write_json_atomic, write_parquet_atomic
 from reczero_verl.errors import EXIT_BAD_INPUT, EXIT_FAILED, BadInputError, ReczeroError
 
 logger = logging.getLogger("reczero_verl.coldstart")
@@ -304,9 +304,9 @@ def _export(config: ColdstartConfig, selection: _Selection, counters: RunCounter
     state = read_journal(out_dir / JOURNAL_NAME)
     rows = build_sft_rows(state, selection.by_index)
     train, val = split_train_val(rows, config.val_ratio, config.seed)
-    write_parquet_atomic(train, out_dir / SFT_TRAIN_NAME)
+    write_parquet_atomic(sft_table(train), out_dir / SFT_TRAIN_NAME)
     if val or config.val_ratio > 0:
-        write_parquet_atomic(val, out_dir / SFT_VAL_NAME)
+        write_parquet_atomic(sft_table(val), out_dir / SFT_VAL_NAME)
     finished = sum(1 for s in selection.selected if s.index in state.finals)
     stats = {
         **journal_totals(state),

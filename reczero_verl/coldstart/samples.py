@@ -24,10 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from reczero_verl.coldstart.traces import round_half_up
-from reczero_verl.contract import prompt_spec, rating_scale
+from reczero_verl.contract import TASKS, prompt_messages, prompt_spec, rating_scale
 from reczero_verl.errors import BadInputError
 from reczero_verl.reward import like_label, parse_ground_truth, target_position
-from reczero_verl.template import TASKS
 
 logger = logging.getLogger(__name__)
 
@@ -85,22 +84,6 @@ def prompt_digest(messages: Sequence[Mapping[str, str]]) -> str:
     """SHA-1 of the messages' roles and contents: a resumed run checks that a sample's prompt did not change."""
     canonical = json.dumps([[m["role"], m["content"]] for m in messages], ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha1(canonical.encode("utf-8")).hexdigest()
-
-
-def _messages(value: Any) -> list[dict[str, str]]:
-    if value is None or isinstance(value, str | bytes) or not hasattr(value, "__iter__"):
-        raise ValueError("prompt is not a list of messages")
-    messages = []
-    for n, message in enumerate(value):
-        if not isinstance(message, Mapping):
-            raise ValueError(f"prompt[{n}] is not a {{role, content}} struct")
-        role, content = message.get("role"), message.get("content")
-        if not isinstance(role, str) or not isinstance(content, str):
-            raise ValueError(f"prompt[{n}] has no string role/content")
-        messages.append({"role": role, "content": content})
-    if not messages or messages[-1]["role"] != "user":
-        raise ValueError("prompt must end with a user message")
-    return messages
 
 
 def _row_to_meta(row: Mapping[str, Any], position: int) -> Sample:
@@ -222,7 +205,7 @@ def attach_prompts(
                 column = batch.column(0).take(hits).to_pylist()
                 for local, value in zip(hits, column, strict=True):
                     try:
-                        messages[offset + local] = _messages(value)
+                        messages[offset + local] = prompt_messages(value)
                     except (ValueError, TypeError) as exc:
                         _problem(problems, strict, path, offset + local, exc)
             offset += batch.num_rows

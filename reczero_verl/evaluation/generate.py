@@ -54,6 +54,8 @@ from typing import Any
 
 import pandas as pd
 
+from reczero_verl.contract import prompt_messages
+from reczero_verl.durable import DurableAppender, exclusive_lock, write_json_atomic
 from reczero_verl.errors import EXIT_OK
 from reczero_verl.evaluation.data import (
     EvaluationInputError,
@@ -63,7 +65,6 @@ from reczero_verl.evaluation.data import (
     read_parquet,
     targets_from_frame,
 )
-from reczero_verl.jsonl import DurableAppender, exclusive_lock
 from reczero_verl.options import (
     add_option,
     as_paths,
@@ -315,7 +316,7 @@ def _check_settings(path: Path, settings: dict[str, Any], resuming: bool) -> Non
             path,
             settings_path.name,
         )
-    settings_path.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+    write_json_atomic(settings, settings_path)
 
 
 # --------------------------------------------------------------------------------------------- rating logits
@@ -638,9 +639,9 @@ def _stored_messages(frame: pd.DataFrame, data: Path) -> list[list[dict[str, str
     messages = []
     for pos, prompt in enumerate(frame["prompt"]):
         try:
-            messages.append([{"role": str(m["role"]), "content": str(m["content"])} for m in prompt])
-        except (TypeError, KeyError):
-            raise EvaluationInputError(f"{data}: row {pos}: 'prompt' is not a list of role/content messages") from None
+            messages.append(prompt_messages(prompt))
+        except ValueError as err:
+            raise EvaluationInputError(f"{data}: row {pos}: {err}") from None
     return messages
 
 

@@ -25,8 +25,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import shutil
-import uuid
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,6 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from reczero_verl import durable
 from reczero_verl.evaluation.data import EvaluationInputError, first_few
 from reczero_verl.evaluation.metrics import errors, rating_groups
 
@@ -66,7 +65,7 @@ __all__ = [
 
 #: What a report folder of ``evaluate`` or ``baselines`` holds; anything else in it is not ours to replace.
 REPORT_NAMES: frozenset[str] = frozenset({"metrics.json", "predictions.parquet", "report.md", "plots"})
-_STAGING, _OLD = "staging", "old"
+_STAGING = "report"  # staging folders: .<output>.report-*
 
 
 @dataclass(frozen=True)
@@ -76,11 +75,6 @@ class PublishedReport:
 
     metrics: dict[str, Any]
     report: Path
-
-
-def _sibling(output: Path, kind: str) -> Path:
-    """A hidden, unique folder name beside ``output`` (same file system, so a rename swaps it in)."""
-    return output.parent / f".{output.name}.{kind}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
 def check_report_dir(output: Path, owned: Collection[str] = REPORT_NAMES) -> None:
@@ -108,31 +102,23 @@ def check_report_dir(output: Path, owned: Collection[str] = REPORT_NAMES) -> Non
 
 @contextmanager
 def published_report(output: Path, owned: Collection[str] = REPORT_NAMES) -> Iterator[Path]:
-    """Yield an empty staging folder; when the block succeeds, it replaces ``output`` (kept as is on failure).
-
-    The swap is two renames (the old folder aside, the new one in), then the old one is deleted, so ``output`` never
-    holds a mix of two reports. A crash between the two renames leaves the old report in ``.<name>.old-*``.
-    """
+    """Yield an empty staging folder; when the block succeeds, it replaces ``output`` whole (kept as is on failure;
+    see :func:`reczero_verl.durable.staged_folder`)."""
     check_report_dir(output, owned)
-    stage = _sibling(output, _STAGING)
-    stage.mkdir()
     try:
-        yield stage
-        old = None
-        if output.exists():
-            old = _sibling(output, _OLD)
-            output.rename(old)
+        stage = durable.start_staging(output, _STAGING)
+    except OSError as err:
+        raise EvaluationInputError(f"--output-dir {output}: cannot stage the report ({err.strerror or err})") from err
+    try:
+        yield stage.path
         try:
-            stage.rename(output)
-        except OSError:
-            if old is not None:
-                old.rename(output)
-            raise
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+            stage.publish()
+        except OSError as err:
+            raise EvaluationInputError(
+                f"--output-dir {output}: could not publish the report ({err.strerror or err})"
+            ) from err
+    finally:
+        stage.close()
     logger.debug("report published to %s", output)
 
 

@@ -10,7 +10,8 @@ Sub-commands, one per raw format::
     reczero-verl prepare interactions --input FILE --user-col U --item-col I --rating-col R --time-col T \\
         --output-dir DIR [options]
 
-From Python: ``run_prepare(["amazon", "--reviews", ..., "--output-dir", ...])`` returns the stats dict.
+From Python: :func:`reczero_verl.prepare.api.prepare` with typed inputs (this module only parses into them);
+``run_prepare(argv)`` runs a command line in-process.
 Top-level imports stay light (no torch, no verl): ``reczero-verl --help`` must answer at once.
 """
 
@@ -21,12 +22,14 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .render import TextBudgets
 from .sources import PrepareError
+
+if TYPE_CHECKING:
+    from . import api
 
 #: Options that do not change what a run writes (where it runs, how fast): left out of stats.json's ``run.options``.
 _NOT_RUN_OPTIONS = frozenset(
@@ -258,87 +261,46 @@ def _check_run(args: argparse.Namespace) -> None:
     checks.check_memory_limit(args.memory_limit)
 
 
-def execute(args: argparse.Namespace) -> dict[str, Any]:
-    """Run the ``prepare`` sub-command described by ``args``; returns the stats (also in ``stats.json``).
+def source_of(args: argparse.Namespace) -> api.Source:
+    """The typed input description of the parsed sub-command."""
+    from . import api, sources
 
-    Raises :class:`PrepareError` (exit code 2 from the command line) for bad input or options, before the pipeline
-    when it can be known before."""
-    from . import pipeline, sources
-    from .checks import check_input_file
-
-    _check_run(args)
-    config = _config(args)
     if args.source == "amazon":
-        reviews = check_input_file(args.reviews, "--reviews")
-        meta_path = None if args.meta is None else check_input_file(args.meta, "--meta")
-        source = sources.amazon_reviews(reviews)
-        cross = args.cross_item_dedup == "on" or (args.cross_item_dedup == "auto" and source.kind == "amazon2018")
-        config = replace(config, cross_item_dedup=cross)
-        meta = None
-        if meta_path is not None:
-            meta = sources.JsonLinesMeta(meta_path, ("parent_asin", "asin"), sources.amazon_item)
-        return pipeline.prepare_interactions(source, config, meta, {"reviews": reviews, "meta": meta_path})
+        return api.AmazonReviews(reviews=args.reviews, meta=args.meta, cross_item_dedup=args.cross_item_dedup)
     if args.source == "yelp":
-        reviews = check_input_file(args.reviews, "--reviews")
-        business_path = None if args.business is None else check_input_file(args.business, "--business")
-        business = None
-        if business_path is not None:
-            business = sources.JsonLinesMeta(business_path, ("business_id",), sources.yelp_item)
-        return pipeline.prepare_interactions(
-            sources.yelp_reviews(reviews), config, business, {"reviews": reviews, "business": business_path}
-        )
+        return api.YelpReviews(reviews=args.reviews, business=args.business)
     if args.source == "imdb":
-        path = check_input_file(args.input, "--input")
-        return pipeline.prepare_exp3rt(path, config, source_name="exp3rt")
+        return api.Exp3rtFile(input=args.input)
     if args.source == "interactions":
-        return _interactions(args, config)
+        item_cols = sources.parse_item_cols(args.item_cols)
+        return api.InteractionsTable(
+            input=args.input,
+            user_col=args.user_col,
+            item_col=args.item_col,
+            rating_col=args.rating_col,
+            time_col=args.time_col,
+            time_unit=args.time_unit,
+            text_col=args.text_col,
+            item_cols=item_cols,
+            format=args.format,
+            delimiter=args.delimiter,
+            items=args.items,
+            items_id_col=args.items_id_col,
+            items_cols=None if args.items_cols is None else sources.parse_item_cols(args.items_cols),
+        )
     raise PrepareError(f"unknown source {args.source!r}")
 
 
-def _interactions(args: argparse.Namespace, config: Any) -> dict[str, Any]:
-    """``prepare interactions``: check the files and their columns, then run the pipeline."""
-    from . import pipeline, sources
-    from .checks import check_input_file
+def execute(args: argparse.Namespace) -> dict[str, Any]:
+    """Run the ``prepare`` sub-command described by ``args`` (:func:`reczero_verl.prepare.api.prepare`); returns the
+    stats (also in ``stats.json``).
 
-    path = check_input_file(args.input, "--input")
-    item_cols = sources.parse_item_cols(args.item_cols)
-    required = {
-        "--user-col": args.user_col,
-        "--item-col": args.item_col,
-        "--rating-col": args.rating_col,
-        "--time-col": args.time_col,
-    }
-    optional = {"--text-col": args.text_col, **{f"--item-cols {f}=": c for f, c in item_cols.items()}}
-    sources.check_columns(path, args.format, required, optional, args.delimiter)
-    source = sources.interactions_table(
-        path,
-        fmt=args.format,
-        user_col=args.user_col,
-        item_col=args.item_col,
-        rating_col=args.rating_col,
-        time_col=args.time_col,
-        text_col=args.text_col,
-        item_cols=item_cols,
-        time_unit=args.time_unit,
-        delimiter=args.delimiter,
-    )
-    items = None
-    items_path = None
-    if args.items is not None:
-        items_path = check_input_file(args.items, "--items")
-        items_cols = sources.parse_item_cols(args.items_cols) if args.items_cols is not None else item_cols
-        if not items_cols:
-            raise PrepareError("--items needs --items-cols (or --item-cols) FIELD=COLUMN entries")
-        id_col = args.items_id_col or args.item_col
-        sources.check_columns(
-            items_path,
-            "auto",
-            {"--items-id-col": id_col, **{f"--items-cols {f}=": c for f, c in items_cols.items()}},
-            {},
-            args.delimiter,
-        )
-        items = sources.TableItems(items_path, "auto", id_col, items_cols, args.delimiter)
-    return pipeline.prepare_interactions(source, config, items, {"input": path, "items": items_path})
+    Raises :class:`PrepareError` (exit code 2 from the command line) for bad input or options, before the pipeline
+    when it can be known before."""
+    from . import api
+
+    _check_run(args)
+    return api.prepare(source_of(args), _config(args))
 
 
 def main(args: argparse.Namespace) -> int:
@@ -365,7 +327,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_prepare(argv: Sequence[str]) -> dict[str, Any]:
-    """Python API: ``run_prepare(["amazon", "--reviews", p, "--output-dir", d, ...])`` -> stats dict.
+    """A command line in-process: ``run_prepare(["amazon", "--reviews", p, "--output-dir", d, ...])`` -> stats dict
+    (for typed arguments use :func:`reczero_verl.prepare.api.prepare`).
 
     Raises :class:`PrepareError` on bad input (``SystemExit`` on bad options, as argparse does).
     """

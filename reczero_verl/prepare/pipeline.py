@@ -51,6 +51,7 @@ from typing import Any
 import duckdb
 
 from reczero_verl import __version__
+from reczero_verl.durable import write_json_atomic
 
 from . import checks, publish, samples
 from .render import TextBudgets, build_row, write_samples
@@ -811,7 +812,6 @@ def finish_stats(
 ) -> dict[str, Any]:
     """Fill the accounting part of ``stats`` (checking read = written + dropped) and write ``stats.json`` into
     ``out_dir``. A run that writes nothing says so loudly, with the main reason and a hint (also in stats.json)."""
-    import json
 
     dropped = {r: int(dropped.get(r, 0)) for r in DROP_REASONS}
     stats.update(
@@ -837,8 +837,8 @@ def finish_stats(
             ", ".join(empty["first"]) or "-",
             empty["hint"],
         )
-    path = out_dir / "stats.json"
-    path.write_text(json.dumps(stats, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    # the bytes of earlier releases (ASCII escapes; NaN as written by json.dumps)
+    write_json_atomic(stats, out_dir / "stats.json", ensure_ascii=True, allow_nan=True)
     return stats
 
 

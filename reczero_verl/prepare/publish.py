@@ -4,14 +4,8 @@
 
 Why: writing ``train.parquet``, ``test.parquet`` and ``stats.json`` one after the other into the output folder means
 a run killed half-way (``kill -9``, out of memory, a full disk) leaves the new train file beside the old test file:
-test targets that are also train targets, and a ``stats.json`` describing neither. Here a run writes into a staging
-folder beside the output folder (same parent, so the same file system) and, once every file is written and synced,
-swaps the two folders: with ``renameat2(RENAME_EXCHANGE)`` on Linux (one atomic step), else with two renames (the
-folder then briefly does not exist; a run killed in that instant is restored by the next run). The previous run is
-then deleted.
-
-A staging folder is held by an ``flock`` on its ``.lock`` file, which the kernel releases when the process dies:
-the next run into the same output folder deletes the staging folders whose lock is free (left by a killed run).
+test targets that are also train targets, and a ``stats.json`` describing neither. A run is therefore written into a
+staging folder and swapped in whole (:func:`reczero_verl.durable.staged_folder`, which says how).
 
 The output folder is checked before the pipeline starts: it must be a folder (or not exist yet) under folders, whose
 parent is writable, and hold nothing but a previous run's files (a swap would delete anything else).
@@ -20,23 +14,17 @@ parent is writable, and hold nothing but a previous run's files (a swap would de
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import errno
 import logging
 import os
-import shutil
-import sys
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from .sources import PrepareError
+from reczero_verl import durable
+from reczero_verl.durable import StagedFolder
 
-try:  # POSIX only; without it stale staging folders are left for the user to delete
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
+from .sources import PrepareError
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +33,8 @@ RUN_FILES: frozenset[str] = frozenset({"train.parquet", "val.parquet", "test.par
 _LEGACY_SUFFIX = ".parquet.tmp"  # left by a killed run of a version that wrote files in place
 
 
-def _staging_prefix(target: Path) -> str:
-    return f".{target.name}.prepare-"
+#: Staging folders of a run into ``DIR`` are ``.DIR.prepare-*`` (see :func:`reczero_verl.durable.staged_folder`).
+STAGING_KIND = "prepare"
 
 
 def check_output_dir(path: Path) -> Path:
@@ -96,153 +84,42 @@ def _probe_writable(folder: Path, option_value: Path) -> None:
     os.unlink(name)
 
 
-def _exchange(a: Path, b: Path) -> bool:
-    """Atomically swap two paths with Linux's ``renameat2(RENAME_EXCHANGE)``; ``False`` where unsupported."""
-    if not sys.platform.startswith("linux"):
-        return False
-    libc = ctypes.CDLL(None, use_errno=True)
-    renameat2 = getattr(libc, "renameat2", None)
-    if renameat2 is None:
-        return False
-    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    at_fdcwd, rename_exchange = -100, 2
-    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
-        return True
-    err = ctypes.get_errno()
-    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP):
-        return False
-    raise OSError(err, os.strerror(err), str(b))
-
-
-def _fsync(path: Path) -> None:
-    """Flush a file or a folder to disk (a folder's entries make the renames durable)."""
-    flags = os.O_RDONLY | (os.O_DIRECTORY if path.is_dir() and hasattr(os, "O_DIRECTORY") else 0)
-    try:
-        fd = os.open(path, flags)
-    except OSError:  # some platforms cannot open folders
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _lock_is_free(lock: Path) -> bool:
-    """True when no live process holds ``lock`` (its staging folder was left by a killed run)."""
-    if fcntl is None:
-        return False
-    try:
-        fd = os.open(lock, os.O_RDWR)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return False
-    finally:
-        os.close(fd)  # closing releases the probe's lock
-    return True
-
-
-def clean_stale(target: Path) -> None:
-    """Delete the staging folders of killed runs into ``target``; restore ``target`` when a killed two-rename swap
-    left it missing (its previous run is then in ``<staging>.old``)."""
-    parent = target.parent
-    if not parent.is_dir():
-        return
-    for lock in sorted(parent.glob(_glob_escape(_staging_prefix(target)) + "*.lock")):
-        if not _lock_is_free(lock):
-            continue
-        stem = lock.with_name(lock.name.removesuffix(".lock"))
-        old = stem.with_name(stem.name + ".old")
-        if old.is_dir() and not target.exists():
-            logger.warning("restoring %s from %s (a run was killed while publishing)", target, old)
-            os.rename(old, target)
-        for leftover in (stem, old):
-            if leftover.is_dir():
-                logger.info("removing %s, left by a killed prepare run", leftover)
-                shutil.rmtree(leftover, ignore_errors=True)
-        lock.unlink(missing_ok=True)
-
-
-def _glob_escape(name: str) -> str:
-    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
-
-
-@dataclass
-class Staging:
-    """A staging folder for one run into ``target``; write the files into :attr:`path`, then :meth:`publish`."""
-
-    target: Path
-    path: Path
-    lock: Path
-    _lock_fd: int | None = field(default=None, repr=False)
-    published: bool = False
-
-    def publish(self) -> None:
-        """Make the staged files the output folder (atomically where the platform allows), delete the previous run."""
-        for entry in self.path.iterdir():
-            _fsync(entry)
-        _fsync(self.path)
-        try:
-            if not self.target.exists():
-                os.rename(self.path, self.target)
-            elif _exchange(self.path, self.target):
-                pass  # self.path now holds the previous run
-            else:
-                old = self.path.with_name(self.path.name + ".old")
-                os.rename(self.target, old)
-                os.rename(self.path, self.target)
-                os.rename(old, self.path)
-        except OSError as exc:
-            raise PrepareError(
-                f"could not publish the run into --output-dir {self.target} ({exc.strerror or exc}); the staged files "
-                f"are in {self.path}"
-            ) from exc
-        _fsync(self.target.parent)
-        self.published = True
-        logger.info("published %s", self.target)
-
-    def close(self) -> None:
-        """Delete the staging folder (the previous run after :meth:`publish`, or an unfinished run) and its lock."""
-        shutil.rmtree(self.path, ignore_errors=True)
-        shutil.rmtree(self.path.with_name(self.path.name + ".old"), ignore_errors=True)
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
-        self.lock.unlink(missing_ok=True)
-
-
-def start(output_dir: Path) -> Staging:
-    """Check ``output_dir``, delete stale staging folders and create this run's (locked) staging folder beside it."""
+@contextlib.contextmanager
+def staged_output(output_dir: Path) -> Iterator[_Publishing]:
+    """``with staged_output(dir) as stage: ...write into stage.path...; stage.publish()``: on any error, or without
+    :meth:`~reczero_verl.durable.StagedFolder.publish`, the output folder keeps its previous run and the staged files
+    are deleted. Failures to stage or to publish are :class:`PrepareError` naming ``--output-dir``."""
     target = check_output_dir(output_dir)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        clean_stale(target)
-        fd, lock_name = tempfile.mkstemp(prefix=_staging_prefix(target), suffix=".lock", dir=target.parent)
+        stage = durable.start_staging(target, STAGING_KIND)
     except OSError as exc:
         raise PrepareError(
             f"--output-dir {output_dir}: cannot write in {target.parent} ({exc.strerror or exc}), where the run is "
             "staged before it replaces the folder: pass a folder whose parent you can write to"
         ) from exc
-    if fcntl is not None:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-    lock = Path(lock_name)
-    path = lock.with_name(lock.name.removesuffix(".lock"))
-    path.mkdir()
-    return Staging(target=target, path=path, lock=lock, _lock_fd=fd)
-
-
-@contextlib.contextmanager
-def staged_output(output_dir: Path) -> Iterator[Staging]:
-    """``with staged_output(dir) as stage: ...write into stage.path...; stage.publish()``: on any error, or without
-    :meth:`Staging.publish`, the output folder keeps its previous run and the staged files are deleted."""
-    stage = start(output_dir)
     try:
-        yield stage
+        yield _Publishing(stage)
     finally:
         if not stage.published:
-            logger.info("run not published: %s keeps its previous contents", stage.target)
+            logger.info("run not published: %s keeps its previous contents", target)
         stage.close()
+
+
+@dataclass
+class _Publishing:
+    """A :class:`~reczero_verl.durable.StagedFolder` whose :meth:`publish` failure names ``--output-dir``."""
+
+    stage: StagedFolder
+
+    @property
+    def path(self) -> Path:
+        return self.stage.path
+
+    def publish(self) -> None:
+        try:
+            self.stage.publish()
+        except OSError as exc:
+            raise PrepareError(
+                f"could not publish the run into --output-dir {self.stage.target} ({exc.strerror or exc}); the staged "
+                f"files are in {self.stage.path}"
+            ) from exc

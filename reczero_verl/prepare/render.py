@@ -39,55 +39,22 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from reczero_verl.contract import (
+    ABILITIES,
+    CANDIDATES_TYPE,
+    DEFAULT_TASK,
+    EXTRA_INFO_TYPE,
+    ITEM_FIELDS,
+    ITEM_HISTORY_TYPE,
+    PROMPT_TYPE,
+    REWARD_TYPE,
+    SAMPLE_SCHEMA,
+    TARGET_ITEM_TYPE,
+    USER_HISTORY_TYPE,
+)
 from reczero_verl.template import build_messages, clip_text, format_rating, system_prompt
 
 from .sanitize import _SUSPECT, KINDS, TextCleaner, neutralise
-from .sources import ITEM_FIELDS
-
-_STR = pa.string()
-
-PROMPT_TYPE = pa.list_(pa.struct([("role", _STR), ("content", _STR)]))
-REWARD_TYPE = pa.struct([("style", _STR), ("ground_truth", pa.float64())])
-EXTRA_INFO_TYPE = pa.struct(
-    [
-        ("split", _STR),
-        ("index", pa.int64()),
-        ("user_id", _STR),
-        ("item_id", _STR),
-        ("timestamp", pa.int64()),
-        ("rating_min", pa.float64()),
-        ("rating_max", pa.float64()),
-    ]
-)
-USER_HISTORY_TYPE = pa.list_(
-    pa.struct(
-        [("item_id", _STR), ("rating", pa.float64()), ("timestamp", pa.int64()), ("title", _STR), ("review", _STR)]
-    )
-)
-ITEM_HISTORY_TYPE = pa.list_(
-    pa.struct([("user_id", _STR), ("rating", pa.float64()), ("timestamp", pa.int64()), ("review", _STR)])
-)
-TARGET_ITEM_TYPE = pa.struct([("item_id", _STR)] + [(f, _STR) for f in ITEM_FIELDS])
-
-#: The schema of every prepared parquet file, whatever the source (so verl can concatenate datasets).
-SAMPLE_SCHEMA = pa.schema(
-    [
-        ("data_source", _STR),
-        ("ability", _STR),
-        ("prompt", PROMPT_TYPE),
-        ("reward_model", REWARD_TYPE),
-        ("extra_info", EXTRA_INFO_TYPE),
-        ("user_history", USER_HISTORY_TYPE),
-        ("item_history", ITEM_HISTORY_TYPE),
-        ("target_item", TARGET_ITEM_TYPE),
-        ("user_avg_rating", pa.float64()),
-        ("item_avg_rating", pa.float64()),
-        ("user_profile", _STR),
-        ("item_profile", _STR),
-    ]
-)
-
-ABILITY = "rating_prediction"
 
 
 @dataclass(frozen=True)
@@ -184,7 +151,7 @@ def build_row(
         target_item[name] = _text(cleaner, raw_item.get(name), name, budgets.item_field(name))
     row: dict[str, Any] = {
         "data_source": data_source,
-        "ability": ABILITY,
+        "ability": ABILITIES[DEFAULT_TASK],
         "prompt": None,
         "reward_model": {"style": "rule", "ground_truth": float(target["rating"])},
         "extra_info": {
@@ -195,6 +162,9 @@ def build_row(
             "timestamp": None if target.get("timestamp") is None else int(target["timestamp"]),
             "rating_min": float(rating_min),
             "rating_max": float(rating_max),
+            "task": None,
+            "candidates": None,
+            "like_threshold": None,
         },
         "user_history": user_history,
         "item_history": item_history,
@@ -203,6 +173,7 @@ def build_row(
         "item_avg_rating": _num(target.get("item_avg_rating")),
         "user_profile": _text(cleaner, target.get("user_profile"), "profile", budgets.profile),
         "item_profile": _text(cleaner, target.get("item_profile"), "profile", budgets.profile),
+        "candidates": None,
     }
     row["prompt"] = build_messages(row, variant="tbr", rating_min=rating_min, rating_max=rating_max)
     return row
@@ -542,7 +513,7 @@ def render_chunk(
     timestamp = targets["ts"].combine_chunks().cast(pa.int64())
     columns = {
         "data_source": _const(data_source, n),
-        "ability": _const(ABILITY, n),
+        "ability": _const(ABILITIES[DEFAULT_TASK], n),
         "prompt": prompt,
         "reward_model": pa.StructArray.from_arrays([_const("rule", n), rating], fields=list(REWARD_TYPE)),
         "extra_info": pa.StructArray.from_arrays(
@@ -554,6 +525,9 @@ def render_chunk(
                 timestamp,
                 pa.array(np.full(n, float(rating_min))),
                 pa.array(np.full(n, float(rating_max))),
+                pa.nulls(n, pa.string()),
+                pa.nulls(n, EXTRA_INFO_TYPE.field("candidates").type),
+                pa.nulls(n, pa.float64()),
             ],
             fields=list(EXTRA_INFO_TYPE),
         ),
@@ -591,6 +565,7 @@ def render_chunk(
         "item_avg_rating": _nan_to_null(i_avg),
         "user_profile": pa.nulls(n, pa.string()),
         "item_profile": pa.nulls(n, pa.string()),
+        "candidates": pa.nulls(n, CANDIDATES_TYPE),
     }
     return pa.Table.from_arrays([columns[f.name] for f in SAMPLE_SCHEMA], schema=SAMPLE_SCHEMA)
 

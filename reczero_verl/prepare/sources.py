@@ -38,12 +38,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reczero_verl.contract import ITEM_FIELDS, flatten_text
 from reczero_verl.errors import BadInputError
 
 logger = logging.getLogger(__name__)
 
-#: Fields of the ``target_item`` struct of the contract, besides ``item_id``.
-ITEM_FIELDS: tuple[str, ...] = ("title", "categories", "brand", "description", "features", "details")
 
 #: Longest line DuckDB accepts when reading raw text lines or JSON records (bytes).
 MAX_LINE_BYTES = 64 * 1024 * 1024
@@ -502,25 +501,6 @@ def parse_item_cols(specs: Sequence[str]) -> dict[str, str]:
 # ----------------------------------------------------------------------------------------------------------------
 # Item metadata
 # ----------------------------------------------------------------------------------------------------------------
-
-
-def flatten_text(value: Any, sep: str = ", ") -> str | None:
-    """One line of text from a metadata value: lists joined with ``sep`` (nested lists too, duplicates removed),
-    mappings as ``key: value; ...``; ``None`` when nothing is left."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        text = value.strip()
-        return text or None
-    if isinstance(value, Mapping):
-        parts = [f"{str(k).strip().rstrip(':')}: {t}" for k, v in value.items() if (t := flatten_text(v, sep))]
-        return "; ".join(parts) or None
-    if isinstance(value, (list, tuple)):
-        parts = [t for v in value if (t := flatten_text(v, sep))]
-        return sep.join(dict.fromkeys(parts)) or None
-    if isinstance(value, float) and value != value:
-        return None
-    return str(value)
 
 
 def _details(record: Mapping[str, Any], keys: Sequence[str]) -> str | None:

@@ -25,7 +25,9 @@ The model behind the data: users and items get Zipf-like popularity (every user 
 latent factors that depend on the product family + noise) cut at quantiles so that the marginal distribution matches
 the real ``AMAZON_FASHION_5.json``; the text is made of templated sentences about item aspects whose polarity follows
 the rating. Everything derives from one ``seed``: the same arguments give byte-identical files, gzip included
-(with the same numpy and zlib releases).
+(with the same numpy and zlib releases). The words (families, brands, names, sentence templates) are data, in
+``vocabulary.json`` beside this module, read once; editing that file changes the bytes of every dump, the bundled
+sample included (``README.md`` here gives the command that regenerates it).
 
 Cost: the per-review numbers are numpy arrays (peak resident memory about 230 bytes a review: 300 MB for one million
 reviews, 135 MB for 250k, measured); the text is produced and written in chunks, so the strings are never all in
@@ -35,6 +37,7 @@ memory. One million reviews take about 20 s of CPU. Only stdlib and numpy are im
 from __future__ import annotations
 
 import argparse
+import functools
 import gzip
 import io
 import itertools
@@ -50,6 +53,8 @@ from typing import IO, Any
 
 import numpy as np
 
+from reczero_verl.sample_data import VOCABULARY_FILE
+
 logger = logging.getLogger(__name__)
 
 #: Rating counts 1..5 of the real AMAZON_FASHION_5.json (see shared/data/amazon2018_fashion_5core/README.md):
@@ -60,20 +65,15 @@ _DAY = 86_400
 #: Most users or items a dump may have (identifiers are drawn from 36**8 values at least; see _random_ids).
 _MAX_ENTITIES = 10**8
 _BASE36 = np.frombuffer(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", dtype=np.uint8)
-_MONTHS = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
+_MONTHS = tuple("January February March April May June July August September October November December".split())
+#: P(positive), P(neutral) of an aspect sentence given the (text) rating level 1..5; the rest is negative.
+_POLARITY = np.array([[0.04, 0.10], [0.15, 0.25], [0.40, 0.35], [0.78, 0.15], [0.95, 0.04]])
+#: Number of aspect sentences 0..8 (before the +1, capped at 8, that ratings <= 2 get: unhappy reviewers write more).
+_N_SENT_P = np.array([0.15, 0.22, 0.22, 0.16, 0.11, 0.07, 0.04, 0.02, 0.01])
+#: The words of the generated files: product families, brands, names and sentence templates (data, not code).
+VOCABULARY_PATH = Path(__file__).with_name(VOCABULARY_FILE)
+_LEVELS = ("1", "2", "3", "4", "5")
+_POLARITIES = ("negative", "neutral", "positive")
 
 
 @dataclass(frozen=True)
@@ -89,283 +89,119 @@ class Family:
     colors: tuple[str, ...]
 
 
-_CLOTHING_SIZES = ("X-Small", "Small", "Medium", "Large", "X-Large", "XX-Large")
-_SHOE_SIZES = ("6 B(M) US", "7 B(M) US", "8 B(M) US", "9 B(M) US", "10 D(M) US", "11 D(M) US", "12 D(M) US")
-_ROOT = "Clothing, Shoes & Jewelry"
-_FABRIC_COLORS = (
-    "Black",
-    "Navy",
-    "White",
-    "Red",
-    "Heather Grey",
-    "Beige",
-    "Olive",
-    "Burgundy",
-    "Pink",
-    "Royal Blue",
-    "Forest Green",
-)
-_LEATHER_COLORS = ("Black", "Brown", "Tan", "Cognac", "Grey", "Navy", "Burgundy")
-_METAL_COLORS = ("Silver", "Gold", "Rose Gold", "Black", "Gunmetal")
-_LENS_COLORS = ("Black/Grey", "Gold/Green", "Tortoise/Brown", "Silver/Blue Mirror", "Matte Black/Smoke")
+@dataclass(frozen=True)
+class Vocabulary:
+    """Every word the generator writes, as read from ``vocabulary.json``; the order of each tuple is part of the seed.
 
-FAMILIES: tuple[Family, ...] = (
-    Family(
-        "dress",
-        ("Casual", "Maxi", "Wrap", "Cocktail", "Summer"),
-        (_ROOT, "Women", "Clothing", "Dresses"),
-        ("cotton", "chiffon", "rayon", "linen", "polyester"),
-        _CLOTHING_SIZES,
-        ("Machine wash cold", "Hidden back zipper", "Lined", "Knee length", "Imported"),
-        _FABRIC_COLORS,
-    ),
-    Family(
-        "t-shirt",
-        ("Crew Neck", "V-Neck", "Graphic", "Slim Fit", "Pocket"),
-        (_ROOT, "Men", "Clothing", "Shirts", "T-Shirts"),
-        ("cotton", "jersey", "tri-blend", "polyester"),
-        _CLOTHING_SIZES,
-        ("100% Cotton", "Tag-free collar", "Pre-shrunk", "Machine wash", "Imported"),
-        _FABRIC_COLORS,
-    ),
-    Family(
-        "pair of jeans",
-        ("Straight Leg", "Skinny", "Bootcut", "Relaxed Fit"),
-        (_ROOT, "Women", "Clothing", "Jeans"),
-        ("denim", "stretch denim", "cotton"),
-        ("26W x 30L", "28W x 30L", "30W x 32L", "32W x 32L", "34W x 32L", "36W x 34L"),
-        ("Five-pocket styling", "Zip fly with button closure", "Mid rise", "Machine wash"),
-        ("Dark Wash", "Medium Wash", "Light Wash", "Black", "White"),
-    ),
-    Family(
-        "pair of sneakers",
-        ("Running", "Training", "Walking", "Court", "Slip-On"),
-        (_ROOT, "Men", "Shoes", "Athletic", "Running"),
-        ("mesh", "knit", "synthetic", "leather"),
-        _SHOE_SIZES,
-        ("Rubber sole", "Cushioned insole", "Breathable upper", "Lace-up closure", "Shaft measures low-top"),
-        _FABRIC_COLORS,
-    ),
-    Family(
-        "pair of boots",
-        ("Ankle", "Chelsea", "Hiking", "Riding", "Work"),
-        (_ROOT, "Women", "Shoes", "Boots"),
-        ("leather", "suede", "faux leather", "canvas"),
-        _SHOE_SIZES,
-        ("Rubber sole", "Heel measures approximately 1.5 inches", "Side zipper", "Water resistant"),
-        _LEATHER_COLORS,
-    ),
-    Family(
-        "watch",
-        ("Analog", "Chronograph", "Dress", "Sport", "Digital"),
-        (_ROOT, "Men", "Watches", "Wrist Watches"),
-        ("stainless steel", "leather", "silicone", "titanium"),
-        (),
-        ("Japanese quartz movement", "Water resistant to 100m", "Mineral crystal", "Case diameter: 42mm"),
-        _METAL_COLORS,
-    ),
-    Family(
-        "handbag",
-        ("Tote", "Crossbody", "Shoulder", "Satchel", "Clutch"),
-        (_ROOT, "Women", "Handbags & Wallets", "Shoulder Bags"),
-        ("leather", "vegan leather", "canvas", "nylon"),
-        (),
-        ("Zipper closure", "Adjustable strap", "Interior zip pocket", "Imported"),
-        _LEATHER_COLORS,
-    ),
-    Family(
-        "pair of sunglasses",
-        ("Aviator", "Wayfarer", "Round", "Cat Eye", "Sport"),
-        (_ROOT, "Men", "Accessories", "Sunglasses & Eyewear Accessories", "Sunglasses"),
-        ("acetate", "metal", "polycarbonate"),
-        (),
-        ("UV400 protection", "Polarized lenses", "Lens width: 58 millimeters", "Includes case"),
-        _LENS_COLORS,
-    ),
-    Family(
-        "hoodie",
-        ("Pullover", "Full-Zip", "Fleece", "Lightweight"),
-        (_ROOT, "Women", "Clothing", "Active", "Active Hoodies"),
-        ("fleece", "cotton", "french terry", "polyester"),
-        _CLOTHING_SIZES,
-        ("Kangaroo pocket", "Drawstring hood", "Ribbed cuffs and hem", "Machine wash"),
-        _FABRIC_COLORS,
-    ),
-    Family(
-        "necklace",
-        ("Pendant", "Chain", "Choker", "Layered"),
-        (_ROOT, "Women", "Jewelry", "Necklaces", "Pendants"),
-        ("sterling silver", "gold plated brass", "stainless steel"),
-        (),
-        ("Lobster clasp", "Chain length 18 inches", "Nickel free", "Gift box included"),
-        _METAL_COLORS,
-    ),
-)
+    ``aspects[a][p]`` are the sentence templates of aspect ``a`` (fit, material, ...) at polarity ``p`` (0 negative,
+    1 neutral, 2 positive); ``openers``, ``closers``, ``short_reviews`` and ``summaries`` hold one tuple per rating
+    level 1..5. Templates may hold the placeholders ``{noun}``, ``{material}`` and ``{color}``.
+    """
 
-_BRANDS = (
-    "Northfield",
-    "Calder &amp; Co.",
-    "Veloura",
-    "Brightline",
-    "Marlowe",
-    "Oakhurst",
-    "Tessa Lane",
-    "Kestrel",
-    "Juniper Row",
-    "Halden",
-    "Ridgeway",
-    "Solène",
-    "Corvus",
-    "Amberly",
-    "Trailmark",
-    "Fennick",
-    "Loomcraft",
-    "Bluewater",
-    "Ostara",
-    "Pinecrest",
-)
-_FIRST_NAMES = (
-    "Tonya",
-    "Heather",
-    "Chelsea",
-    "Michael",
-    "Jennifer",
-    "David",
-    "Maria",
-    "James",
-    "Linda",
-    "Robert",
-    "Patricia",
-    "John",
-    "Susan",
-    "Daniel",
-    "Karen",
-    "Chris",
-    "Ashley",
-    "Kevin",
-    "Emily",
-    "Brian",
-    "Sarah",
-    "Jason",
-    "Amanda",
-    "Mark",
-    "Melissa",
-    "Steve",
-    "Nicole",
-    "Paul",
-    "Rachel",
-    "Tom",
-    "José",
-    "Zoë",
-    "Renée",
-    "Ana",
-    "Wei",
-    "Priya",
-    "Omar",
-    "Kim",
-)
+    families: tuple[Family, ...]
+    brands: tuple[str, ...]
+    first_names: tuple[str, ...]
+    aspect_names: tuple[str, ...]
+    aspects: tuple[tuple[tuple[str, ...], ...], ...]
+    context: tuple[str, ...]
+    openers: tuple[tuple[str, ...], ...]
+    closers: tuple[tuple[str, ...], ...]
+    short_reviews: tuple[tuple[str, ...], ...]
+    star_summaries: tuple[str, ...]
+    summaries: tuple[tuple[str, ...], ...]
 
-#: Aspect sentences by polarity (0 negative, 1 neutral, 2 positive). Placeholders: {noun}, {material}, {color}.
-_ASPECTS: tuple[tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]], ...] = (
-    (  # fit
-        ("Runs very small, order a size up.", "Way too big even in my usual size.", "The sizing chart is way off."),
-        ("Fits okay but a little snug in places.", "Runs slightly large but still wearable."),
-        ("Fits true to size.", "The fit is perfect.", "Fits like a glove.", "Sizing was spot on."),
-    ),
-    (  # material
-        ("The {material} feels cheap and thin.", "The {material} started pilling after one wash."),
-        ("The {material} is thinner than I expected.", "The {material} is fine, nothing special."),
-        ("The {material} feels soft and well made.", "Nice quality {material}.", "Love the feel of the {material}."),
-    ),
-    (  # color
-        ("The {color} looks nothing like the photo.", "The color faded after the first wash."),
-        ("The {color} is a bit darker than in the picture.",),
-        ("The {color} is exactly as pictured.", "Love the {color}, it is even nicer in person."),
-    ),
-    (  # comfort
-        ("Uncomfortable after an hour.", "It rubs and pinches no matter what I do."),
-        ("Comfortable enough for short periods.",),
-        ("Very comfortable to wear all day.", "So comfortable.", "Comfortable right out of the box."),
-    ),
-    (  # durability
-        (
-            "Fell apart after two weeks.",
-            "The stitching came loose almost right away.",
-            "Broke the second time I used it.",
-        ),
-        ("Decent quality for the price.", "Time will tell how it holds up."),
-        ("Seems very durable.", "Still looks new after months of use.", "Very well constructed."),
-    ),
-    (  # price
-        ("Not worth the price.", "Overpriced for what you get."),
-        ("The price is fair.",),
-        ("Great value for the money.", "Worth every penny.", "You cannot beat the price."),
-    ),
-    (  # shipping
-        ("Arrived late and the package was damaged.", "It came with a missing tag and looked used."),
-        ("Shipping took a while but it arrived.",),
-        ("Arrived quickly and well packaged.", "Shipping was fast."),
-    ),
-    (  # look
-        ("Looks much cheaper than in the pictures.", "Not flattering at all."),
-        ("Looks fine, nothing special.",),
-        ("Looks great and I got lots of compliments.", "Very stylish {noun}.", "Looks even better in person."),
-    ),
-)
-_OPENERS: tuple[tuple[str, ...], ...] = (  # by rating level 1..5
-    ("Terrible {noun}.", "Do not buy this {noun}.", "Complete waste of money.", "Worst purchase I have made."),
-    ("Disappointed with this {noun}.", "Not what I expected.", "I wanted to like this {noun}."),
-    ("It is an okay {noun}.", "Mixed feelings about this {noun}.", "Not bad, not great.", "It is fine for the price."),
-    ("Really nice {noun}.", "Pretty happy with this {noun}.", "Good {noun} overall.", "I like it a lot."),
-    (
-        "I love this {noun}!",
-        "Absolutely love it.",
-        "Best {noun} I have ever bought.",
-        "Exactly what I was looking for.",
-        "Bought this {noun} as a gift and she loves it.",
-    ),
-)
-_CLOSERS: tuple[tuple[str, ...], ...] = (
-    ("Returned it.", "Save your money.", "Sending it back."),
-    ("Probably returning it.", "Would not buy again."),
-    ("Might keep it.", "It will do.", "Not sure I would buy again."),
-    ("Would recommend.", "Overall happy with it.", "Would buy again."),
-    ("Would definitely buy again.", "Highly recommend!", "Ordering another color."),
-)
-_SHORT: tuple[tuple[str, ...], ...] = (
-    ("Awful.", "Junk.", "Cheap junk, returned."),
-    ("Meh.", "Not great.", "Poor quality."),
-    ("Okay.", "It's alright.", "Average."),
-    ("Nice.", "Good product.", "Pretty good.", "Nice {noun}."),
-    ("Great product and price!", "Love it!", "Perfect.", "Excellent", "Great {noun}!"),
-)
-_STAR_SUMMARY = ("One Star", "Two Stars", "Three Stars", "Four Stars", "Five Stars")
-_SUMMARIES: tuple[tuple[str, ...], ...] = (
-    ("Terrible", "Do not buy", "Fell apart", "Waste of money"),
-    ("Disappointed", "Not as pictured", "Poor fit"),
-    ("Okay", "Just okay", "Mixed feelings", "Average quality"),
-    ("Nice {noun}", "Good value", "Pretty good", "Happy with it"),
-    ("Love it", "Great {noun}!", "Perfect fit", "Excellent quality", "Beautiful"),
-)
-#: P(positive), P(neutral) of an aspect sentence given the (text) rating level 1..5; the rest is negative.
-_POLARITY = np.array([[0.04, 0.10], [0.15, 0.25], [0.40, 0.35], [0.78, 0.15], [0.95, 0.04]])
-#: Context sentences (no polarity) that some reviewers add after their opening line.
-_CONTEXT = (
-    "I usually wear a medium and ordered my usual size.",
-    "Bought it for a trip to Italy last summer.",
-    "My husband picked it out for me.",
-    "I have washed it several times now.",
-    "I have had it for about three months now.",
-    "I wore it to a wedding last weekend.",
-    "This is my second one, the first lasted two years.",
-    "I compared it with a few similar ones before ordering.",
-    "Ordered it on sale.",
-    "I am fairly picky about {noun} purchases.",
-)
-#: Number of aspect sentences 0..8 (before the +1, capped at 8, that ratings <= 2 get: unhappy reviewers write more).
-_N_SENT_P = np.array([0.15, 0.22, 0.22, 0.16, 0.11, 0.07, 0.04, 0.02, 0.01])
-_N_ASPECTS = len(_ASPECTS)
-_MAX_TEMPLATES = max(len(group) for aspect in _ASPECTS for group in aspect)
+    @property
+    def max_templates(self) -> int:
+        """Size of the largest group of aspect templates (a review's template draws are reduced modulo group sizes)."""
+        return max(len(group) for aspect in self.aspects for group in aspect)
+
+    def words(self) -> list[str]:
+        """Every template and word that review lines quote as is (without JSON escaping)."""
+        words = list(itertools.chain(self.star_summaries, self.context, *self.openers, *self.closers))
+        words += itertools.chain(*self.short_reviews, *self.summaries, *itertools.chain(*self.aspects))
+        for family in self.families:
+            words += [family.noun, *family.materials, *family.sizes, *family.colors]
+            words += [c.lower() for c in family.colors]
+        return words
+
+
+def load_vocabulary(path: str | Path) -> Vocabulary:
+    """Read and check a vocabulary file; ValueError names what is wrong (see :func:`vocabulary` for the bundled one)."""
+    raw = json.loads(Path(path).read_text(encoding="utf-8"))
+
+    def strings(value: Any, where: str) -> tuple[str, ...]:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ValueError(f"{path}: {where} must be a list of strings")
+        return tuple(value)
+
+    def by_level(name: str) -> tuple[tuple[str, ...], ...]:
+        groups = raw[name]
+        if not isinstance(groups, dict) or tuple(groups) != _LEVELS:
+            raise ValueError(f"{path}: {name} must map the rating levels {', '.join(_LEVELS)}, in that order")
+        return tuple(strings(groups[level], f"{name}[{level}]") for level in _LEVELS)
+
+    palettes = {name: strings(words, f"palettes.{name}") for name, words in raw["palettes"].items()}
+
+    def palette(value: Any, where: str) -> tuple[str, ...]:
+        if isinstance(value, str):
+            if value not in palettes:
+                raise ValueError(f"{path}: {where} names no palette: {value!r}")
+            return palettes[value]
+        return strings(value, where)
+
+    families = tuple(
+        Family(
+            noun=f["noun"],
+            kinds=strings(f["kinds"], f"families[{k}].kinds"),
+            category=(raw["category_root"], *strings(f["category"], f"families[{k}].category")),
+            materials=strings(f["materials"], f"families[{k}].materials"),
+            sizes=palette(f["sizes"], f"families[{k}].sizes"),
+            features=strings(f["features"], f"families[{k}].features"),
+            colors=palette(f["colors"], f"families[{k}].colors"),
+        )
+        for k, f in enumerate(raw["families"])
+    )
+    vocab = Vocabulary(
+        families=families,
+        brands=strings(raw["brands"], "brands"),
+        first_names=strings(raw["first_names"], "first_names"),
+        aspect_names=tuple(a["aspect"] for a in raw["aspects"]),
+        aspects=tuple(tuple(strings(a[p], f"aspects.{a['aspect']}.{p}") for p in _POLARITIES) for a in raw["aspects"]),
+        context=strings(raw["context"], "context"),
+        openers=by_level("openers"),
+        closers=by_level("closers"),
+        short_reviews=by_level("short_reviews"),
+        star_summaries=strings(raw["star_summaries"], "star_summaries"),
+        summaries=by_level("summaries"),
+    )
+    if len(vocab.star_summaries) != len(_LEVELS):
+        raise ValueError(f"{path}: star_summaries must have one entry per rating level 1..5")
+    if not vocab.families or not vocab.aspects:
+        raise ValueError(f"{path}: needs at least one family and one aspect")
+    empty = [name for name, group in _groups(vocab) if not group]
+    if empty:
+        raise ValueError(f"{path}: empty word lists: {empty}")
+    unsafe = [word for word in vocab.words() if _json_str(word) != f'"{word}"']
+    if unsafe:  # review lines quote these without escaping
+        raise ValueError(f"{path}: vocabulary entries need JSON escaping: {unsafe}")
+    return vocab
+
+
+def _groups(vocab: Vocabulary) -> Iterator[tuple[str, tuple[str, ...]]]:
+    """(name, word list) of every list that the generator picks an entry of."""
+    yield from (("brands", vocab.brands), ("first_names", vocab.first_names), ("context", vocab.context))
+    for name, aspect in zip(vocab.aspect_names, vocab.aspects, strict=True):
+        yield from ((f"aspects.{name}.{p}", group) for p, group in zip(_POLARITIES, aspect, strict=True))
+    for name in ("openers", "closers", "short_reviews", "summaries"):
+        yield from ((f"{name}[{level}]", group) for level, group in zip(_LEVELS, getattr(vocab, name), strict=True))
+    for family in vocab.families:
+        yield from ((f"{family.noun}.{field}", getattr(family, field)) for field in ("kinds", "materials", "colors"))
+
+
+@functools.cache
+def vocabulary() -> Vocabulary:
+    """The bundled vocabulary (``vocabulary.json`` beside this module), read and checked once per process."""
+    return load_vocabulary(VOCABULARY_PATH)
 
 
 @dataclass(frozen=True)
@@ -530,7 +366,8 @@ def _build_users(cfg: SyntheticConfig, rng: np.random.Generator) -> tuple[np.nda
     extra = np.where(rng.random(n) < 0.5, _BASE36[rng.integers(0, 36, n)].view("S1").astype(str), "")
     user_ids = np.char.add(np.char.add("A", core), extra)  # distinct cores: distinct ids whatever the extra char
     kind = rng.random(n)
-    first = rng.integers(0, len(_FIRST_NAMES), n)
+    first_names = vocabulary().first_names
+    first = rng.integers(0, len(first_names), n)
     initial = rng.integers(0, 26, n)
     names: list[str | None] = []
     for k, f, i in zip(kind.tolist(), first.tolist(), initial.tolist(), strict=True):
@@ -541,9 +378,9 @@ def _build_users(cfg: SyntheticConfig, rng: np.random.Generator) -> tuple[np.nda
         elif k < 0.19:
             names.append("Kindle Customer")
         elif k < 0.60:
-            names.append(f"{_FIRST_NAMES[f]} {chr(65 + i)}.")
+            names.append(f"{first_names[f]} {chr(65 + i)}.")
         else:
-            names.append(_FIRST_NAMES[f])
+            names.append(first_names[f])
     return user_ids, names
 
 
@@ -582,7 +419,7 @@ def _ratings(
     k = cfg.n_factors
     user_bias = 0.45 * rng.standard_t(4, cfg.n_users).clip(-6, 6)
     item_bias = 0.35 * rng.standard_normal(cfg.n_items)
-    family_factors = 0.45 * rng.standard_normal((len(FAMILIES), k))
+    family_factors = 0.45 * rng.standard_normal((len(vocabulary().families), k))
     user_factors = 0.45 * rng.standard_normal((cfg.n_users, k))
     item_factors = family_factors[item_family] + 0.25 * rng.standard_normal((cfg.n_items, k))
     score = np.empty(len(user), dtype=np.float64)
@@ -613,16 +450,17 @@ def _review_days(
 
 def _build_world(cfg: SyntheticConfig) -> _World:
     """Draw everything numeric: who reviewed what, when, how, and the text/style choices of each review."""
+    vocab = vocabulary()
     rng = np.random.default_rng(np.random.SeedSequence(cfg.seed))
     span = int((np.datetime64(cfg.end) - np.datetime64(cfg.start)).astype(np.int64))
 
     user_ids, user_names = _build_users(cfg, rng)
     asins = np.char.add("B0", _random_ids(rng, cfg.n_items, 8))
-    item_family = rng.integers(0, len(FAMILIES), cfg.n_items).astype(np.int16)
+    item_family = rng.integers(0, len(vocab.families), cfg.n_items).astype(np.int16)
     item_material = rng.integers(0, 1 << 15, cfg.n_items).astype(np.int16)  # reduced mod len(materials) later
     item_has_style = rng.random(cfg.n_items) < 0.9
     # Each item comes in 1..5 colours of its family's palette (distinct: the first ones of a random permutation).
-    palette_size = np.array([len(f.colors) for f in FAMILIES])[item_family]
+    palette_size = np.array([len(f.colors) for f in vocab.families])[item_family]
     widest = int(palette_size.max())
     keys = rng.random((cfg.n_items, widest))
     keys[np.arange(widest)[None, :] >= palette_size[:, None]] = 2.0
@@ -638,16 +476,16 @@ def _build_world(cfg: SyntheticConfig) -> _World:
     # Text choices: the words follow the rating, with some slack (a 4-star review written like a 5 or a 3).
     shift = rng.choice(np.array([-1, 0, 1], dtype=np.int8), size=n, p=[0.08, 0.84, 0.08])
     text_level = np.clip(rating + shift, 1, 5).astype(np.int8)
-    slots = _N_ASPECTS  # each aspect at most once in a review
+    slots = len(vocab.aspects)  # each aspect at most once in a review
     n_sent = np.minimum(rng.choice(len(_N_SENT_P), size=n, p=_N_SENT_P) + (rating <= 2), slots).astype(np.int8)
     opener = np.where(rng.random(n) < 0.7, rng.integers(0, 1 << 15, n), -1).astype(np.int16)
-    context = np.where(rng.random(n) < 0.25, rng.integers(0, len(_CONTEXT), n), -1).astype(np.int8)
+    context = np.where(rng.random(n) < 0.25, rng.integers(0, len(vocab.context), n), -1).astype(np.int8)
     closer = np.where(rng.random(n) < 0.4, rng.integers(0, 1 << 15, n), -1).astype(np.int16)
     short = rng.random(n) < 0.12  # one short line only ("Love it!"), as many real reviews are
     n_sent[short] = 0
     opener[short] = context[short] = closer[short] = -1
     # Distinct aspects within a review: row r talks about the aspects in the order of a random permutation.
-    permutations = np.array(list(itertools.permutations(range(_N_ASPECTS))), dtype=np.int8)
+    permutations = np.array(list(itertools.permutations(range(slots))), dtype=np.int8)
     aspect = permutations[rng.integers(0, len(permutations), n)]
     # 2 positive (u < P(pos)), 1 neutral (u < P(pos) + P(neu)), 0 negative; float32 keeps the (n, slots) draw small.
     u = rng.random((n, slots), dtype=np.float32)
@@ -655,12 +493,12 @@ def _build_world(cfg: SyntheticConfig) -> _World:
     p_not_neg = _POLARITY.sum(axis=1).astype(np.float32)[text_level - 1][:, None]
     polarity = (u < p_pos).astype(np.int8) + (u < p_not_neg).astype(np.int8)
     del u
-    template = rng.integers(0, _MAX_TEMPLATES * 64, (n, slots), dtype=np.int16)
+    template = rng.integers(0, vocab.max_templates * 64, (n, slots), dtype=np.int16)
     summary = np.where(rng.random(n) < 0.35, -1, rng.integers(0, 1 << 15, n)).astype(np.int16)
 
     # Style: one of the item's (colour, size) combinations. A variant line is the same review shown on another
     # combination (so only items with several combinations get one); an exact duplicate repeats the line as is.
-    n_sizes = np.maximum(np.array([len(f.sizes) for f in FAMILIES])[item_family], 1)
+    n_sizes = np.maximum(np.array([len(f.sizes) for f in vocab.families])[item_family], 1)
     combos = (n_colors * n_sizes)[item]
     combo = (rng.random(n) * combos).astype(np.int64)
     variants = np.flatnonzero((rng.random(n) < cfg.variant_rate) & item_has_style[item] & (combos > 1))
@@ -726,18 +564,8 @@ def _json_str(text: str) -> str:
     return json.dumps(text)
 
 
-def _check_vocabulary() -> None:
-    """Fail loudly if a template or word would need JSON escaping (review lines quote them without escaping)."""
-    words = list(itertools.chain(_STAR_SUMMARY, _CONTEXT, *_OPENERS, *_CLOSERS, *_SHORT, *_SUMMARIES))
-    words += [t for aspect in _ASPECTS for group in aspect for t in group]
-    for family in FAMILIES:
-        words += [family.noun, *family.materials, *family.sizes, *family.colors, *(c.lower() for c in family.colors)]
-    unsafe = [word for word in words if _json_str(word) != f'"{word}"']
-    if unsafe:
-        raise ValueError(f"vocabulary entries need JSON escaping: {unsafe}")
-
-
 def _compose_text(
+    vocab: Vocabulary,
     level: int,
     opener: int,
     context: int,
@@ -750,27 +578,27 @@ def _compose_text(
     """A review body template at ``level`` (1..5): opener, context, aspect sentences and closer, or one short line."""
     parts: list[str] = []
     if opener >= 0:
-        group = _OPENERS[level - 1]
+        group = vocab.openers[level - 1]
         parts.append(group[opener % len(group)])
     if context >= 0:
-        parts.append(_CONTEXT[context])
+        parts.append(vocab.context[context])
     for s in range(n_sent):
-        group = _ASPECTS[aspects[s]][polarities[s]]
+        group = vocab.aspects[aspects[s]][polarities[s]]
         parts.append(group[templates[s] % len(group)])
     if closer >= 0:
-        group = _CLOSERS[level - 1]
+        group = vocab.closers[level - 1]
         parts.append(group[closer % len(group)])
     if not parts:
-        group = _SHORT[level - 1]
+        group = vocab.short_reviews[level - 1]
         parts.append(group[templates[0] % len(group)])
     return " ".join(parts)
 
 
-def _compose_summary(rating: int, level: int, choice: int) -> str:
+def _compose_summary(vocab: Vocabulary, rating: int, level: int, choice: int) -> str:
     """Amazon's automatic ``N Stars`` summary (``choice`` < 0) or a short phrase at ``level``."""
     if choice < 0:
-        return _STAR_SUMMARY[rating - 1]
-    group = _SUMMARIES[level - 1]
+        return vocab.star_summaries[rating - 1]
+    group = vocab.summaries[level - 1]
     return group[choice % len(group)]
 
 
@@ -796,13 +624,13 @@ class _ItemWords:
     has_style: bool
 
 
-def _item_words(w: _World) -> list[_ItemWords]:
+def _item_words(w: _World, vocab: Vocabulary) -> list[_ItemWords]:
     """Per-item words, resolved once so the per-line loop only indexes Python lists."""
     words = []
     for it, (fam, mat, has_style) in enumerate(
         zip(w.item_family.tolist(), w.item_material.tolist(), w.item_has_style.tolist(), strict=True)
     ):
-        family = FAMILIES[fam]
+        family = vocab.families[fam]
         words.append(
             _ItemWords(
                 asin=str(w.asins[it]),
@@ -822,13 +650,13 @@ def _review_lines(w: _World, start: np.datetime64, chunk: int) -> Iterator[tuple
     Rows are processed ``chunk`` at a time: their numpy columns become Python lists (numpy scalar access per field
     would dominate the cost), then each line is assembled from pre-escaped pieces.
     """
-    _check_vocabulary()
-    items = _item_words(w)
+    vocab = vocabulary()  # its words need no JSON escaping: load_vocabulary checked them
+    items = _item_words(w, vocab)
     user_ids = [_json_str(str(u)) for u in w.user_ids.tolist()]
     user_names = ["" if n is None else f'"reviewerName": {_json_str(n)}, ' for n in w.user_names]
     day0 = int(start.astype("datetime64[D]").astype(np.int64))
     summaries: dict[tuple[int, int, int, str], str] = {}  # a few hundred distinct summary fields
-    summary_group_size = np.array([len(group) for group in _SUMMARIES])
+    summary_group_size = np.array([len(group) for group in vocab.summaries])
     for lo in range(0, len(w.order), chunk):
         rows = w.order[lo : lo + chunk]
         year, month, dom = _dates(w.day[rows], start)
@@ -897,15 +725,15 @@ def _review_lines(w: _World, start: np.datetime64, chunk: int) -> Iterator[tuple
                 size = f'"Size:": " {item.sizes[size_pick % len(item.sizes)]}", ' if item.sizes else ""
                 style = f'"style": {{{size}"Color:": " {color}"}}, '
             text = ""
-            if has_text:  # safe to quote as is: _check_vocabulary() passed
-                body = _compose_text(level, opener, context, closer, n_sent, aspects, polarities, templates)
+            if has_text:  # safe to quote as is (see above)
+                body = _compose_text(vocab, level, opener, context, closer, n_sent, aspects, polarities, templates)
                 text_color = item.colors[text_color_pick % len(item.colors)].lower()
                 text = f'"reviewText": "{body.format(noun=item.noun, material=item.material, color=text_color)}", '
             summary_part = ""
             if has_summary:
                 key = (rating, level, summary, item.noun)
                 summary_part = summaries.get(key) or summaries.setdefault(
-                    key, f'"summary": "{_compose_summary(rating, level, summary).format(noun=item.noun)}", '
+                    key, f'"summary": "{_compose_summary(vocab, rating, level, summary).format(noun=item.noun)}", '
                 )
             yield (
                 f'{{{head}"overall": {rating}.0, {vote_part}"verified": {"true" if verified else "false"}, '
@@ -920,13 +748,14 @@ def _meta_lines(w: _World, seed: int, start: np.datetime64) -> Iterator[str]:
 
     The random draws are made for all items at once (scalar draws from a numpy Generator cost microseconds each).
     """
+    vocab = vocabulary()
     n = len(w.asins)
     rng = np.random.default_rng(np.random.SeedSequence([seed, 2018]))
     kind = rng.integers(0, 1 << 15, n).tolist()
-    brand = np.where(rng.random(n) < 0.93, rng.integers(0, len(_BRANDS), n), -1).tolist()
+    brand = np.where(rng.random(n) < 0.93, rng.integers(0, len(vocab.brands), n), -1).tolist()
     colour_in_title = (rng.random(n) < 0.5).tolist()
     n_description = rng.choice(3, size=n, p=[0.2, 0.4, 0.4]).tolist()
-    feature_keys = np.argsort(rng.random((n, max(len(f.features) for f in FAMILIES))), axis=1).tolist()
+    feature_keys = np.argsort(rng.random((n, max(len(f.features) for f in vocab.families))), axis=1).tolist()
     n_features = rng.integers(0, 1 << 15, n).tolist()
     price_kind = rng.random(n).tolist()
     price = rng.lognormal(3.2, 0.6, n).tolist()
@@ -941,11 +770,11 @@ def _meta_lines(w: _World, seed: int, start: np.datetime64) -> Iterator[str]:
     model = rng.integers(100, 1000, n).tolist()
     encode = json.JSONEncoder().encode
     for it in range(n):
-        family = FAMILIES[w.item_family[it]]
+        family = vocab.families[w.item_family[it]]
         item_kind = family.kinds[kind[it] % len(family.kinds)]
         material = family.materials[w.item_material[it] % len(family.materials)]
         colors = [family.colors[c] for c in w.item_colors[it]]
-        item_brand = _BRANDS[brand[it]] if brand[it] >= 0 else ""
+        item_brand = vocab.brands[brand[it]] if brand[it] >= 0 else ""
         noun_title = family.noun.removeprefix("pair of ").title()
         title = f"{item_brand} {family.category[1]}'s {item_kind} {material.title()} {noun_title}".strip()
         if len(colors) == 1 and colour_in_title[it]:
@@ -1079,9 +908,9 @@ def write_amazon2018_dump(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m reczero_verl.prepare.synthetic --reviews R --meta M --n-reviews N``: write a dump, print stats."""
+    """``python -m reczero_verl.sample_data.synthetic --reviews R --meta M --n-reviews N``: write, print stats."""
     parser = argparse.ArgumentParser(
-        prog="python -m reczero_verl.prepare.synthetic",
+        prog="python -m reczero_verl.sample_data.synthetic",
         description="Write a deterministic synthetic dump in the raw Amazon 2018 review + meta formats.",
     )
     parser.add_argument("--reviews", required=True, type=Path, help="reviews output (.json or .json.gz)")
