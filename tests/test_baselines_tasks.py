@@ -372,3 +372,13 @@ def test_bad_task_options_are_refused(caplog):
     assert "--bpr-lr must be more than 0" in caplog.text
     with pytest.raises(Exception, match="--like-prior"):
         T.TaskBaselineSettings(like_prior=-1.0)
+
+
+def test_targets_without_a_timestamp_are_refused_before_any_training_data_is_read(tmp_path, caplog):
+    train = write_prepared(tmp_path / "train.parquet", [like_row(0, "u", "a", 1, split="train", timestamp=None)])
+    test = write_prepared(tmp_path / "test.parquet", [like_row(1, "u", "b", 0, timestamp=None, source=L)])
+    out = tmp_path / "b"
+    assert cli_main(["baselines", "--train", str(train), "--test", str(test), "--output-dir", str(out)]) == 2
+    assert "test.parquet: like row(s) without extra_info.timestamp" in caplog.text
+    assert "extra_info.index 1" in caplog.text
+    assert "event(s) without a timestamp" not in caplog.text

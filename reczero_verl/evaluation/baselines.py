@@ -374,11 +374,11 @@ def _rating_section(
 
 
 def _task_targets(targets: pd.DataFrame, task: str, test_path: str | Path) -> pd.DataFrame:
-    """The ``task`` rows of ``targets`` (positions reset); refuse one without a timestamp (the baselines count what
-    precedes it)."""
+    """The ``task`` rows of ``targets`` (positions reset); refuse a ranking or like row without a timestamp (their
+    baselines count what precedes it)."""
     rows = targets[targets["task"] == task].reset_index(drop=True)
     untimed = rows["timestamp"].isna()
-    if untimed.any():
+    if task != "rating" and untimed.any():
         raise EvaluationInputError(
             f"{test_path}: {task} row(s) without extra_info.timestamp (the baselines count only what precedes a "
             f"target): extra_info.index {first_few(rows.loc[untimed, 'index'])}"
@@ -459,9 +459,9 @@ def run_baselines(
         return M.json_safe(metrics), {"rating": frames}
     by_task: dict[str, Any] = {}
     frames_by_task: dict[str, dict[str, pd.DataFrame]] = {}
+    rows_by_task = {task: _task_targets(targets, task, test_path) for task in tasks}
     events = training_events(train_paths, test_path, train_on) if set(tasks) - {"rating"} else None
-    for task in tasks:
-        rows = _task_targets(targets, task, test_path)
+    for task, rows in rows_by_task.items():
         if task == "rating":
             section, frames = _rating_section(train_paths, test_path, rows, train_on, settings)
             section = {"n_targets": int(len(rows)), **section}
