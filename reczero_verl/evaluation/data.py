@@ -261,6 +261,7 @@ def _identity(row: Any) -> list[Any]:
 
 
 def _missing(value: Any) -> bool:
+    """None or NaN: a nullable field left empty."""
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 

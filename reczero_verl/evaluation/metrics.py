@@ -59,7 +59,7 @@ history (when the targets know it), so a report can show how the model does on c
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -297,6 +297,7 @@ def history_band(length: float | None) -> str | None:
 
 
 def _positions(frame: pd.DataFrame) -> np.ndarray:
+    """The target positions of a ranking frame, checked to lie in ``1..n_candidates``."""
     position = frame["position"].to_numpy(dtype=float)
     n_candidates = frame["n_candidates"].to_numpy(dtype=float)
     if np.any(~np.isfinite(position)) or np.any((position < 1) | (position > n_candidates)):
@@ -305,6 +306,7 @@ def _positions(frame: pd.DataFrame) -> np.ndarray:
 
 
 def _ranking_figures(frame: pd.DataFrame) -> dict[str, float]:
+    """HR@K, NDCG@K, NDCG and MRR of a ranking frame (see the module docstring)."""
     pos = _positions(frame)
     gains = np.array([ndcg_at_position(int(p)) for p in pos])
     out = {f"hr@{k}": float(np.mean(pos <= k)) for k in HR_CUTOFFS}
@@ -314,7 +316,7 @@ def _ranking_figures(frame: pd.DataFrame) -> dict[str, float]:
     return out
 
 
-def _by_history(frame: pd.DataFrame, figures) -> dict[str, dict[str, Any]]:
+def _by_history(frame: pd.DataFrame, figures: Callable[[pd.DataFrame], dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """``figures`` of the rows of each history band (empty when the frame carries no history lengths)."""
     if "history_length" not in frame.columns:
         return {}
@@ -369,6 +371,7 @@ def log_loss(y: np.ndarray, p: np.ndarray) -> float:
 
 
 def _accuracy(y: np.ndarray, p: np.ndarray) -> float:
+    """Share of p on the label's side of 0.5, p = 0.5 counting one half (no decision)."""
     right = np.where(p == 0.5, 0.5, ((p > 0.5) == (y == 1.0)).astype(float))
     return float(np.mean(right))
 
@@ -396,6 +399,7 @@ def calibration_bins(y: np.ndarray, p: np.ndarray, bins: int = CALIBRATION_BINS)
 
 
 def _like_arrays(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """``(y, p)`` of a like frame, checked: labels 0/1, probabilities in [0, 1]."""
     y = frame["y"].to_numpy(dtype=float)
     p = frame["prob"].to_numpy(dtype=float)
     if np.any(~np.isin(y, (0.0, 1.0))):
@@ -406,6 +410,7 @@ def _like_arrays(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _like_figures(frame: pd.DataFrame) -> dict[str, Any]:
+    """AUC, LogLoss, Brier and accuracy of a like frame."""
     y, p = _like_arrays(frame)
     return {
         "auc": auc(y, p),
@@ -454,6 +459,7 @@ def _columns(task: str, frame: pd.DataFrame) -> list[str]:
 
 
 def _task_first_sample(task: str, samples: pd.DataFrame) -> pd.DataFrame:
+    """Sample 0 of every prompt of a ranking or like sample frame, in index order."""
     out = samples.loc[samples["sample"] == 0, _columns(task, samples)]
     if out["index"].nunique() != samples["index"].nunique():
         raise ValueError("some prompts have no sample 0")

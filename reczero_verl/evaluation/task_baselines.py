@@ -67,9 +67,10 @@ class TaskBaselineSettings:
     """Hyper-parameters of the ranking and like baselines; a value out of range raises
     :class:`~reczero_verl.errors.BadInputError` naming its option."""
 
-    bpr_factors: int = option(rule=positive_int, default=32)  #: latent dimension of ``bpr``
+    # Cornac's defaults, but a learning rate ten times its 0.001 (which hardly moves the factors in 100 epochs).
+    bpr_factors: int = option(rule=positive_int, default=10)  #: latent dimension of ``bpr``
     bpr_epochs: int = option(rule=positive_int, default=100)  #: SGD epochs of ``bpr`` (one sample per pair each)
-    bpr_lr: float = option(rule=positive_float, default=0.05)  #: SGD learning rate of ``bpr``
+    bpr_lr: float = option(rule=positive_float, default=0.01)  #: SGD learning rate of ``bpr``
     bpr_reg: float = option(rule=non_negative_float, default=0.01)  #: L2 weight of ``bpr``
     like_prior: float = option(rule=non_negative_float, default=5.0)  #: Beta prior strength of the like rates
     #: seed of the tie order, ``random`` and ``bpr`` (Cornac then trains single-threaded: deterministic)
