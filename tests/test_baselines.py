@@ -57,7 +57,7 @@ def test_means_and_fallbacks_by_hand(tmp_path):
     }
     y = np.array([4.0, 1.0, 2.0])
     for name, pred in expected.items():
-        np.testing.assert_allclose(frames[name]["pred"].to_numpy(), pred, rtol=0, atol=TOL)
+        np.testing.assert_allclose(frames["rating"][name]["pred"].to_numpy(), pred, rtol=0, atol=TOL)
         block = metrics["overall"][name]
         err = np.abs(np.array(pred) - y)
         assert block["mae"] == pytest.approx(err.mean(), abs=TOL)
@@ -65,7 +65,7 @@ def test_means_and_fallbacks_by_hand(tmp_path):
         assert block["coverage"] == 1.0 and block["format_ok_rate"] is None
     assert metrics["overall"]["user_mean"]["per_rating"]["1"]["mae"] == pytest.approx(mu - 1, abs=TOL)
     assert metrics["unseen"]["reczero/synthetic"] == {"unseen_user_rate": 1 / 3, "unseen_item_rate": 1 / 3}
-    assert "mf" not in frames
+    assert "mf" not in frames["rating"]
 
 
 def test_fit_biases_is_the_ridge_minimiser():

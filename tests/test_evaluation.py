@@ -99,7 +99,7 @@ def test_mean_of_samples_and_per_sample_by_hand(result):
     assert a["format_ok_rate"] is None
     b = metrics["by_data_source"][B]["mean_of_samples"]
     _close(b["mae"], (1 + 4.25) / 2)
-    mos = predictions["mean_of_samples"].set_index("index")
+    mos = predictions["rating"]["mean_of_samples"].set_index("index")
     _close(mos.loc[3, "pred"], 3.5)
     _close(mos.loc[5, "pred"], 6.25)
     assert not mos.loc[2, "parsed"] and math.isnan(mos.loc[2, "pred"])

@@ -44,8 +44,8 @@ def _io_options(group: argparse._ArgumentGroup) -> None:
     add_output_dir(group, "output folder (created; rerun with it to resume)")
     add(
         "max_samples",
-        "prompts sent to the teacher, stratified by rating; raise it and rerun to add samples (--export-only sends "
-        "none)",
+        "prompts sent to the teacher, stratified by rating (ranking: the target's candidate number; like: the "
+        "label); raise it and rerun to add samples (--export-only sends none)",
     )
     add("seed", "seed of the stratified sample and the val split")
     add("val_ratio", "share of kept traces in sft_val.parquet; 0: no validation split")
@@ -93,7 +93,8 @@ def _kept_options(group: argparse._ArgumentGroup) -> None:
     )
     add(
         "tolerance",
-        "keep a direct answer when |round_half_up(pred) - y| <= T; 0: the rounded rating equals y",
+        "keep a direct answer when |round_half_up(pred) - y| <= T; 0: the rounded rating equals y (ranking: the "
+        "target within the first 1 + T places; like: p on the label's side of 0.5, whatever T)",
     )
 
 
@@ -102,7 +103,7 @@ def _leak_options(group: argparse._ArgumentGroup) -> None:
     add(
         "leak_judge",
         "lexical: the cheap lexical rules only; llm: a blind judge model reads the three reasoning sections "
-        "(never the <rate> line nor the hint) and says whether they refer to the rating as given; both: the rules "
+        "(never the answer line nor the hint) and says whether they refer to the answer as given; both: the rules "
         "first, and the judge on every trace they pass",
     )
     add("judge_model", "judge model name; unset: --model")

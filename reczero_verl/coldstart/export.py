@@ -5,8 +5,8 @@
 ``sft_train.parquet`` / ``sft_val.parquet`` hold one row per kept trace with a ``messages`` column
 (``list<struct<role, content>>``: the training prompt's system and user turns exactly as in ``train.parquet``, then the
 teacher's TbR answer as the assistant turn), which ``verl.trainer.sft_trainer`` reads as is with
-``data.messages_key=messages``. ``data_source`` and ``extra_info`` (the sample's identity and scale, its true rating,
-``origin`` = direct or rationalized, the teacher model) ride along for analysis. Files are written to a temporary
+``data.messages_key=messages``. ``data_source`` and ``extra_info`` (the sample's identity and scale, its truth and
+task, ``origin`` = direct or rationalized, the teacher model) ride along for analysis. Files are written to a temporary
 name and renamed (:mod:`reczero_verl.durable`), so a reader never sees half a file.
 """
 
@@ -72,6 +72,7 @@ def sft_schema() -> Any:
             ("ground_truth", pa.float64()),
             ("origin", pa.string()),
             ("teacher", pa.string()),
+            ("task", pa.string()),
         ]
     )
     return pa.schema([("messages", pa.list_(message)), ("data_source", pa.string()), ("extra_info", extra)])
@@ -120,6 +121,7 @@ def build_sft_rows(state: JournalState, samples: Mapping[int, Sample]) -> list[d
                     "ground_truth": sample.truth,
                     "origin": "direct" if record["outcome"] == KEPT_DIRECT else "rationalized",
                     "teacher": _opt_str(record.get("teacher")),
+                    "task": sample.task,
                 },
             }
         )
@@ -172,11 +174,9 @@ def journal_totals(state: JournalState) -> dict[str, Any]:
     leaks_by = Counter(r.get("leak_by") or "lexical" for r in leak_finals)
     judge_attempts = [a for a in state.attempts if a.get("stage") == "judge"]
     verdicts = Counter(a.get("verdict") for a in judge_attempts if a.get("status") == "ok")
-    kept_by_rating = Counter(
-        format_rating(r["rating"])
-        for r in state.finals.values()
-        if r.get("outcome") in (KEPT_DIRECT, KEPT_RATIONALIZED) and r.get("rating") is not None
-    )
+    kept = [r for r in state.finals.values() if r.get("outcome") in (KEPT_DIRECT, KEPT_RATIONALIZED)]
+    kept_by_rating = Counter(format_rating(r["rating"]) for r in kept if r.get("rating") is not None)
+    kept_by_task = Counter(r.get("task") or "rating" for r in kept)
     attempts = state.attempts
     return {
         "samples_finished": len(state.finals),
@@ -194,6 +194,7 @@ def journal_totals(state: JournalState) -> dict[str, Any]:
         "judge_verdicts": dict(sorted(verdicts.items())),
         "rejected_to_retry": sum(1 for index in state.finals if state.retryable(index)),
         "kept_by_rating": dict(sorted(kept_by_rating.items(), key=lambda kv: float(kv[0]))),
+        "kept_by_task": dict(sorted(kept_by_task.items())),
         "attempts": len(attempts),
         "attempts_direct": sum(1 for a in attempts if a.get("stage") == "direct"),
         "attempts_rationalize": sum(1 for a in attempts if a.get("stage") == "rationalize"),

@@ -16,6 +16,10 @@ Its verdict must be exactly one word (``LEAK`` or ``HONEST``, any case, an optio
 ``{"verdict": "leak" | "honest"}``; anything else is unparseable (:func:`parse_verdict` raises ``ValueError``) and is
 never read as honest.
 
+Ranking and like traces (issue 12) get the same request with their task's instructions
+(:data:`TASK_JUDGE_SYSTEM_PROMPTS`: the answer is which candidate the user chose next, or whether the user liked the
+item); the rating instructions are unchanged, and :data:`JUDGE_PROMPT_VERSION` covers all of them.
+
 How well this catches paraphrases depends entirely on the judge model (and a teacher could in principle write text
 that addresses the judge); the tests prove the plumbing (what the request holds and leaves out, verdict parsing, that
 a failure never keeps a trace), not the judge's accuracy.
@@ -27,7 +31,7 @@ import json
 import re
 
 from reczero_verl.coldstart.traces import strip_thinking
-from reczero_verl.template import SECTION_NAMES, close_tag, open_tag
+from reczero_verl.template import DEFAULT_TASK, SECTION_NAMES, close_tag, open_tag
 
 __all__ = [
     "LEXICAL",
@@ -39,6 +43,8 @@ __all__ = [
     "JUDGE_LEAK_RULE",
     "JUDGE_PROMPT_VERSION",
     "JUDGE_SYSTEM_PROMPT",
+    "TASK_JUDGE_SYSTEM_PROMPTS",
+    "judge_system_prompt",
     "reasoning_sections",
     "judge_messages",
     "parse_verdict",
@@ -52,8 +58,8 @@ LEAK, HONEST = "leak", "honest"
 #: The ``leak_rule`` recorded for a trace the judge called a leak (the lexical rules record their family's name).
 JUDGE_LEAK_RULE = "llm_judge"
 
-#: Changes whenever :data:`JUDGE_SYSTEM_PROMPT` or :func:`judge_messages` change; journaled with every verdict and
-#: pinned per output folder, so one folder's verdicts all come from one prompt.
+#: Changes whenever :data:`JUDGE_SYSTEM_PROMPT`, :data:`TASK_JUDGE_SYSTEM_PROMPTS` or :func:`judge_messages` change;
+#: journaled with every verdict and pinned per output folder, so one folder's verdicts all come from one prompt.
 JUDGE_PROMPT_VERSION = "leak-judge-v1"
 #: The judge's instructions. They name no rating and no scale, so nothing in the request carries the true rating.
 JUDGE_SYSTEM_PROMPT = (
@@ -71,6 +77,48 @@ JUDGE_SYSTEM_PROMPT = (
     "Reply with exactly one word: LEAK if the reasoning refers to the answer as given, told, hinted, instructed or "
     "known in advance; HONEST if it infers the rating from the user's history and the item. Write nothing else."
 )
+#: The judge's instructions for the traces of the other tasks (as blind: no candidate number, no label).
+TASK_JUDGE_SYSTEM_PROMPTS: dict[str, str] = {
+    "ranking": (
+        "You check reasoning written by a recommender model. The model had to rank numbered candidate items by how "
+        "likely a user is to choose them next, using only the user's past ratings and reviews and the candidates' "
+        "descriptions. You see only its reasoning, not its final answer.\n\n"
+        "Decide whether the reasoning refers to the answer (which candidate this user chose next) as something that "
+        "was given to the writer rather than inferred: told, hinted, revealed, provided, instructed, known in "
+        "advance, or treated as an established fact to be explained or justified. Signs include a hint, note, "
+        "instructions, task or prompt said to carry the choice; the actual, true, real, correct, target or known "
+        "choice or candidate; working backwards from a choice; having to reach or justify a ranking; or this "
+        "user's next choice stated as something that already happened.\n\n"
+        "Reasoning that cites the user's history, the candidates' average ratings or other users' ratings is "
+        "honest: that is evidence, not the answer. A prediction of which candidate fits best is honest.\n\n"
+        "Reply with exactly one word: LEAK if the reasoning refers to the answer as given, told, hinted, instructed "
+        "or known in advance; HONEST if it infers the ranking from the user's history and the candidates. Write "
+        "nothing else."
+    ),
+    "like": (
+        "You check reasoning written by a recommender model. The model had to predict whether a user will like an "
+        "item, using only the user's past ratings and reviews and the item's description and reviews. You see only "
+        "its reasoning, not its final answer.\n\n"
+        "Decide whether the reasoning refers to the answer (whether this user liked this item) as something that "
+        "was given to the writer rather than inferred: told, hinted, revealed, provided, instructed, known in "
+        "advance, or treated as an established fact to be explained or justified. Signs include a hint, note, "
+        "instructions, task or prompt said to carry the outcome; the actual, true, real, correct, target or known "
+        "outcome or label; working backwards from an outcome; having to reach or justify a prediction; or this "
+        "user's liking or disliking of this very item stated as something that already happened.\n\n"
+        "Reasoning that cites ratings from the user's history, the user's or the item's average, or other users' "
+        "ratings of the item is honest: that is evidence, not the answer. A prediction is honest.\n\n"
+        "Reply with exactly one word: LEAK if the reasoning refers to the answer as given, told, hinted, instructed "
+        "or known in advance; HONEST if it infers the outcome from the user's history and the item. Write nothing "
+        "else."
+    ),
+}
+
+
+def judge_system_prompt(task: str = DEFAULT_TASK) -> str:
+    """The judge's instructions for the traces of ``task``."""
+    return TASK_JUDGE_SYSTEM_PROMPTS.get(task, JUDGE_SYSTEM_PROMPT)
+
+
 _HEADINGS = {"analyze user": "User analysis", "analyze item": "Item analysis", "match": "Match"}
 _REASONING_SECTIONS = tuple(name for name in SECTION_NAMES if name in _HEADINGS)
 _SECTION = {
@@ -91,12 +139,13 @@ def reasoning_sections(answer: str) -> dict[str, str]:
     return out
 
 
-def judge_messages(answer: str) -> list[dict[str, str]]:
-    """The judge request for one cleaned TbR answer: the fixed instructions and the three reasoning sections."""
+def judge_messages(answer: str, task: str = DEFAULT_TASK) -> list[dict[str, str]]:
+    """The judge request for one cleaned TbR answer of ``task``: the fixed instructions and the three reasoning
+    sections."""
     sections = reasoning_sections(answer)
     body = "\n\n".join(f"{_HEADINGS[name]}:\n{sections[name]}" for name in _REASONING_SECTIONS)
     return [
-        {"role": "system", "content": JUDGE_SYSTEM_PROMPT},
+        {"role": "system", "content": judge_system_prompt(task)},
         {"role": "user", "content": f"Reasoning to check:\n\n{body}"},
     ]
 

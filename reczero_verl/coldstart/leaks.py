@@ -24,6 +24,11 @@ model of :mod:`reczero_verl.coldstart.leak_judge` reads what they let through (`
 * Citing ratings from the history stays honest: "gave a similar item 4 stars", "their past ratings average 4.2",
   "other reviewers rated this item 4 and 5", "given the user's high ratings" (a preposition, not a hand-over).
 
+Ranking and like traces (issue 12) are judged by these rules plus those of their task (:data:`TASK_LEAK_RULES`): the
+user's next choice or liking stated as a past fact ("the user chose candidate 3", "they actually liked this book"),
+and a truth qualifier on the choice ("the actual / target / correct candidate"). Their answer sections (``<rank>``,
+``<like>``) are left out like ``<rate>``.
+
 The model errs on the side of dropping: a dropped trace costs one sample, a leaked one teaches a false habit. The
 tests hold a table of leaky paraphrases and of honest traces (``tests/test_coldstart_leaks.py``).
 """
@@ -34,9 +39,9 @@ import re
 import unicodedata
 from typing import NamedTuple
 
-from reczero_verl.template import SECTION_NAMES, close_tag, open_tag
+from reczero_verl.template import ANSWER_SECTIONS, DEFAULT_TASK, TAG_NAMES, close_tag, open_tag
 
-__all__ = ["Leak", "LeakRule", "LEAK_RULES", "find_leak", "reasoning_text", "normalize"]
+__all__ = ["Leak", "LeakRule", "LEAK_RULES", "TASK_LEAK_RULES", "find_leak", "reasoning_text", "normalize"]
 
 
 class Leak(NamedTuple):
@@ -287,6 +292,49 @@ LEAK_RULES: tuple[LeakRule, ...] = (
         rf"^(?:hint|reminder|spoiler|fyi)\b(?: \w+){{0,4}} (?:rating|score|answer|{_NUMBER})\b",
     ),
 )
+_WHO = r"(?:the user|this user|the customer|the reader|the viewer|the buyer|the shopper|they|he|she)"
+_FACT = r"(?: actually| really| in fact| indeed| ultimately| eventually| in the end| in reality| truly)"
+_CHOOSE = (
+    r"(?:chose|picked|selected|bought|purchased|went with|opted for|settled on|clicked|watched|read|reviewed|"
+    r"interacted with|ended up (?:with|choosing|picking|buying|selecting))"
+)
+_LIKED = (
+    r"(?:liked|loved|enjoyed|disliked|hated|did not like|did not enjoy|did like|did enjoy|was happy with|"
+    r"was unhappy with|was disappointed (?:by|with)|was satisfied with|was dissatisfied with)"
+)
+#: The give-aways of the other tasks, added to :data:`LEAK_RULES` for their traces.
+TASK_LEAK_RULES: dict[str, tuple[LeakRule, ...]] = {
+    "ranking": (
+        _rule(
+            "chosen_candidate_as_fact",
+            rf"\b{_WHO}(?: \w+){{0,2}}?{_FACT}? {_CHOOSE} (?:candidate|option|number|item) {_NUMBER}\b|"
+            rf"\bcandidate {_NUMBER} (?:is|was) (?:the )?(?:one|item|candidate|choice|pick) "
+            rf"(?:that |which )?{_WHO}{_FACT}? {_CHOOSE}\b|"
+            rf"\b(?:item|one|candidate)(?: that| which)? {_WHO}{_FACT}? {_CHOOSE}(?: next)? (?:is|was) "
+            rf"(?:candidate |option |number )?{_NUMBER}\b",
+            unless=_HEDGE,
+        ),
+        _rule(
+            "qualified_choice",
+            r"\b(?:true|actual|real|correct|target|known|revealed|chosen|hidden|secret|designated|confirmed|"
+            r"ground truth|gold|right) (?:next )?(?:choice|pick|selection|candidate|purchase)(?!s\b)",
+        ),
+        _rule("choice_handed_over", rf"\b(?:choice|pick|selection|next item|next purchase) (?:is|was|s) {_HANDED}"),
+    ),
+    "like": (
+        _rule(
+            "liking_as_fact",
+            rf"\b{_WHO}{_FACT}? {_LIKED} (?:this|the target|the current|the present|the given|the) {_ITEM}\b"
+            rf"{_NOT_OTHER}|\b{_FACT} {_LIKED} (?:it|this)\b{_NOT_OTHER}",
+            unless=re.compile(f"{_HISTORY.pattern}|{_HEDGE.pattern}"),
+        ),
+        _rule(
+            "qualified_liking",
+            r"\b(?:true|actual|real|correct|target|known|revealed|hidden|secret|confirmed|right) "
+            r"(?:label|outcome|liking|verdict|answer|reaction)(?!s\b)",
+        ),
+    ),
+}
 
 _CONTRACTIONS = (
     (re.compile(r"n't\b"), " not"),
@@ -301,8 +349,14 @@ _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u02bc": "'", "\u2032": 
 _WORD = re.compile(r"[a-z]+|\d+(?:\.\d+)?")
 # Sentence ends: . ! ? ; and line breaks, but not the point of a decimal number.
 _SENTENCE_END = re.compile(r"(?<!\d)[.!?;](?!\d)|[.!?;](?=\s|$)|\n+")
-_TAGS = tuple(open_tag(n) for n in SECTION_NAMES) + tuple(close_tag(n) for n in SECTION_NAMES)
-_RATE_SECTION = re.compile(re.escape(open_tag("rate")) + r".*?(?:" + re.escape(close_tag("rate")) + r"|$)", re.DOTALL)
+_TAGS = tuple(open_tag(n) for n in TAG_NAMES) + tuple(close_tag(n) for n in TAG_NAMES)
+_ANSWER_SECTION = re.compile(
+    "|".join(
+        re.escape(open_tag(name)) + r".*?(?:" + re.escape(close_tag(name)) + r"|$)"
+        for name in dict.fromkeys(ANSWER_SECTIONS.values())
+    ),
+    re.DOTALL,
+)
 
 
 def normalize(sentence: str) -> str:
@@ -314,8 +368,9 @@ def normalize(sentence: str) -> str:
 
 
 def reasoning_text(answer: str) -> str:
-    """The reasoning of a TbR answer: everything but the ``<rate>`` section, one line per section."""
-    text = _RATE_SECTION.sub("\n", answer)
+    """The reasoning of a TbR answer: everything but the answer section (``<rate>``, ``<rank>`` or ``<like>``), one
+    line per section."""
+    text = _ANSWER_SECTION.sub("\n", answer)
     for tag in _TAGS:
         text = text.replace(tag, "\n")
     return text
@@ -339,8 +394,8 @@ def _vetoed(words: str, start: int, veto: re.Pattern[str] | None) -> bool:
     return veto is not None and veto.search(" ".join(words[:start].split()[-3:])) is not None
 
 
-def _sentence_leak(words: str) -> Leak | None:
-    for rule in LEAK_RULES:
+def _sentence_leak(words: str, rules: tuple[LeakRule, ...]) -> Leak | None:
+    for rule in rules:
         if rule.unless is not None and rule.unless.search(words):
             continue
         for match in rule.pattern.finditer(words):
@@ -351,16 +406,17 @@ def _sentence_leak(words: str) -> Leak | None:
     return None
 
 
-def find_leak(text: str) -> Leak | None:
-    """The first give-away in ``text`` (the reasoning of a trace, see :func:`reasoning_text`), or None.
+def find_leak(text: str, task: str = DEFAULT_TASK) -> Leak | None:
+    """The first give-away in ``text`` (the reasoning of a trace of ``task``, see :func:`reasoning_text`), or None.
 
-    ``text`` is judged sentence by sentence with :data:`LEAK_RULES`; a rule with a window needs a rating word near
-    its cue in the same sentence.
+    ``text`` is judged sentence by sentence with :data:`LEAK_RULES` and the task's :data:`TASK_LEAK_RULES`; a rule
+    with a window needs a rating word near its cue in the same sentence.
     """
+    rules = LEAK_RULES + TASK_LEAK_RULES.get(task, ())
     for sentence in _SENTENCE_END.split(text):
         words = normalize(sentence)
         if words:
-            leak = _sentence_leak(words)
+            leak = _sentence_leak(words, rules)
             if leak is not None:
                 return leak
     return None

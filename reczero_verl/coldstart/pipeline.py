@@ -362,7 +362,7 @@ def _summary_of_checks(stats: dict[str, Any]) -> None:
     """Log what the leak check and the endpoint's rejections did across all runs."""
     if stats["dropped_as_leak"]:
         logger.info(
-            "%d rationalized trace(s) dropped as leaks (their reasoning lets on that the rating was given): "
+            "%d rationalized trace(s) dropped as leaks (their reasoning lets on that the answer was given): "
             "%d by the lexical rules, %d by the judge; by rule %s",
             stats["dropped_as_leak"],
             stats["dropped_as_leak_by"]["lexical"],

@@ -231,6 +231,8 @@ def _verdict(ctx: _Context, sample: Sample, stage: str, answer: str, finish_reas
         finish_reason=finish_reason,
         max_chars=ctx.max_answer_chars,
         leak_rules=ctx.leak_check.lexical,
+        task=sample.task,
+        n_candidates=sample.n_candidates,
     )
     fields: dict[str, Any] = {"verdict": verdict.verdict, "format_ok": verdict.format_ok, "pred": verdict.pred}
     if verdict.leak is not None:
@@ -348,7 +350,7 @@ async def _ask_judge(ctx: _Context, sample: Sample, answer: str) -> str | None:
             raise
 
     try:
-        result = await client.complete(judge_messages(answer), validate)
+        result = await client.complete(judge_messages(answer, sample.task), validate)
     except FatalAPIError as exc:
         ctx.counters.requests += exc.requests
         ctx.counters.retries += max(0, exc.requests - 1)
@@ -388,13 +390,21 @@ def _judge_record(base: Mapping[str, Any], result: ChatResult, verdict: str, unp
     }
 
 
+def _truth_fields(sample: Sample) -> dict[str, Any]:
+    """The truth of a final record: ``rating`` for a rating sample (the journal of earlier versions); ``task`` and
+    ``truth`` (the target's candidate number, the like label) for the others, whose ``rating`` is None."""
+    if sample.task == "rating":
+        return {"rating": sample.truth}
+    return {"rating": None, "task": sample.task, "truth": sample.truth}
+
+
 def _final(ctx: _Context, sample: Sample, outcome: str, reason: str | None, attempt: Mapping[str, Any]) -> None:
     record = {
         "type": "sample",
         "index": sample.index,
         "outcome": outcome,
         "reason": reason,
-        "rating": sample.truth,
+        **_truth_fields(sample),
         "pred": attempt.get("pred"),
         "assistant": attempt.get("content") if outcome != DROPPED else None,
         "leak_rule": attempt.get("leak_rule"),
@@ -449,7 +459,14 @@ async def process_sample(ctx: _Context, sample: Sample, journaled: JournalState 
     if direct["verdict"] == MATCH:
         _final(ctx, sample, KEPT_DIRECT, None, direct)
         return
-    messages = rationalization_messages(sample.messages, sample.truth, sample.rating_min, sample.rating_max)
+    messages = rationalization_messages(
+        sample.messages,
+        sample.truth,
+        sample.rating_min,
+        sample.rating_max,
+        task=sample.task,
+        like_threshold=sample.like_threshold,
+    )
     second = await _answer(ctx, sample, RATIONALIZE, messages, state.pending_rationalized.get(index))
     if second is None:
         return

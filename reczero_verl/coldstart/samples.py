@@ -4,10 +4,11 @@
 
 The input is a ``train.parquet`` written by ``reczero-verl prepare`` (the project's sample contract): each row has the
 chat ``prompt`` GRPO trains on, ``reward_model.ground_truth``, ``extra_info`` (``index`` unique in the file, the rating
-scale) and ``data_source``. Only those four columns are read (the structured history columns are already rendered in
-the prompt), in two passes so a large file never sits in memory as Python objects: :func:`read_meta` reads the small
-columns of every row (enough to choose), :func:`attach_prompts` then reads the prompts of the chosen rows only, batch
-by batch. A sample is identified by ``extra_info.index`` everywhere in the cold start (journal, resume, SFT rows).
+scale; ``task``, ``candidates`` and ``like_threshold`` for ranking and like rows) and ``data_source``. Only those four
+columns are read (the structured history columns are already rendered in the prompt), in two passes so a large file
+never sits in memory as Python objects: :func:`read_meta` reads the small columns of every row (enough to choose),
+:func:`attach_prompts` then reads the prompts of the chosen rows only, batch by batch. A sample is identified by
+``extra_info.index`` everywhere in the cold start (journal, resume, SFT rows).
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from reczero_verl.coldstart.traces import round_half_up
-from reczero_verl.contract import prompt_messages, rating_scale
+from reczero_verl.contract import TASKS, prompt_messages, prompt_spec, rating_scale
 from reczero_verl.errors import BadInputError
-from reczero_verl.reward import parse_ground_truth
+from reczero_verl.reward import like_label, parse_ground_truth, target_position
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +70,9 @@ class Sample:
     rating_max: float
     data_source: str
     extra_info: dict[str, Any] = field(default_factory=dict)
+    task: str = "rating"  #: ``rating``, ``ranking`` (truth: the target's candidate number) or ``like`` (truth: 0/1)
+    n_candidates: int | None = None  #: the number of candidates of a ranking sample
+    like_threshold: float | None = None  #: the like threshold of a like sample of explicit ratings
 
     @property
     def digest(self) -> str:
@@ -93,9 +97,10 @@ def _row_to_meta(row: Mapping[str, Any], position: int) -> Sample:
     reward_model = row.get("reward_model")
     if not isinstance(reward_model, Mapping):
         raise ValueError("reward_model is missing")
-    truth = parse_ground_truth(reward_model.get("ground_truth"))
+    spec = prompt_spec(extra)
+    truth, n_candidates = _truth(spec.task, reward_model.get("ground_truth"), extra)
     lo, hi = rating_scale(extra)
-    if not lo <= truth <= hi:
+    if spec.task == "rating" and not lo <= truth <= hi:
         raise ValueError(f"reward_model.ground_truth {truth} is outside the rating scale [{lo}, {hi}]")
     return Sample(
         index=int(index),
@@ -106,7 +111,20 @@ def _row_to_meta(row: Mapping[str, Any], position: int) -> Sample:
         rating_max=hi,
         data_source=str(row.get("data_source") or ""),
         extra_info=dict(extra),
+        task=spec.task,
+        n_candidates=n_candidates,
+        like_threshold=spec.like_threshold if spec.task == "like" else None,
     )
+
+
+def _truth(task: str, ground_truth: Any, extra: Mapping[str, Any]) -> tuple[float, int | None]:
+    """``(truth, n_candidates)`` of a row of ``task``, read as the reward reads it (``ValueError`` when invalid)."""
+    if task == "ranking":
+        number, n_candidates = target_position(ground_truth, extra)
+        return float(number), n_candidates
+    if task == "like":
+        return like_label(ground_truth), None
+    return parse_ground_truth(ground_truth), None
 
 
 def _check_file(path: Path) -> None:
@@ -214,19 +232,20 @@ def load_samples(path: str | Path, *, strict: bool = False) -> tuple[list[Sample
 def stratified_order(samples: Sequence[Sample], seed: int) -> list[int]:
     """A seeded order of ``samples`` (positions) that takes rating values in turn.
 
-    Samples are grouped by their rounded true rating; each group is shuffled with ``seed``, then the groups are read
-    round-robin (lowest rating first in each round) until all are exhausted. Any prefix of this order is as balanced
-    over rating values as the data allows, so ``--max-samples N`` takes the first N and rare ratings are present;
-    raising N on a later run extends the same selection instead of drawing a new one.
+    Samples are grouped by their task and rounded truth (the rating; the target's candidate number for ranking, so
+    the kept traces do not favour a position; the label for like); each group is shuffled with ``seed``, then the
+    groups are read round-robin (in task order, lowest truth first, in each round) until all are exhausted. Any prefix
+    of this order is as balanced over rating values as the data allows, so ``--max-samples N`` takes the first N and
+    rare ratings are present; raising N on a later run extends the same selection instead of drawing a new one.
     """
     import numpy as np
 
     rng = np.random.default_rng(seed)
-    groups: dict[int, list[int]] = defaultdict(list)
+    groups: dict[tuple[int, int], list[int]] = defaultdict(list)
     for pos, sample in enumerate(samples):
         if not math.isfinite(sample.truth):
             continue
-        groups[round_half_up(sample.truth)].append(pos)
+        groups[(TASKS.index(sample.task), round_half_up(sample.truth))].append(pos)
     shuffled = []
     for key in sorted(groups):
         members = groups[key]

@@ -25,6 +25,13 @@ Training interactions (``--train-on``):
 Interactions are de-duplicated on ``(source, user, item, timestamp, rating)`` (the same review appears in many rows'
 histories); repeated ratings of the same (user, item) pair are then averaged into one, for every predictor.
 
+Ranking and like rows (issue 12) get their own baselines on exactly the same candidates and targets (see
+:mod:`reczero_verl.evaluation.task_baselines`): ``random``, ``popularity`` and Cornac's ``bpr`` for ranking;
+``random``, ``global_rate``, ``user_rate`` and ``item_rate`` for like. They learn from the events of the same
+``--train-on`` choice (:func:`training_events`), counted strictly before each target's time (BPR: fitted on what
+precedes the source's earliest test target). A test file that mixes the tasks gets a section per task in
+``metrics.json`` (``by_task``) and in the report; a rating-only one keeps the layout above.
+
 ``metrics.json`` records ``test_fingerprint`` (:func:`~reczero_verl.evaluation.data.targets_fingerprint` of the test
 targets) and ``predictions.parquet`` the targets' users and items, so ``evaluate --baselines`` recognises the test set
 and refuses baselines of another one. A rating outside its row's scale, an empty test set or a file that is not
@@ -47,11 +54,14 @@ import pandas as pd
 
 from reczero_verl.errors import EXIT_OK
 from reczero_verl.evaluation import metrics as M
+from reczero_verl.evaluation import task_baselines as T
 from reczero_verl.evaluation.data import (
     EvaluationInputError,
     first_few,
+    load_events,
     load_interactions,
     load_targets,
+    target_tasks,
     targets_fingerprint,
 )
 from reczero_verl.evaluation.report import PublishedReport, check_report_dir
@@ -79,6 +89,7 @@ __all__ = [
     "config_from_args",
     "main",
     "training_interactions",
+    "training_events",
     "fit_biases",
     "predict_all",
     "run_baselines",
@@ -117,6 +128,7 @@ class BaselinesConfig:
     output_dir: Path
     train_on: str = option(choices=TRAIN_ON, default="visible")
     settings: BaselineSettings = field(default_factory=BaselineSettings)
+    task_settings: T.TaskBaselineSettings = field(default_factory=T.TaskBaselineSettings)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "train", tuple(Path(p) for p in self.train))
@@ -143,13 +155,25 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     setting("mf_epochs", "SGD epochs of MF")
     setting("mf_lr", "SGD learning rate of MF")
     setting("mf_reg", "L2 weight of MF; 0: unregularised")
-    setting("seed", "seed of MF")
+    setting("seed", "seed of MF, BPR, the random baselines and the order of tied candidates")
     parser.add_argument("--no-mf", action="store_true", help="skip the matrix-factorisation baseline")
+    task_setting = partial(add_option, parser, T.TaskBaselineSettings)
+    task_setting("bpr_factors", "latent dimension of BPR (ranking)")
+    task_setting("bpr_epochs", "SGD epochs of BPR")
+    task_setting("bpr_lr", "SGD learning rate of BPR")
+    task_setting("bpr_reg", "L2 weight of BPR; 0: unregularised")
+    task_setting("like_prior", "Beta prior strength pulling the user/item like rates towards the global rate; 0: none")
+    parser.add_argument("--no-bpr", action="store_true", help="skip the BPR ranking baseline")
 
 
 def config_from_args(args: argparse.Namespace) -> BaselinesConfig:
     """The typed config of a parsed ``reczero-verl baselines`` command line."""
-    return from_args(BaselinesConfig, args, settings=from_args(BaselineSettings, args, use_mf=not args.no_mf))
+    return from_args(
+        BaselinesConfig,
+        args,
+        settings=from_args(BaselineSettings, args, use_mf=not args.no_mf),
+        task_settings=from_args(T.TaskBaselineSettings, args, use_bpr=not getattr(args, "no_bpr", False)),
+    )
 
 
 def training_interactions(
@@ -174,6 +198,33 @@ def training_interactions(
             f"{first_few(seen.loc[is_test.to_numpy(), key].itertuples(index=False, name=None))}"
         )
     return seen.groupby(["data_source", "user_id", "item_id"], as_index=False, sort=True)["rating"].mean()
+
+
+def training_events(
+    train_paths: Sequence[str | Path], test_path: str | Path, train_on: str = "visible"
+) -> pd.DataFrame:
+    """The events the ranking and like baselines learn from: ``data_source, user_id, item_id, timestamp, liked``.
+
+    ``visible``: the targets and history entries of the train files and the history entries of the test file (never a
+    test target as such: a history holds only interactions strictly before its row's target); ``targets``: the train
+    targets only. Events without a timestamp cannot be placed before or after a target and are left out (logged).
+    """
+    if train_on not in TRAIN_ON:
+        raise ValueError(f"unknown --train-on {train_on!r}")
+    histories = train_on == "visible"
+    parts = [load_events(p, include_targets=True, include_histories=histories) for p in train_paths]
+    if histories:
+        parts.append(load_events(test_path, include_targets=False, include_histories=True))
+    events = pd.concat(parts, ignore_index=True)
+    key = ["data_source", "user_id", "item_id", "timestamp"]
+    events = events.groupby(key, sort=True, dropna=False, as_index=False)["liked"].first()
+    untimed = events["timestamp"].isna()
+    if untimed.any():
+        n = int(untimed.sum())
+        logger.warning("baselines: %d event(s) without a timestamp left out of the ranking/like baselines", n)
+    events = events[~untimed].reset_index(drop=True)
+    events["timestamp"] = events["timestamp"].astype(np.int64)
+    return events
 
 
 def fit_biases(
@@ -297,16 +348,14 @@ def _prediction_frame(targets: pd.DataFrame, pred: np.ndarray) -> pd.DataFrame:
     )
 
 
-def run_baselines(
+def _rating_section(
     train_paths: Sequence[str | Path],
     test_path: str | Path,
-    *,
-    train_on: str = "visible",
-    settings: BaselineSettings | None = None,
+    targets: pd.DataFrame,
+    train_on: str,
+    settings: BaselineSettings,
 ) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
-    """Fit every baseline per data source and score it on the test targets; returns (metrics, prediction frames)."""
-    settings = settings or BaselineSettings()
-    targets = _test_targets(test_path)
+    """The rating baselines of the rating ``targets``: ``n_train_pairs``, ``unseen`` and the metric blocks."""
     train = training_interactions(train_paths, test_path, targets, train_on)
     names = [n for n in BASELINES if n != "mf" or settings.use_mf]
     preds = {name: np.full(len(targets), np.nan) for name in names}
@@ -321,62 +370,189 @@ def run_baselines(
         for name in names:
             preds[name][rows.index.to_numpy()] = source_preds[name]
     frames = {name: _prediction_frame(targets, preds[name]) for name in names}
-    metrics = {
+    return {"n_train_pairs": n_train, "unseen": unseen, **M.compute_metrics(frames)}, frames
+
+
+def _task_targets(targets: pd.DataFrame, task: str, test_path: str | Path) -> pd.DataFrame:
+    """The ``task`` rows of ``targets`` (positions reset); refuse a ranking or like row without a timestamp (their
+    baselines count what precedes it)."""
+    rows = targets[targets["task"] == task].reset_index(drop=True)
+    untimed = rows["timestamp"].isna()
+    if task != "rating" and untimed.any():
+        raise EvaluationInputError(
+            f"{test_path}: {task} row(s) without extra_info.timestamp (the baselines count only what precedes a "
+            f"target): extra_info.index {first_few(rows.loc[untimed, 'index'])}"
+        )
+    return rows
+
+
+def _task_frame(task: str, targets: pd.DataFrame, values: np.ndarray) -> pd.DataFrame:
+    """One ranking or like baseline's predictions of ``targets`` in the metrics' frame layout (always parsed)."""
+    identity = ["index", "data_source", "user_id", "item_id", "rating_min", "rating_max"]
+    frame = targets[identity].assign(y=targets["truth"].astype(float))
+    if task == "ranking":
+        frame["candidates"] = targets["candidates"].map(list)
+        frame["n_candidates"] = targets["n_candidates"].astype(int)
+        frame["position"] = values.astype(int)
+        frame["listed"] = True
+    else:
+        frame["like_threshold"] = targets["like_threshold"].astype(float)
+        frame["prob"] = values.astype(float)
+    frame["parsed"] = True
+    frame["format_ok"] = np.nan
+    if targets["history_length"].notna().all():
+        frame["history_length"] = targets["history_length"].astype(int)
+    return frame
+
+
+def _task_section(
+    task: str, events: pd.DataFrame, targets: pd.DataFrame, settings: T.TaskBaselineSettings
+) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
+    """The ranking or like baselines of ``targets`` (that task's rows): what each source's fit saw and the metric
+    blocks."""
+    sources = sorted(set(targets["data_source"]))
+    mine = events[events["data_source"].isin(sources)]
+    if task == "ranking":
+        values, fits = T.ranking_positions(mine, targets, settings)
+        n_events = {s: int((mine["data_source"] == s).sum()) for s in sources}
+    else:
+        values, fits = T.like_probabilities(mine, targets, settings)
+        n_events = {s: int(((mine["data_source"] == s) & mine["liked"].notna()).sum()) for s in sources}
+    for source, n in n_events.items():
+        if n == 0:
+            raise EvaluationInputError(
+                f"no training events for data_source {source!r}: pass the --train file(s) of the same `prepare` run "
+                f"and task ({task})"
+            )
+    frames = {name: _task_frame(task, targets, v) for name, v in values.items()}
+    section = {"n_targets": int(len(targets)), "n_events": n_events, "fits": fits}
+    return {**section, **M.compute_task_metrics(task, frames)}, frames
+
+
+def run_baselines(
+    train_paths: Sequence[str | Path],
+    test_path: str | Path,
+    *,
+    train_on: str = "visible",
+    settings: BaselineSettings | None = None,
+    task_settings: T.TaskBaselineSettings | None = None,
+) -> tuple[dict[str, Any], dict[str, dict[str, pd.DataFrame]]]:
+    """Fit every baseline per data source and score it on the test targets; returns (metrics, prediction frames by
+    task). A rating-only test file keeps the metrics layout of earlier versions; one with ranking or like rows has a
+    section per task under ``by_task``."""
+    settings = settings or BaselineSettings()
+    task_settings = task_settings or T.TaskBaselineSettings()
+    targets = _test_targets(test_path)
+    tasks = target_tasks(targets)
+    head = {
         "kind": "baselines",
         "train": [str(p) for p in train_paths],
         "test": str(test_path),
         "test_fingerprint": targets_fingerprint(targets),
         "train_on": train_on,
         "n_targets": int(len(targets)),
-        "n_train_pairs": n_train,
-        "unseen": unseen,
-        "settings": asdict(settings),
-        **M.compute_metrics(frames),
     }
-    return M.json_safe(metrics), frames
+    if tasks == ["rating"]:
+        section, frames = _rating_section(train_paths, test_path, targets, train_on, settings)
+        metrics = {**head, "n_train_pairs": section.pop("n_train_pairs"), "unseen": section.pop("unseen")}
+        metrics.update(settings=asdict(settings), **section)
+        return M.json_safe(metrics), {"rating": frames}
+    by_task: dict[str, Any] = {}
+    frames_by_task: dict[str, dict[str, pd.DataFrame]] = {}
+    rows_by_task = {task: _task_targets(targets, task, test_path) for task in tasks}
+    events = training_events(train_paths, test_path, train_on) if set(tasks) - {"rating"} else None
+    for task, rows in rows_by_task.items():
+        if task == "rating":
+            section, frames = _rating_section(train_paths, test_path, rows, train_on, settings)
+            section = {"n_targets": int(len(rows)), **section}
+        else:
+            section, frames = _task_section(task, events, rows, task_settings)
+        by_task[task], frames_by_task[task] = section, frames
+    metrics = {
+        **head,
+        "tasks": tasks,
+        "settings": asdict(settings),
+        "task_settings": asdict(task_settings),
+        "by_task": by_task,
+    }
+    return M.json_safe(metrics), frames_by_task
 
 
-def write_outputs(metrics: dict[str, Any], frames: dict[str, pd.DataFrame], output: Path) -> Path:
-    """Publish ``metrics.json``, ``predictions.parquet``, ``plots/<source>_per_rating_mae.png`` and ``report.md`` as
-    the folder ``output`` (staged, then swapped in whole: see :func:`~reczero_verl.evaluation.report.published_report`).
-    """
+def write_outputs(metrics: dict[str, Any], frames: dict[str, dict[str, pd.DataFrame]], output: Path) -> Path:
+    """Publish ``metrics.json``, ``predictions.parquet``, ``plots/*.png`` and ``report.md`` as the folder ``output``
+    (staged, then swapped in whole: see :func:`~reczero_verl.evaluation.report.published_report`)."""
     from reczero_verl.evaluation import report as R
 
     with R.published_report(output) as stage:
-        _write_report(metrics, frames, stage)
+        (stage / "plots").mkdir()
+        (stage / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+        if "by_task" in metrics:
+            _task_table(frames).to_parquet(stage / "predictions.parquet", index=False)
+            _write_task_report(metrics, stage)
+        else:
+            _rating_table(frames["rating"]).to_parquet(stage / "predictions.parquet", index=False)
+            _write_report(metrics, frames["rating"], stage)
     return output / "report.md"
 
 
-def _write_report(metrics: dict[str, Any], frames: dict[str, pd.DataFrame], output: Path) -> None:
-    from reczero_verl.evaluation import report as R
-
-    plots = output / "plots"
-    plots.mkdir()
-    (output / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+def _rating_table(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """``predictions.parquet`` of rating targets: their identity and ``<name>_pred`` of every baseline."""
     first = next(iter(frames.values()))
     table = first[["index", "data_source", "user_id", "item_id", "y", "rating_min", "rating_max"]].copy()
     for name, frame in frames.items():
         table[f"{name}_pred"] = frame["pred"].to_numpy()
-    table.to_parquet(output / "predictions.parquet", index=False)
-    lines = [
-        "# Classical baselines",
-        "",
+    return table
+
+
+#: The column of a prediction frame holding each task's answer, as ``<name>_<answer>`` in ``predictions.parquet``.
+_ANSWER = {"rating": "pred", "ranking": "position", "like": "prob"}
+_IDENTITY = ["index", "data_source", "task", "user_id", "item_id", "y", "rating_min", "rating_max"]
+
+
+def _task_table(frames: dict[str, dict[str, pd.DataFrame]]) -> pd.DataFrame:
+    """``predictions.parquet`` of a test file with ranking or like rows: one row per target with its identity (the
+    candidates of ranking rows, the like threshold of like rows) and each of its task's baselines' answers."""
+    parts = []
+    for task, named in frames.items():
+        first = next(iter(named.values()))
+        extra = {"ranking": ["candidates"], "like": ["like_threshold"]}.get(task, [])
+        table = first.assign(task=task)[[*_IDENTITY, *extra]].reset_index(drop=True)
+        for name, frame in named.items():
+            table[f"{name}_{_ANSWER[task]}"] = frame[_ANSWER[task]].to_numpy()
+        parts.append(table)
+    return pd.concat(parts, ignore_index=True).sort_values("index", kind="stable").reset_index(drop=True)
+
+
+def _intro(metrics: dict[str, Any]) -> str:
+    return (
         f"Train: {', '.join(f'`{p}`' for p in metrics['train'])} (`--train-on {metrics['train_on']}`); "
-        f"test: `{metrics['test']}`, {metrics['n_targets']} targets. Predictions are clipped to the rating scale; "
-        "an unseen user or item falls back to the global mean (user/item mean) or a zero bias (biased, MF).",
-    ]
-    for source, blocks in metrics["by_data_source"].items():
+        f"test: `{metrics['test']}`, {metrics['n_targets']} targets."
+    )
+
+
+_RATING_NOTE = (
+    "Predictions are clipped to the rating scale; an unseen user or item falls back to the global mean (user/item "
+    "mean) or a zero bias (biased, MF)."
+)
+
+
+def _rating_lines(section: dict[str, Any], output: Path, level: str) -> list[str]:
+    """The report lines of the rating baselines: one part per source, its tables and its per-rating plot."""
+    from reczero_verl.evaluation import report as R
+
+    lines: list[str] = []
+    for source, blocks in section["by_data_source"].items():
         png = R.plot_per_rating_mae(
             {name: block["per_rating"] for name, block in blocks.items()},
-            plots / f"{R.slug(source)}_per_rating_mae.png",
+            output / "plots" / f"{R.slug(source)}_per_rating_mae.png",
             f"Baselines: MAE per true rating on {source}",
         )
-        seen = metrics["unseen"][source]
+        seen = section["unseen"][source]
         lines += [
             "",
-            f"## {source}",
+            f"{level} {source}",
             "",
-            f"{metrics['n_train_pairs'][source]} training (user, item) pairs; unseen users in the test targets: "
+            f"{section['n_train_pairs'][source]} training (user, item) pairs; unseen users in the test targets: "
             f"{seen['unseen_user_rate']:.1%}, unseen items: {seen['unseen_item_rate']:.1%}.",
             "",
             R.metrics_table(blocks),
@@ -385,6 +561,85 @@ def _write_report(metrics: dict[str, Any], frames: dict[str, pd.DataFrame], outp
             "",
             R.image_links([png], output),
         ]
+    return lines
+
+
+def _write_report(metrics: dict[str, Any], frames: dict[str, pd.DataFrame], output: Path) -> None:
+    """``report.md`` of a rating-only test file (the layout of earlier versions)."""
+    lines = ["# Classical baselines", "", f"{_intro(metrics)} {_RATING_NOTE}"]
+    lines += _rating_lines(metrics, output, "##")
+    (output / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+#: What each task's baselines are, stated once at the top of its part of the report.
+_TASK_NOTES = {
+    "ranking": (
+        "Each baseline scores every candidate of a row; the target's position is its place by score, ties broken in a "
+        "seeded random order. `random`: all candidates tied; `popularity`: the candidate's events strictly before "
+        "the row's time; `bpr`: Cornac's BPR fitted on the (user, item) pairs before the source's earliest test "
+        "target (an unseen user scores by item bias, an unseen item below every seen one)."
+    ),
+    "like": (
+        "Like labels of the events strictly before each target's time. `random`: p uniform in [0, 1]; "
+        "`global_rate`: the share of liked events; `user_rate` / `item_rate`: the user's / item's share shrunk "
+        "towards the global rate (Beta prior of strength `--like-prior`)."
+    ),
+}
+
+
+def _fit_line(task: str, section: dict[str, Any], source: str) -> str:
+    """What the baselines of ``source`` learnt from, in one sentence."""
+    fit = section["fits"].get(source, {})
+    n = section["n_events"][source]
+    if task == "like":
+        return (
+            f"{n} labelled events; targets whose user has no labelled event before them: "
+            f"{fit['unseen_user_rate']:.1%}, whose item has none: {fit['unseen_item_rate']:.1%}."
+        )
+    line = f"{n} events; targets with no event before their time (popularity 0): {fit['unseen_target_rate']:.1%}."
+    if "bpr_cutoff" in fit:
+        line += f" BPR: {fit['bpr_pairs']} (user, item) pairs before time {fit['bpr_cutoff']}"
+        unseen = fit.get("bpr_unseen_user_rate")
+        line += f", test users it never saw: {unseen:.1%}." if unseen is not None else " (none: a random ranking)."
+    return line
+
+
+def _task_lines(task: str, section: dict[str, Any], output: Path) -> list[str]:
+    """The report lines of the ranking or like baselines: one part per source, its table and plots."""
+    from reczero_verl.evaluation import report as R
+
+    lines: list[str] = ["", _TASK_NOTES[task]]
+    key = "ndcg@10" if task == "ranking" else "auc"
+    table = R.ranking_table if task == "ranking" else R.like_table
+    for source, blocks in section["by_data_source"].items():
+        stem = output / "plots" / R.slug(source)
+        pngs = []
+        if task == "like":
+            pngs.append(R.plot_reliability(blocks, stem.with_name(f"{stem.name}_reliability.png"), f"On {source}"))
+        by_history = R.plot_by_history(
+            blocks, key, stem.with_name(f"{stem.name}_{key.split('@')[0]}_by_history.png"), f"{key.upper()} on {source}"
+        )
+        pngs += [by_history] if by_history is not None else []
+        lines += ["", f"### {source}", "", _fit_line(task, section, source), "", table(blocks)]
+        history = R.history_table(blocks, key)
+        if history:
+            lines += ["", f"{key.upper()} by the length of the user's history in the prompt:", "", history]
+        if pngs:
+            lines += ["", R.image_links(pngs, output)]
+    return lines
+
+
+def _write_task_report(metrics: dict[str, Any], output: Path) -> None:
+    """``report.md`` of a test file with ranking or like rows: one part per task, one section per data source."""
+    counts = ", ".join(f"{metrics['by_task'][task]['n_targets']} {task}" for task in metrics["tasks"])
+    lines = ["# Classical baselines", "", f"{_intro(metrics)[:-1]} ({counts})."]
+    for task in metrics["tasks"]:
+        section = metrics["by_task"][task]
+        lines += ["", f"## {task.capitalize()}"]
+        if task == "rating":
+            lines += ["", _RATING_NOTE, *_rating_lines(section, output, "###")]
+        else:
+            lines += _task_lines(task, section, output)
     (output / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
@@ -394,14 +649,27 @@ def write_baselines_report(config: BaselinesConfig) -> PublishedReport:
     Bad input raises :class:`EvaluationInputError` before the folder is touched.
     """
     check_report_dir(config.output_dir)
-    metrics, frames = run_baselines(config.train, config.test, train_on=config.train_on, settings=config.settings)
+    metrics, frames = run_baselines(
+        config.train,
+        config.test,
+        train_on=config.train_on,
+        settings=config.settings,
+        task_settings=config.task_settings,
+    )
     return PublishedReport(metrics=metrics, report=write_outputs(metrics, frames, config.output_dir))
 
 
 def main(args: argparse.Namespace) -> int:
     """Run ``reczero-verl baselines``; returns 0. Bad input raises :class:`EvaluationInputError` (exit code 2)."""
+    from reczero_verl.evaluation.report import headline_text
+
     result = write_baselines_report(config_from_args(args))
-    for name, block in result.metrics["overall"].items():
-        logger.info("baselines: %-12s MAE %.4f RMSE %.4f", name, block["mae"], block["rmse"])
+    for task, section in M.task_sections(result.metrics).items():
+        for name, block in section["overall"].items():
+            if task == "rating":
+                logger.info("baselines: %-12s MAE %.4f RMSE %.4f", name, block["mae"], block["rmse"])
+            else:
+                text = headline_text(task, M.headline(task, block, name)).split(": ", 1)[1]
+                logger.info("baselines: %s %-12s %s", task, name, text)
     logger.info("baselines: report -> %s", result.report)
     return EXIT_OK

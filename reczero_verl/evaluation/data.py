@@ -6,7 +6,12 @@ Both are joined on ``extra_info.index``. Nothing here joins silently: an index i
 data, a data row without generations, a duplicated ``(index, sample)`` pair, samples that are not ``0..K-1`` for every
 row, or a generation whose ``user_id`` / ``item_id`` differ from its data row's (generations made for another file)
 raise :class:`EvaluationInputError` naming the first offenders. A test set is recognised by
-:func:`targets_fingerprint`, a hash of its ``(index, source, user, item, rating, scale)`` rows.
+:func:`targets_fingerprint`, a hash of its ``(index, source, user, item, truth, scale)`` rows (plus the task, the
+candidates or the like threshold of ranking and like rows).
+
+A row's target is read through the contract (:mod:`reczero_verl.contract`, ``extra_info.task``; absent: rating) and
+the reward's readers of each task's truth: a rating inside the row's scale, the target's candidate number among
+``extra_info.candidates`` (ranking) or a 0/1 label (like).
 """
 
 from __future__ import annotations
@@ -21,14 +26,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from reczero_verl.contract import rating_scale
+from reczero_verl.contract import prompt_spec
 from reczero_verl.errors import BadInputError
-from reczero_verl.reward import check_in_scale, parse_ground_truth
+from reczero_verl.reward import check_in_scale, like_label, parse_ground_truth, target_position
+from reczero_verl.template import TASKS
 
 __all__ = [
     "EvaluationInputError",
     "TARGET_COLUMNS",
     "IDENTITY_COLUMNS",
+    "TASK_IDENTITY_COLUMNS",
+    "target_tasks",
     "read_parquet",
     "load_targets",
     "targets_from_frame",
@@ -40,10 +48,15 @@ __all__ = [
     "check_identity",
     "check_alignment",
     "load_interactions",
+    "load_events",
     "first_few",
 ]
 
-#: Columns of the frame :func:`load_targets` returns (one row per target interaction).
+#: Columns of the frame :func:`load_targets` returns (one row per target interaction). ``truth`` is the task's ground
+#: truth (the rating, the target's 1-based candidate number, the 0/1 like label); ``rating`` is the same number on
+#: rating rows and NaN on the others (their ground truth is no rating). ``n_candidates`` and ``candidates`` (a tuple of
+#: item ids in the order shown) are set on ranking rows, ``like_threshold`` on like rows of explicit ratings;
+#: ``history_length`` is the number of entries of the row's ``user_history`` (None when the file has no such column).
 TARGET_COLUMNS: tuple[str, ...] = (
     "index",
     "data_source",
@@ -53,10 +66,18 @@ TARGET_COLUMNS: tuple[str, ...] = (
     "rating",
     "rating_min",
     "rating_max",
+    "task",
+    "truth",
+    "n_candidates",
+    "candidates",
+    "like_threshold",
+    "history_length",
 )
 
-#: The columns that identify a test set: two files with the same rows here hold the same targets.
+#: The columns that identify a rating test set: two files with the same rows here hold the same targets.
 IDENTITY_COLUMNS: tuple[str, ...] = ("index", "data_source", "user_id", "item_id", "rating", "rating_min", "rating_max")
+#: What else identifies the targets of a file with ranking or like rows.
+TASK_IDENTITY_COLUMNS: tuple[str, ...] = ("task", "truth", "candidates", "like_threshold")
 
 _SHOW = 5
 _PREPARED_HINT = "pass a parquet file written by `reczero-verl prepare`"
@@ -110,19 +131,48 @@ def _as_mapping(value: Any, field: str, row: int, path: str) -> dict[str, Any]:
     raise EvaluationInputError(f"{path}: row {row}: field {field!r} is not a struct (got {type(value).__name__})")
 
 
-def targets_from_frame(frame: pd.DataFrame, path: str = "<frame>") -> pd.DataFrame:
-    """Extract the target of every prepared sample: index, data source, user, item, time, true rating and scale.
+def _task_truth(
+    task: str, ground_truth: Any, extra: dict[str, Any], scale: tuple[float, float]
+) -> tuple[float, int | None, tuple[str, ...] | None]:
+    """``(truth, n_candidates, candidates)`` of one row: a rating inside ``scale``, the target's candidate number
+    among ``extra_info.candidates``, or a 0/1 label (``ValueError`` naming what is wrong)."""
+    if task == "ranking":
+        position, n_candidates = target_position(ground_truth, extra)
+        return float(position), n_candidates, tuple(str(c) for c in extra["candidates"])
+    if task == "like":
+        return like_label(ground_truth), None, None
+    return check_in_scale(parse_ground_truth(ground_truth), *scale), None, None
 
-    ``frame`` has the columns of the prepared-sample contract (``data_source``, ``reward_model``, ``extra_info``).
-    Raises :class:`EvaluationInputError` naming ``path`` and the row for a missing column, a non-numeric ground
-    truth, a ground truth outside the row's scale, an invalid scale or a duplicated ``extra_info.index``.
+
+def _history_length(value: Any) -> int:
+    """The number of entries of one ``user_history`` cell (0 for a null one)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return 0
+    return len(value)
+
+
+def targets_from_frame(frame: pd.DataFrame, path: str = "<frame>") -> pd.DataFrame:
+    """Extract the target of every prepared sample (see :data:`TARGET_COLUMNS`).
+
+    ``frame`` has the columns of the prepared-sample contract (``data_source``, ``reward_model``, ``extra_info``;
+    ``history_length``, or ``user_history`` to count, when present gives ``history_length``). Raises
+    :class:`EvaluationInputError` naming ``path`` and the row for a missing column, an unknown task, a ground truth
+    that is not a truth of its task (a rating outside the row's scale, a candidate number out of range, a like label
+    other than 0/1), an invalid scale or a duplicated
+    ``extra_info.index``.
     """
     for column in ("data_source", "reward_model", "extra_info"):
         if column not in frame.columns:
             raise EvaluationInputError(f"{path}: missing column {column!r} (is it a `reczero-verl prepare` output?)")
+    if "history_length" in frame.columns:
+        lengths = [int(n) for n in frame["history_length"]]
+    elif "user_history" in frame.columns:
+        lengths = [_history_length(h) for h in frame["user_history"]]
+    else:
+        lengths = [None] * len(frame)
     records = []
-    for row, (source, reward_model, extra) in enumerate(
-        zip(frame["data_source"], frame["reward_model"], frame["extra_info"], strict=True)
+    for row, (source, reward_model, extra, history_length) in enumerate(
+        zip(frame["data_source"], frame["reward_model"], frame["extra_info"], lengths, strict=True)
     ):
         reward_model = _as_mapping(reward_model, "reward_model", row, path)
         extra = _as_mapping(extra, "extra_info", row, path)
@@ -130,8 +180,10 @@ def targets_from_frame(frame: pd.DataFrame, path: str = "<frame>") -> pd.DataFra
         if not _is_integer(index):
             raise EvaluationInputError(f"{path}: row {row}: extra_info.index is not an integer: {index!r}")
         try:
-            lo, hi = rating_scale(extra)
-            rating = check_in_scale(parse_ground_truth(reward_model.get("ground_truth")), lo, hi)
+            spec = prompt_spec(extra)
+            truth, n_candidates, candidates = _task_truth(
+                spec.task, reward_model.get("ground_truth"), extra, (spec.rating_min, spec.rating_max)
+            )
         except ValueError as err:
             raise EvaluationInputError(f"{path}: row {row} (extra_info.index {int(index)}): {err}") from None
         timestamp = extra.get("timestamp")
@@ -142,9 +194,15 @@ def targets_from_frame(frame: pd.DataFrame, path: str = "<frame>") -> pd.DataFra
                 None if extra.get("user_id") is None else str(extra["user_id"]),
                 None if extra.get("item_id") is None else str(extra["item_id"]),
                 None if timestamp is None else int(timestamp),
-                rating,
-                lo,
-                hi,
+                truth if spec.task == "rating" else math.nan,
+                spec.rating_min,
+                spec.rating_max,
+                spec.task,
+                truth,
+                n_candidates,
+                candidates,
+                spec.like_threshold if spec.task == "like" else None,
+                history_length,
             )
         )
     targets = pd.DataFrame.from_records(records, columns=list(TARGET_COLUMNS))
@@ -152,6 +210,12 @@ def targets_from_frame(frame: pd.DataFrame, path: str = "<frame>") -> pd.DataFra
     if len(duplicated):
         raise EvaluationInputError(f"{path}: duplicated extra_info.index values: {first_few(sorted(duplicated))}")
     return targets
+
+
+def target_tasks(targets: pd.DataFrame) -> list[str]:
+    """The tasks of ``targets`` in the order of :data:`reczero_verl.template.TASKS`."""
+    present = set(targets["task"]) if "task" in targets.columns else {"rating"}
+    return [task for task in TASKS if task in present]
 
 
 def _is_integer(value: Any) -> bool:
@@ -165,17 +229,51 @@ def _is_integer(value: Any) -> bool:
 
 def load_targets(path: str | Path) -> pd.DataFrame:
     """Read the targets of a prepared-sample parquet (see :func:`targets_from_frame`), sorted by index."""
+    import pyarrow.parquet as pq
+
     frame = read_parquet(path, ["data_source", "reward_model", "extra_info"])
+    if "user_history" in pq.read_schema(path).names:
+        frame["history_length"] = _history_lengths(path)
     return targets_from_frame(frame, str(path)).sort_values("index", kind="stable").reset_index(drop=True)
 
 
+def _history_lengths(path: str | Path) -> np.ndarray:
+    """The number of ``user_history`` entries of every row (0 for a null history), counted by Arrow: the histories
+    themselves are never converted to Python objects."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    column = pq.read_table(path, columns=["user_history"]).column("user_history")
+    return pc.fill_null(pc.list_value_length(column), 0).to_numpy().astype(np.int64)
+
+
+def _identity(row: Any) -> list[Any]:
+    """The identity of one target (see :func:`targets_fingerprint`)."""
+    task = getattr(row, "task", "rating")
+    truth = row.rating if task == "rating" else row.truth
+    out = [int(row.index), str(row.data_source), row.user_id, row.item_id, float(truth)]
+    out += [float(row.rating_min), float(row.rating_max)]
+    if task == "ranking":
+        out += [task, [str(c) for c in row.candidates]]
+    elif task == "like":
+        out += [task, None if _missing(row.like_threshold) else float(row.like_threshold)]
+    return out
+
+
+def _missing(value: Any) -> bool:
+    """None or NaN: a nullable field left empty."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
 def targets_fingerprint(targets: pd.DataFrame) -> str:
-    """SHA-256 of the :data:`IDENTITY_COLUMNS` of ``targets`` in index order: equal iff the test sets are equal."""
-    rows = targets.sort_values("index", kind="stable")[list(IDENTITY_COLUMNS)]
+    """SHA-256 of the targets in index order: equal iff the test sets are equal.
+
+    A rating row counts by its :data:`IDENTITY_COLUMNS` (the fingerprint of a rating test set is the one of earlier
+    versions); a ranking row adds its task and candidates (in the order shown), a like row its task and threshold.
+    """
+    rows = targets.sort_values("index", kind="stable")
     canonical = json.dumps(
-        [[int(r[0]), str(r[1]), r[2], r[3], float(r[4]), float(r[5]), float(r[6])] for r in rows.itertuples(False)],
-        separators=(",", ":"),
-        ensure_ascii=True,
+        [_identity(r) for r in rows.itertuples(index=False)], separators=(",", ":"), ensure_ascii=True
     )
     return "sha256:" + hashlib.sha256(canonical.encode("ascii")).hexdigest()
 
@@ -189,18 +287,29 @@ def file_fingerprint(path: str | Path) -> str:
     return "sha256:" + digest.hexdigest()
 
 
+def _plain(value: Any) -> Any:
+    """A cell as a plain Python value: numpy scalars unwrapped, sequences (candidates) as tuples of strings."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, list | tuple | np.ndarray):
+        return tuple(str(v) for v in value)
+    return value
+
+
 def first_target_difference(ours: pd.DataFrame, theirs: pd.DataFrame, ours_name: str, theirs_name: str) -> str:
-    """Describe the first ``extra_info.index`` at which two target frames (:data:`IDENTITY_COLUMNS`) differ."""
+    """Describe the first ``extra_info.index`` at which two target frames differ (their :data:`IDENTITY_COLUMNS`,
+    and the :data:`TASK_IDENTITY_COLUMNS` both have)."""
     a = ours.set_index("index")
     b = theirs.set_index("index")
+    columns = [*IDENTITY_COLUMNS[1:], *(c for c in TASK_IDENTITY_COLUMNS if c in a.columns and c in b.columns)]
     for index in sorted(set(a.index) | set(b.index)):
         if index not in b.index:
             return f"extra_info.index {index} is in {ours_name} only"
         if index not in a.index:
             return f"extra_info.index {index} is in {theirs_name} only"
-        for column in IDENTITY_COLUMNS[1:]:
-            x, y = (v.item() if isinstance(v, np.generic) else v for v in (a.at[index, column], b.at[index, column]))
-            if x != y and not (pd.isna(x) and pd.isna(y)):
+        for column in columns:
+            x, y = (_plain(v) for v in (a.at[index, column], b.at[index, column]))
+            if x != y and not (_missing(x) and _missing(y)):
                 return f"extra_info.index {index}: {column} {x!r} in {ours_name}, {y!r} in {theirs_name}"
     return "no row differs"
 
@@ -383,16 +492,23 @@ def _check_history_scales(frame: pd.DataFrame, targets: pd.DataFrame, path: Path
                 )
 
 
-def load_interactions(path: str | Path, *, include_targets: bool, include_histories: bool) -> pd.DataFrame:
-    """Every (user, item, rating, timestamp) interaction visible in a prepared parquet, one row each, de-duplicated.
+_INTERACTION_COLUMNS = ["data_source", "user_id", "item_id", "timestamp", "rating", "liked"]
 
-    ``include_targets`` adds each row's target (``extra_info`` + ``reward_model.ground_truth``); ``include_histories``
-    adds the entries of ``user_history`` (the row's user with the entry's item) and ``item_history`` (the entry's user
-    with the row's item). The same interaction appears in the histories of many rows, so rows are de-duplicated on
-    ``(data_source, user_id, item_id, timestamp, rating)``. Columns: ``data_source, user_id, item_id, timestamp,
-    rating``.
-    """
-    path = Path(path)
+
+def _like_of(rating: float, threshold: float | None) -> float:
+    """The like label of a history entry of a like row: ``rating >= threshold``, or the rating itself when the row has
+    no threshold (a 0/1 log); ``ValueError`` for a rating that is then not 0 or 1."""
+    if threshold is not None:
+        return 1.0 if rating >= threshold else 0.0
+    if rating not in (0.0, 1.0):
+        raise ValueError(f"history rating {rating:g} of a like row without like_threshold is not a 0/1 label")
+    return float(rating)
+
+
+def _visible(path: Path, include_targets: bool, include_histories: bool) -> pd.DataFrame:
+    """Every interaction of a prepared parquet as ``data_source, user_id, item_id, timestamp, rating, liked`` (not yet
+    de-duplicated). ``rating`` is NaN where the row states none (the target of a ranking or like row); ``liked`` is
+    the 0/1 label of a like row's target and history entries, NaN elsewhere."""
     columns = ["data_source", "reward_model", "extra_info"]
     if include_histories:
         columns += ["user_history", "item_history"]
@@ -400,25 +516,63 @@ def load_interactions(path: str | Path, *, include_targets: bool, include_histor
     targets = targets_from_frame(frame, str(path))
     if include_histories:
         _check_history_scales(frame, targets, path)
-    rows: list[tuple[str, str | None, str | None, int | None, float]] = []
+    rows: list[tuple[str, str | None, str | None, int | None, float, float]] = []
     for pos, target in enumerate(targets.itertuples(index=False)):
+        is_like = target.task == "like"
+        threshold = None if _missing(target.like_threshold) else float(target.like_threshold)
         if include_targets:
-            rows.append((target.data_source, target.user_id, target.item_id, target.timestamp, target.rating))
-        if include_histories:
-            for entry in _history_records(frame["user_history"].iat[pos]):
-                rows.append(
-                    (target.data_source, target.user_id, entry.get("item_id"), entry.get("timestamp"), entry["rating"])
-                )
-            for entry in _history_records(frame["item_history"].iat[pos]):
-                rows.append(
-                    (target.data_source, entry.get("user_id"), target.item_id, entry.get("timestamp"), entry["rating"])
-                )
-    out = pd.DataFrame.from_records(rows, columns=["data_source", "user_id", "item_id", "timestamp", "rating"])
-    bad = out["user_id"].isna() | out["item_id"].isna() | ~np.isfinite(out["rating"].astype(float))
-    if bad.any():
-        raise EvaluationInputError(
-            f"{path}: {int(bad.sum())} interaction(s) without a user id, an item id or a finite rating"
-        )
+            liked = target.truth if is_like else math.nan
+            rows.append((target.data_source, target.user_id, target.item_id, target.timestamp, target.rating, liked))
+        if not include_histories:
+            continue
+        entries = [
+            (target.user_id, entry.get("item_id"), entry) for entry in _history_records(frame["user_history"].iat[pos])
+        ]
+        entries += [
+            (entry.get("user_id"), target.item_id, entry) for entry in _history_records(frame["item_history"].iat[pos])
+        ]
+        for user, item, entry in entries:
+            rating = float(entry["rating"])
+            try:
+                liked = _like_of(rating, threshold) if is_like else math.nan
+            except ValueError as err:
+                raise EvaluationInputError(f"{path}: row {pos} (extra_info.index {target.index}): {err}") from None
+            rows.append((target.data_source, user, item, entry.get("timestamp"), rating, liked))
+    out = pd.DataFrame.from_records(rows, columns=_INTERACTION_COLUMNS)
+    if (out["user_id"].isna() | out["item_id"].isna()).any():
+        n = int((out["user_id"].isna() | out["item_id"].isna()).sum())
+        raise EvaluationInputError(f"{path}: {n} interaction(s) without a user id or an item id")
     out["rating"] = out["rating"].astype(float)
+    out["liked"] = out["liked"].astype(float)
     out["timestamp"] = out["timestamp"].astype("Int64")
+    return out
+
+
+def load_interactions(path: str | Path, *, include_targets: bool, include_histories: bool) -> pd.DataFrame:
+    """Every (user, item, rating, timestamp) interaction visible in a prepared parquet, one row each, de-duplicated.
+
+    ``include_targets`` adds each rating row's target (``extra_info`` + ``reward_model.ground_truth``; the target of a
+    ranking or like row carries no rating); ``include_histories`` adds the entries of ``user_history`` (the row's user
+    with the entry's item) and ``item_history`` (the entry's user with the row's item). The same interaction appears in
+    the histories of many rows, so rows are de-duplicated on ``(data_source, user_id, item_id, timestamp, rating)``.
+    Columns: ``data_source, user_id, item_id, timestamp, rating``.
+    """
+    out = _visible(Path(path), include_targets, include_histories)
+    out = out.loc[np.isfinite(out["rating"].to_numpy()), _INTERACTION_COLUMNS[:5]]
     return out.drop_duplicates(ignore_index=True)
+
+
+def load_events(path: str | Path, *, include_targets: bool, include_histories: bool) -> pd.DataFrame:
+    """Every (user, item, timestamp) event visible in a prepared parquet, whatever its task, one row per event.
+
+    The implicit-feedback view of :func:`load_interactions` (same ``include_*`` choices) for the ranking and like
+    baselines: the targets of every row (ranking and like targets included) and the history entries. Events are
+    de-duplicated on ``(data_source, user_id, item_id, timestamp)``; ``liked`` is the event's 0/1 label where a like
+    row states it (its target's label; ``rating >= like_threshold`` for its history entries), NaN elsewhere.
+    Columns: ``data_source, user_id, item_id, timestamp, liked``.
+    """
+    out = _visible(Path(path), include_targets, include_histories)
+    key = ["data_source", "user_id", "item_id", "timestamp"]
+    # groupby's "first" takes the first known label of an event seen several times (NaN only when none is known).
+    events = out.groupby(key, sort=False, dropna=False, as_index=False)["liked"].first()
+    return events[[*key, "liked"]]

@@ -33,7 +33,8 @@ distribution, and each integer rating value ``v`` of the row's scale gets ``P(v)
 ``str(v)`` (a product of conditionals when ``v`` is several tokens, e.g. ``10`` for digit-split tokenizers), minus the
 probability of every longer rating value that starts with the same tokens (so ``1`` does not also count ``10``). These
 are normalised over the values (``rating_logits_probs``; ``rating_logits_mass`` is their total before normalising) and
-``rating_logits_expected = sum_v v * P(v)``.
+``rating_logits_expected = sum_v v * P(v)``. It reads a rating, so it is refused for a ``--data`` file (or ``--limit``
+selection) with ranking or like rows (``generate`` itself is the same for every task: each row's stored prompt).
 """
 
 from __future__ import annotations
@@ -89,6 +90,7 @@ __all__ = [
     "read_done",
     "read_done_pairs",
     "check_model",
+    "check_rating_logits",
     "rating_values",
     "value_probabilities",
     "response_context",
@@ -598,6 +600,18 @@ def _load_rows(data: Path, limit: int | None, full: bool) -> tuple[pd.DataFrame,
     return targets, targets.iloc[order].reset_index(drop=True), frame.iloc[order].reset_index(drop=True)
 
 
+def check_rating_logits(targets: pd.DataFrame, data: Path) -> None:
+    """Refuse ``--rating-logits`` for selected rows that are not rating rows (it reads a rating at ``<rate>``)."""
+    other = targets[targets["task"] != "rating"]
+    if not other.empty:
+        tasks = ", ".join(sorted(set(other["task"])))
+        raise EvaluationInputError(
+            f"{data}: --rating-logits reads the rating at <rate> and is for rating rows only; {len(other)} selected "
+            f"row(s) are {tasks} rows (first extra_info.index: {first_few(other['index'])}). Generate those without "
+            "--rating-logits"
+        )
+
+
 def _resumable_done(output: Path, settings: dict[str, Any], targets: pd.DataFrame) -> dict[tuple[int, int], DoneIds]:
     """The pairs ``output`` already holds, after checking they were made with ``settings`` for the rows of
     ``targets`` (all rows of the data file); the settings are (re)written beside the output."""
@@ -772,6 +786,8 @@ def generate(config: GenerateConfig) -> GenerateResult:
     template, prefix = _chat_template(config)
     _check_output_file(config.output)
     all_targets, targets, frame = _load_rows(config.data, config.limit, full=config.max_prompt_tokens is not None)
+    if config.rating_logits:
+        check_rating_logits(targets, config.data)
     done = _resumable_done(config.output, _settings(config, template, prefix), all_targets)
     tokenizer = _load_tokenizer(config.model, template)
     jobs = _jobs(config, tokenizer, targets, frame, done)

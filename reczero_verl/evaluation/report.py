@@ -7,7 +7,14 @@ Plots, one set per ``data_source`` (each on its own rating scale):
 * ``confusion``: true rating (rows) against the prediction rounded to the nearest scale point (columns) plus an
   ``unparsed`` column; cells show the share of the row, annotated with counts;
 * ``errors``: histogram of the signed error ``pred - y`` of parsed predictions, with the unparsed count beside it;
-* ``per_rating_mae``: MAE per true rating for the model and every baseline, side by side (unparsed at max error).
+* ``per_rating_mae``: MAE per true rating for the model and every baseline, side by side (unparsed at max error);
+* ranking: ``positions`` (where the answers put the target, with the unlisted and unparsed ones apart) and
+  ``ndcg_by_history`` (NDCG@10 per band of the user's history length, model and baselines side by side);
+* like: ``reliability`` (observed like rate against predicted p per bin, model and baselines, over a histogram of p)
+  and ``auc_by_history``.
+
+The ranking and like plots and tables are drawn from metric blocks, so the baselines of a ``metrics.json`` are drawn
+the same way as the model.
 
 A report folder is published as one unit (:func:`published_report`): written into a staging folder beside it, then
 swapped in, so it never mixes the files (e.g. plots of another data source) of an older report with a new one.
@@ -44,6 +51,16 @@ __all__ = [
     "plot_per_rating_mae",
     "metrics_table",
     "per_rating_table",
+    "image_links",
+    "fmt",
+    "FIGURE_LABELS",
+    "headline_text",
+    "ranking_table",
+    "like_table",
+    "history_table",
+    "plot_by_history",
+    "plot_positions",
+    "plot_reliability",
 ]
 
 #: What a report folder of ``evaluate`` or ``baselines`` holds; anything else in it is not ours to replace.
@@ -212,7 +229,8 @@ def plot_per_rating_mae(per_rating: Mapping[str, Mapping[str, Mapping[str, Any]]
     return path
 
 
-def _fmt(value: Any, digits: int = 4) -> str:
+def fmt(value: Any, digits: int = 4) -> str:
+    """A figure of a table: ``n/a`` for None, ``digits`` decimals for a float."""
     if value is None:
         return "n/a"
     if isinstance(value, float):
@@ -226,9 +244,9 @@ def metrics_table(blocks: Mapping[str, Mapping[str, Any]]) -> str:
     lines = [header, "|" + "---|" * 9]
     for name, b in blocks.items():
         lines.append(
-            f"| {name} | {b['n']} | {_fmt(b['mae'])} | {_fmt(b['rmse'])} | {_fmt(b['coverage'], 3)} | "
-            f"{_fmt(b['mae_parsed'])} | {_fmt(b['rmse_parsed'])} | {_fmt(b['format_ok_rate'], 3)} | "
-            f"{_fmt(b['mae_normalized'])} |"
+            f"| {name} | {b['n']} | {fmt(b['mae'])} | {fmt(b['rmse'])} | {fmt(b['coverage'], 3)} | "
+            f"{fmt(b['mae_parsed'])} | {fmt(b['rmse_parsed'])} | {fmt(b['format_ok_rate'], 3)} | "
+            f"{fmt(b['mae_normalized'])} |"
         )
     return "\n".join(lines)
 
@@ -245,7 +263,7 @@ def per_rating_table(blocks: Mapping[str, Mapping[str, Any]]) -> str:
         "|" + "---|" * (len(labels) + 1),
     ]
     for name, b in blocks.items():
-        cells = [_fmt(b["per_rating"].get(label, {}).get("mae"), 3) for label in labels]
+        cells = [fmt(b["per_rating"].get(label, {}).get("mae"), 3) for label in labels]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -253,3 +271,176 @@ def per_rating_table(blocks: Mapping[str, Mapping[str, Any]]) -> str:
 def image_links(paths: Sequence[Path], base: Path) -> str:
     """Markdown image links to ``paths``, relative to the report folder ``base``."""
     return "\n\n".join(f"![{p.stem}]({p.relative_to(base).as_posix()})" for p in paths)
+
+
+#: How a report names the figures of a headline.
+FIGURE_LABELS: dict[str, str] = {
+    "mae": "MAE",
+    "rmse": "RMSE",
+    "ndcg@10": "NDCG@10",
+    "hr@10": "HR@10",
+    "mrr": "MRR",
+    "auc": "AUC",
+    "logloss": "LogLoss",
+}
+
+
+def headline_text(task: str, head: Mapping[str, Any]) -> str:
+    """``"ranking: NDCG@10 0.4123, HR@10 0.7000, MRR 0.3012"``: a task's headline figures in words."""
+    figures = ", ".join(
+        f"{FIGURE_LABELS.get(key, key)} {fmt(value)}" for key, value in head.items() if key != "prediction"
+    )
+    return f"{task}: {figures}"
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Ranking and like: tables and plots drawn from metric blocks (so the baselines of a metrics.json are drawn alike)
+
+
+def ranking_table(blocks: Mapping[str, Mapping[str, Any]]) -> str:
+    """Markdown table: one row per ranking prediction (model or baseline) with HR@K, NDCG@K, MRR and coverage."""
+    header = (
+        "| prediction | n | HR@1 | HR@5 | HR@10 | NDCG@5 | NDCG@10 | MRR | mean position | coverage | target listed "
+        "| format OK |"
+    )
+    lines = [header, "|" + "---|" * 12]
+    for name, b in blocks.items():
+        lines.append(
+            f"| {name} | {b['n']} | {fmt(b['hr@1'])} | {fmt(b['hr@5'])} | {fmt(b['hr@10'])} | "
+            f"{fmt(b['ndcg@5'])} | {fmt(b['ndcg@10'])} | {fmt(b['mrr'])} | {fmt(b['mean_position'], 2)} | "
+            f"{fmt(b['coverage'], 3)} | {fmt(b['listed_rate'], 3)} | {fmt(b['format_ok_rate'], 3)} |"
+        )
+    return "\n".join(lines)
+
+
+def like_table(blocks: Mapping[str, Mapping[str, Any]]) -> str:
+    """Markdown table: one row per like prediction with AUC, LogLoss, Brier, accuracy, ECE and the unparsed count."""
+    header = (
+        "| prediction | n | AUC | LogLoss | Brier | accuracy | ECE | coverage | unparsed (p = 0.5) | AUC (parsed) "
+        "| format OK |"
+    )
+    lines = [header, "|" + "---|" * 11]
+    for name, b in blocks.items():
+        lines.append(
+            f"| {name} | {b['n']} | {fmt(b['auc'])} | {fmt(b['logloss'])} | {fmt(b['brier'])} | "
+            f"{fmt(b['accuracy'], 3)} | {fmt(b['ece'])} | {fmt(b['coverage'], 3)} | {b['n_unparsed']} | "
+            f"{fmt(b['auc_parsed'])} | {fmt(b['format_ok_rate'], 3)} |"
+        )
+    return "\n".join(lines)
+
+
+def _history(block: Mapping[str, Any]) -> Mapping[str, Any]:
+    return block.get("by_history_length") or {}
+
+
+def _bands(blocks: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, int]]:
+    """The history bands any block has, in band order, with their row counts."""
+    from reczero_verl.evaluation.metrics import HISTORY_BANDS
+
+    out = []
+    for label, _, _ in HISTORY_BANDS:
+        counts = [
+            b["by_history_length"][label]["n"] for b in blocks.values() if label in b.get("by_history_length", {})
+        ]
+        if counts:
+            out.append((label, counts[0]))
+    return out
+
+
+def history_table(blocks: Mapping[str, Mapping[str, Any]], key: str) -> str:
+    """Markdown table: figure ``key`` per band of the user's history length (columns) for each prediction (rows);
+    empty when no block knows the history lengths."""
+    bands = _bands(blocks)
+    if not bands:
+        return ""
+    lines = [
+        "| prediction | " + " | ".join(f"{label} (n={n})" for label, n in bands) + " |",
+        "|" + "---|" * (len(bands) + 1),
+    ]
+    for name, b in blocks.items():
+        cells = [fmt(b.get("by_history_length", {}).get(label, {}).get(key), 3) for label, _ in bands]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot_by_history(blocks: Mapping[str, Mapping[str, Any]], key: str, path: Path, title: str) -> Path | None:
+    """Grouped bars: figure ``key`` (e.g. ``ndcg@10``) per band of the user's history length for each prediction;
+    None (no file) when no block knows the history lengths."""
+    bands = _bands(blocks)
+    if not bands:
+        return None
+    plt = _pyplot()
+    names = list(blocks)
+    width = 0.8 / max(len(names), 1)
+    fig, ax = plt.subplots(figsize=(max(4.5, 0.9 + 0.25 * len(bands) * (len(names) + 1)), 3.6))
+    x = np.arange(len(bands))
+    for k, name in enumerate(names):
+        by_band = blocks[name].get("by_history_length", {})
+        values = [by_band.get(label, {}).get(key) for label, _ in bands]
+        ax.bar(x - 0.4 + width * (k + 0.5), [np.nan if v is None else v for v in values], width=width, label=name)
+    ax.set_xticks(x, [f"{label}\n(n={n})" for label, n in bands])
+    ax.set_xlabel("length of the user's history shown in the prompt")
+    ax.set_ylabel(key.upper())
+    ax.set_title(title, fontsize=10)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def plot_positions(frame: pd.DataFrame, path: Path, title: str) -> Path:
+    """Histogram of the target's position in the answers of one ranking frame (1..M), with bars for a target the
+    answer does not list and for an answer that did not parse (both ranked last in the metrics)."""
+    plt = _pyplot()
+    parsed = frame["parsed"].to_numpy(dtype=bool)
+    listed = frame["listed"].to_numpy(dtype=bool)
+    position = frame["position"].to_numpy(dtype=float)
+    m = int(np.nanmax(frame["n_candidates"].to_numpy(dtype=float)))
+    counts = [int(np.sum(listed & (position == k))) for k in range(1, m + 1)]
+    fig, (ax, ax_u) = plt.subplots(1, 2, figsize=(8, 3.6), gridspec_kw={"width_ratios": [6, 1.4]}, sharey=True)
+    ax.bar(range(1, m + 1), counts, color="tab:blue")
+    ax.set_xlabel("position of the target in the answer (1 = ranked first)")
+    ax.set_ylabel("count")
+    ax.set_title(title, fontsize=10)
+    rest = [int(np.sum(parsed & ~listed)), int(np.sum(~parsed))]
+    ax_u.bar([0, 1], rest, color=["tab:orange", "tab:red"])
+    ax_u.set_xticks([0, 1], ["not listed", "unparsed"], fontsize=8)
+    for k, value in enumerate(rest):
+        ax_u.text(k, value, str(value), ha="center", va="bottom")
+    ax.set_ylim(0, 1.15 * max(ax.get_ylim()[1], *rest, 1))
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_reliability(blocks: Mapping[str, Mapping[str, Any]], path: Path, title: str) -> Path:
+    """Reliability diagram: observed like rate against the mean predicted p of each calibration bin, one line per
+    prediction (the diagonal is perfect calibration), over a histogram of the first prediction's p."""
+    plt = _pyplot()
+    fig, (ax, ax_n) = plt.subplots(2, 1, figsize=(5.6, 5.6), gridspec_kw={"height_ratios": [3, 1]}, sharex=True)
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=0.8, label="perfect calibration")
+    for name, block in blocks.items():
+        bins = block["calibration"]
+        ax.plot(
+            [b["mean_prob"] for b in bins],
+            [b["positive_rate"] for b in bins],
+            marker="o",
+            markersize=4,
+            label=f"{name} (ECE {fmt(block['ece'], 3)})",
+        )
+    ax.set_ylabel("observed like rate")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    first_name, first = next(iter(blocks.items()))
+    bins = first["calibration"]
+    ax_n.bar([b["low"] for b in bins], [b["n"] for b in bins], width=[b["high"] - b["low"] for b in bins], align="edge")
+    ax_n.set_xlabel(f"predicted p (histogram: {first_name})")
+    ax_n.set_ylabel("count")
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return path
