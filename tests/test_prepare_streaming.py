@@ -27,7 +27,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from reczero_verl.contract import ITEM_FIELDS, SAMPLE_SCHEMA
-from reczero_verl.prepare import pipeline, render, samples, sources
+from reczero_verl.prepare import items as item_loaders
+from reczero_verl.prepare import pipeline, render, samples, sources, sql
 from reczero_verl.prepare.pipeline import PrepareConfig, SplitConfig, prepare_interactions
 from reczero_verl.prepare.render import Gathered, TextBudgets, build_row, render_chunk
 from reczero_verl.prepare.sanitize import TextCleaner
@@ -328,8 +329,8 @@ def test_row_store_reads_any_ranges_exactly(tmp_path, gap):
 
 def test_metadata_loaded_in_small_batches_gives_the_same_output(tmp_path, dump, monkeypatch):
     stats = run(dump, tmp_path / "a")
-    monkeypatch.setattr(sources, "ITEM_BATCH", 2)
-    monkeypatch.setattr(sources, "_FETCH_ROWS", 3)
+    monkeypatch.setattr(item_loaders, "ITEM_BATCH", 2)
+    monkeypatch.setattr(sql, "FETCH_ROWS", 3)
     assert run(dump, tmp_path / "b") == stats
     assert snapshot(tmp_path / "a") == snapshot(tmp_path / "b")
     assert stats["meta"]["malformed"] == 1 and stats["meta"]["items_found"] == 15
@@ -354,8 +355,8 @@ def test_items_table_loaded_in_small_batches_gives_the_same_output(tmp_path, mon
     argv = ["interactions", "--input", log, "--user-col", "u", "--item-col", "i", "--rating-col", "r",
             "--time-col", "t", "--items", items, "--items-cols", "title=name", "categories=genre"]  # fmt: skip
     stats = prepare(*argv, "--output-dir", tmp_path / "a")
-    monkeypatch.setattr(sources, "ITEM_BATCH", 2)
-    monkeypatch.setattr(sources, "_FETCH_ROWS", 3)
+    monkeypatch.setattr(item_loaders, "ITEM_BATCH", 2)
+    monkeypatch.setattr(sql, "FETCH_ROWS", 3)
     assert prepare(*argv, "--output-dir", tmp_path / "b") == stats
     assert snapshot(tmp_path / "a") == snapshot(tmp_path / "b")
     assert {r["target_item"]["title"] for r in read_split(tmp_path / "a", "train")} <= {f"Movie {n}" for n in range(12)}

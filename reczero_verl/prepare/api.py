@@ -10,7 +10,7 @@
                     PrepareConfig(output_dir=Path("data/books"), name="books"))
 
 The command line only parses its options into these (``reczero_verl/prepare/cli.py``). Errors are
-:class:`~reczero_verl.prepare.sources.PrepareError` naming the field (as its command-line option).
+:class:`~reczero_verl.prepare.schema.PrepareError` naming the field (as its command-line option).
 """
 
 from __future__ import annotations
@@ -21,10 +21,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from reczero_verl.contract import ITEM_FIELDS
+
 from . import checks, pipeline, publish, sources
 from .pipeline import PrepareConfig, SplitConfig
 from .render import TextBudgets
-from .sources import PrepareError
+from .schema import PrepareError
 from .tasks import TaskConfig
 
 __all__ = [
@@ -117,11 +119,9 @@ class InteractionsTable:
         _choice(self.time_unit, TIME_UNITS, "--time-unit")
         _choice(self.format, TABLE_FORMATS, "--format")
         for option, cols in (("--item-cols", self.item_cols), ("--items-cols", self.items_cols or {})):
-            unknown = sorted(set(cols) - set(sources.ITEM_FIELDS))
+            unknown = sorted(set(cols) - set(ITEM_FIELDS))
             if unknown:
-                raise PrepareError(
-                    f"{option}: {', '.join(unknown)} not among the fields {', '.join(sources.ITEM_FIELDS)}"
-                )
+                raise PrepareError(f"{option}: {', '.join(unknown)} not among the fields {', '.join(ITEM_FIELDS)}")
 
 
 Source = AmazonReviews | YelpReviews | Exp3rtFile | InteractionsTable
@@ -166,16 +166,15 @@ def prepare(source: Source, config: PrepareConfig) -> dict[str, Any]:
     if isinstance(source, YelpReviews):
         reviews = checks.check_input_file(source.reviews, "--reviews")
         business_path = None if source.business is None else checks.check_input_file(source.business, "--business")
-        business = None
-        if business_path is not None:
-            business = sources.JsonLinesMeta(business_path, ("business_id",), sources.yelp_item)
-        return pipeline.prepare_interactions(
-            sources.yelp_reviews(reviews), config, business, {"reviews": reviews, "business": business_path}
+        business = None if business_path is None else sources.yelp_business(business_path)
+        data = replace(
+            sources.yelp_reviews(reviews), items=business, inputs={"reviews": reviews, "business": business_path}
         )
+        return pipeline.prepare_source(data, config)
     if isinstance(source, Exp3rtFile):
         if config.task.name == "ranking":
             raise PrepareError(EXP3RT_RANKING)
-        return pipeline.prepare_exp3rt(checks.check_input_file(source.input, "--input"), config, source_name="exp3rt")
+        return pipeline.prepare_source(sources.exp3rt_source(checks.check_input_file(source.input, "--input")), config)
     if isinstance(source, InteractionsTable):
         return _interactions(source, config)
     raise PrepareError(f"unknown source {source!r}")
@@ -187,10 +186,9 @@ def _amazon(source: AmazonReviews, config: PrepareConfig) -> dict[str, Any]:
     found = sources.amazon_reviews(reviews)
     cross = source.cross_item_dedup == "on" or (source.cross_item_dedup == "auto" and found.kind == "amazon2018")
     config = replace(config, cross_item_dedup=cross)
-    meta = None
-    if meta_path is not None:
-        meta = sources.JsonLinesMeta(meta_path, ("parent_asin", "asin"), sources.amazon_item)
-    return pipeline.prepare_interactions(found, config, meta, {"reviews": reviews, "meta": meta_path})
+    meta = None if meta_path is None else sources.amazon_meta(meta_path)
+    data = replace(found, items=meta, inputs={"reviews": reviews, "meta": meta_path})
+    return pipeline.prepare_source(data, config)
 
 
 def _interactions(source: InteractionsTable, config: PrepareConfig) -> dict[str, Any]:
@@ -231,5 +229,6 @@ def _interactions(source: InteractionsTable, config: PrepareConfig) -> dict[str,
             {},
             source.delimiter,
         )
-        items = sources.TableItems(items_path, "auto", id_col, items_cols, source.delimiter)
-    return pipeline.prepare_interactions(table, config, items, {"input": path, "items": items_path})
+        items = sources.table_items(items_path, id_col, items_cols, source.delimiter)
+    data = replace(table, items=items, inputs={"input": path, "items": items_path})
+    return pipeline.prepare_source(data, config)

@@ -22,7 +22,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .sources import GLOB_CHARS, PrepareError
+from .schema import PrepareError
+from .sql import GLOB_CHARS
 
 logger = logging.getLogger(__name__)
 

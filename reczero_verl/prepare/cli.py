@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .render import TextBudgets
-from .sources import PrepareError
+from .schema import PrepareError
 from .tasks import (
     DEFAULT_CANDIDATES,
     DEFAULT_LIKE_THRESHOLD,

@@ -1,16 +1,5 @@
-# Copyright 2026 The reczero-verl Authors
-#
-# Licensed under the Apache License, Version 2.0 (the "License");
-# you may not use this file except in compliance with the License.
-# You may obtain a copy of the License at
-#
-#     http://www.apache.org/licenses/LICENSE-2.0
-#
-# Unless required by applicable law or agreed to in writing, software
-# distributed under the License is distributed on an "AS IS" BASIS,
-# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
-# See the License for the specific language governing permissions and
-# limitations under the License.
+# SPDX-FileCopyrightText: 2026 The reczero-verl Authors
+# SPDX-License-Identifier: Apache-2.0
 """The DuckDB engine of ``reczero-verl prepare``: validation, dedup, histories, averages, splits, sampling, writing.
 
 Protocol (the public RecZero / Reason4Rec scripts, made exact):
@@ -60,23 +49,8 @@ from . import checks, publish, samples
 from . import ranking as rk
 from .render import TextBudgets, build_row, write_samples
 from .sanitize import TextCleaner
-from .sources import (
-    InteractionSource,
-    PrepareError,
-    Relation,
-    _is_input_error,
-    drop_rejects,
-    has_invalid_text,
-    is_malformed,
-    parse_item_description,
-    read_exp3rt,
-    record_line_numbers,
-    reject_lines,
-    renumber_after_rejects,
-    split_profile,
-    sql_ident,
-    sql_str,
-)
+from .schema import ItemLoader, PrepareError, ProfileRecord, Relation, SourceData, position_labels
+from .sql import drop_rejects, is_input_error, reject_lines, renumber_after_rejects, sql_ident, sql_str
 from .tasks import TaskConfig
 
 logger = logging.getLogger(__name__)
@@ -411,16 +385,6 @@ def _classify_sql(
     """
 
 
-def _positions(source: InteractionSource, relation: Relation, lines: Sequence[int]) -> list[str]:
-    """``file:line`` labels of record positions (``file:row N`` for rows of a table file)."""
-    if relation.positions == "row":
-        return [f"{source.path}:row {n}" for n in lines]
-    if relation.positions == "record":
-        mapping = record_line_numbers(source.path, lines)
-        return [f"{source.path}:{mapping.get(n, n)}" for n in lines]
-    return [f"{source.path}:{n}" for n in lines]
-
-
 def _cross_item_duplicates(con: duckdb.DuckDBPyConnection, enabled: bool) -> None:
     """Create ``xdup(line)``: valid records that repeat a review (same user, time, rating, review text, summary and
     ``review_key``: the verified flag and images; non-empty text) of an earlier line under another item.
@@ -466,7 +430,7 @@ def _duplicates(con: duckdb.DuckDBPyConnection, partition: str | None) -> None:
     """)
 
 
-def _scan(con: duckdb.DuckDBPyConnection, source: InteractionSource, config: PrepareConfig) -> Relation:
+def _scan(con: duckdb.DuckDBPyConnection, source: SourceData, config: PrepareConfig) -> Relation:
     """Create ``ev_rows`` / ``ev_all`` from the first relation of ``source`` that DuckDB can read; returns it."""
     last_error: Exception | None = None
     for relation in source.relations:
@@ -478,7 +442,7 @@ def _scan(con: duckdb.DuckDBPyConnection, source: InteractionSource, config: Pre
             )
             con.execute("CREATE OR REPLACE TEMP TABLE ev_rows AS " + classified)
         except duckdb.Error as exc:
-            if not _is_input_error(exc):
+            if not is_input_error(exc):
                 raise
             logger.info("%s: fast reader rejected the input (%s); rereading line by line", source.path, exc)
             last_error = exc
@@ -493,7 +457,7 @@ def _scan(con: duckdb.DuckDBPyConnection, source: InteractionSource, config: Pre
     raise last_error  # mapped to a PrepareError naming the file by :func:`_engine`
 
 
-def ingest(con: duckdb.DuckDBPyConnection, source: InteractionSource, config: PrepareConfig) -> Ingest:
+def ingest(con: duckdb.DuckDBPyConnection, source: SourceData, config: PrepareConfig) -> Ingest:
     """Create ``ev_all`` (every record with its drop reason and raw text: a view over table ``ev_rows``, numbering
     the rows in scan order when the relation has no ``line``) and ``ev(line, user_id, item_id, rating, ts)``: the
     valid, deduplicated interactions.
@@ -545,7 +509,7 @@ def ingest(con: duckdb.DuckDBPyConnection, source: InteractionSource, config: Pr
         for reason, lines in first_rejected.items():
             first_lines[reason] = sorted(first_lines.get(reason, []) + lines)[:report]
         first_rejected.clear()
-    first = {reason: _positions(source, relation, lines) for reason, lines in first_lines.items()}
+    first = {reason: position_labels(source.path, relation.positions, lines) for reason, lines in first_lines.items()}
     for reason, lines in first_rejected.items():  # CSV rows that do not parse: file lines before the data rows
         first[reason] = ([f"{source.path}:{n}" for n in lines] + first.get(reason, []))[:report]
     for reason in dropped:
@@ -731,7 +695,7 @@ class Gathered:
 def gather_targets(
     con: duckdb.DuckDBPyConnection,
     config: PrepareConfig,
-    items_loader: samples.ItemLoader | None,
+    items_loader: ItemLoader | None,
     attrs: Sequence[str],
     folder: Path,
     clock: _Clock,
@@ -997,14 +961,16 @@ def _engine(
 
 
 def prepare_interactions(
-    source: InteractionSource,
+    source: SourceData,
     config: PrepareConfig,
-    items_loader: samples.ItemLoader | None = None,
+    items_loader: ItemLoader | None = None,
     inputs: Mapping[str, str | Path | None] | None = None,
 ) -> dict[str, Any]:
     """Run the whole pipeline for an interaction dump; writes the parquet files and ``stats.json`` as one unit
-    (:mod:`.publish`), returns the stats."""
-    files = _input_files(inputs or {"input": source.path})
+    (:mod:`.publish`), returns the stats. ``items_loader`` / ``inputs``: instead of ``source.items`` /
+    ``source.inputs``."""
+    items = items_loader if items_loader is not None else source.items
+    files = _input_files(inputs or source.inputs or {"input": source.path})
     clock = _Clock()
     with (
         publish.staged_output(config.output_dir) as stage,
@@ -1022,12 +988,14 @@ def prepare_interactions(
             history_drops, history_first = select_eligible(con, config)
             split_info = assign_splits(con, config.split)
         dropped.update(history_drops)
-        found.first.update({r: _positions(source, found.relation, lines) for r, lines in history_first.items()})
+        found.first.update(
+            {r: position_labels(source.path, found.relation.positions, n) for r, n in history_first.items()}
+        )
         per_split = split_counts(con)
         dropped["sampled_out"] = split_info["eligible"] - sum(per_split.values())
         clock.lap("eligibility_and_split", f"{split_info['eligible']} eligible targets, sampled {per_split}")
         labels = like_labels(con, config.task)
-        gathered = gather_targets(con, config, items_loader, source.item_attrs, Path(store_dir), clock)
+        gathered = gather_targets(con, config, items, source.item_attrs, Path(store_dir), clock)
         gz.raise_if_bad()
         write_val = config.split.val_ratio > 0 and config.split.method in ("time", "random")
         cleaner, times = TextCleaner(), samples.RenderTimes()
@@ -1075,28 +1043,32 @@ def prepare_interactions(
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# EXP3RT: profiles instead of histories
+# Profile sources (EXP3RT): profiles instead of histories
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def _blank(value: Any) -> bool:
+def prepare_source(source: SourceData, config: PrepareConfig) -> dict[str, Any]:
+    """Run the pipeline on one adapter's :class:`~.schema.SourceData`: the history path for interaction relations,
+    the profile path for profile records."""
+    if source.profiles is not None:
+        return prepare_profiles(source, config)
+    return prepare_interactions(source, config)
+
+
+def _blank(value: str | None) -> bool:
     """A field is missing when absent, ``null`` or blank text; ``0`` is a value (0-based scales, numeric ids)."""
-    return value is None or (isinstance(value, str) and not value.strip())
+    return value is None or not value.strip()
 
 
-def _exp3rt_reason(record: Any, config: PrepareConfig) -> tuple[str | None, float | None]:
-    """(drop reason or None, rating) of one EXP3RT record."""
-    if is_malformed(record) is not None or not isinstance(record, dict):
-        return "malformed", None
-    if has_invalid_text(record):
-        return "invalid_utf8", None
-    if any(_blank(record.get(k)) for k in ("user_id", "item_id", "score")):
+def _profile_reason(record: ProfileRecord, config: PrepareConfig) -> tuple[str | None, float | None]:
+    """(drop reason or None, rating) of one profile record, checked in the order of :data:`DROP_REASONS`."""
+    if record.read_error is not None:
+        return record.read_error, None
+    if any(_blank(v) for v in (record.user_id, record.item_id, record.score)):
         return "missing_field", None
-    score = record["score"]
-    if isinstance(score, (bool, list, dict)):
-        return "invalid_rating", None
+    assert record.score is not None
     try:
-        rating = float(str(score).strip())
+        rating = float(record.score.strip())
     except ValueError:
         return "invalid_rating", None
     if rating != rating:
@@ -1106,24 +1078,24 @@ def _exp3rt_reason(record: Any, config: PrepareConfig) -> tuple[str | None, floa
     return None, rating
 
 
-def prepare_exp3rt(path: Path, config: PrepareConfig, source_name: str = "exp3rt") -> dict[str, Any]:
-    """EXP3RT rating-bias files (IMDb ``test_helpful.json``, Amazon-book ``unseen.json``): one sample a record.
+def prepare_profiles(source: SourceData, config: PrepareConfig) -> dict[str, Any]:
+    """Profile records (EXP3RT rating-bias files: IMDb ``test_helpful.json``, Amazon-book ``unseen.json``): one sample
+    a record, through the same split, rendering, publishing and stats as the history path.
 
-    No histories: ``user_profile`` / ``item_profile`` are the ``user_persona`` / ``item_synopsis`` texts without their
-    ``[Average Rating]`` tail, whose value becomes ``user_avg_rating`` / ``item_avg_rating``; ``target_item`` comes from
-    ``item_description``. The ``rationale`` field (written knowing the answer) is never used. There are no timestamps,
-    so the split is ``all-test`` by default, or ``random``; a repeated (user, item) pair is a duplicate. Rating and
-    like samples only: a ranking prompt needs the user's earlier interactions, which these files do not have.
+    No histories: ``user_profile`` / ``item_profile`` and their averages come with the records. There are no
+    timestamps, so the split is ``all-test`` by default, or ``random``; a repeated (user, item) pair is a duplicate.
+    Rating and like samples only: a ranking prompt needs the user's earlier interactions, which these files do not
+    have.
     """
     if config.task.name == "ranking":
         raise PrepareError(
             "--task ranking needs timestamped interactions (the user's history and the items seen before the "
             "target); EXP3RT files have neither: use --task rating or like"
         )
-    files = _input_files({"input": path})
+    profiles = source.profiles or ()
+    files = _input_files(source.inputs or {"input": source.path})
     with publish.staged_output(config.output_dir) as stage, checks.GzipCheck(list(files.values())) as gz:
-        records = read_exp3rt(path)
-        kept, dropped, first = _exp3rt_records(path, records, config)
+        kept, dropped, first = _profile_targets(source.path, profiles, config)
         import pyarrow as pa
 
         with _engine(config, files, gz) as con:
@@ -1152,7 +1124,7 @@ def prepare_exp3rt(path: Path, config: PrepareConfig, source_name: str = "exp3rt
         write_val = config.split.val_ratio > 0 and config.split.method == "random"
         cleaner = TextCleaner()
         written = write_outputs(targets, config, stage.path, write_val, cleaner)
-        stats = _base_stats(config, source_name, files)
+        stats = _base_stats(config, source.kind, files)
         stats.update(
             malformed={"count": dropped.get("malformed", 0), "first": first.get("malformed", [])},
             first_positions={r: p for r, p in first.items() if r != "malformed"},
@@ -1164,53 +1136,49 @@ def prepare_exp3rt(path: Path, config: PrepareConfig, source_name: str = "exp3rt
         )
         if labels is not None:
             stats["like_labels"] = labels
-        finish_stats(stats, len(records), dropped, written, stage.path)
+        finish_stats(stats, len(profiles), dropped, written, stage.path)
         stage.publish()
     return stats
 
 
-def _exp3rt_records(
-    path: Path, records: Sequence[Any], config: PrepareConfig
+def _profile_targets(
+    path: Path, profiles: Sequence[ProfileRecord], config: PrepareConfig
 ) -> tuple[list[dict[str, Any]], dict[str, int], dict[str, list[str]]]:
-    """The valid, first-of-their-pair EXP3RT records as target dicts, the drops per reason and their first
-    positions (``file:line`` for JSON lines, ``file:record N`` in a JSON array)."""
+    """The valid, first-of-their-pair profile records as target dicts, the drops per reason and their first
+    positions."""
     dropped: dict[str, int] = defaultdict(int)
     first: dict[str, list[str]] = defaultdict(list)
     kept: list[dict[str, Any]] = []
     seen: set[tuple[str, str]] = set()
-    for n, record in enumerate(records, start=1):
-        reason, rating = _exp3rt_reason(record, config)
-        line = is_malformed(record)
-        pos = f"{path}:{line}" if line is not None else f"{path}:record {n}"
+    for n, record in enumerate(profiles, start=1):
+        reason, rating = _profile_reason(record, config)
         if reason is None:
-            key = (str(record["user_id"]), str(record["item_id"]))
+            key = (str(record.user_id), str(record.item_id))
             if key in seen:
                 reason = "duplicate"
             else:
                 seen.add(key)
         if reason is not None:
             if config.strict and reason != "duplicate":
-                raise PrepareError(f"{pos}: {reason.replace('_', ' ')} (--strict)")
+                raise PrepareError(f"{record.position}: {reason.replace('_', ' ')} (--strict)")
             dropped[reason] += 1
             if len(first[reason]) < config.report_positions:
-                first[reason].append(pos)
+                first[reason].append(record.position)
             continue
-        user_profile, user_avg = split_profile(record.get("user_persona"))
-        item_profile, item_avg = split_profile(record.get("item_synopsis"))
         kept.append(
             {
                 "line": n,
-                "user_id": str(record["user_id"]),
-                "item_id": str(record["item_id"]),
+                "user_id": str(record.user_id),
+                "item_id": str(record.item_id),
                 "rating": rating,
                 "timestamp": None,
                 "user_history": [],
                 "item_history": [],
-                "target_item": parse_item_description(record.get("item_description")),
-                "user_avg_rating": user_avg,
-                "item_avg_rating": item_avg,
-                "user_profile": user_profile,
-                "item_profile": item_profile,
+                "target_item": dict(record.target_item),
+                "user_avg_rating": record.user_avg_rating,
+                "item_avg_rating": record.item_avg_rating,
+                "user_profile": record.user_profile,
+                "item_profile": record.item_profile,
             }
         )
     for reason, positions in first.items():
@@ -1226,6 +1194,7 @@ __all__ = [
     "SplitConfig",
     "PrepareConfig",
     "prepare_interactions",
-    "prepare_exp3rt",
+    "prepare_profiles",
+    "prepare_source",
     "time_sql",
 ]

@@ -24,7 +24,7 @@ from pathlib import Path
 from reczero_verl import durable
 from reczero_verl.durable import StagedFolder
 
-from .sources import PrepareError
+from .schema import PrepareError
 
 logger = logging.getLogger(__name__)
 

@@ -30,16 +30,19 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from reczero_verl.contract import ITEM_FIELDS
+
 from .render import COUNT_DTYPE, RATING_TASK, CandidateRows, Gathered, render_chunk, render_ids, render_texts
 from .sanitize import TextCleaner
-from .sources import ITEM_FIELDS, MetaStats, sql_ident, sql_str, stream_batches
+from .schema import ItemLoader
+from .sql import sql_ident, sql_str, stream_batches
 from .store import RowStore, StoreWriter
 from .tasks import TaskConfig
 
@@ -51,14 +54,6 @@ CHUNK_ROWS = 4_096
 STORE_BATCH = 16_384
 #: Seconds between two progress lines of a long stage.
 PROGRESS_EVERY_S = 15.0
-
-
-class ItemLoader(Protocol):
-    """Loads the text fields of the items listed in a DuckDB table ``needed(item_id, target)`` into a new table
-    ``out_table(item_id, title, categories, brand, description, features, details)``; for an item without ``target``
-    (shown only in user histories) the title is enough."""
-
-    def load_into(self, con: Any, needed_table: str, out_table: str, report: int) -> MetaStats: ...
 
 
 class Progress:

@@ -19,7 +19,7 @@ from typing import Any
 
 from reczero_verl.contract import DEFAULT_TASK, TASKS
 
-from .sources import PrepareError
+from .schema import PrepareError
 
 __all__ = [
     "TASKS",
