@@ -960,6 +960,62 @@ def _engine(
             con.close()
 
 
+@contextmanager
+def _staged_run(
+    config: PrepareConfig, files: Mapping[str, Path]
+) -> Iterator[tuple[Any, checks.GzipCheck, duckdb.DuckDBPyConnection]]:
+    """The frame of every run: a staging folder published as one unit, the gzip check of the inputs, the engine."""
+    with (
+        publish.staged_output(config.output_dir) as stage,
+        checks.GzipCheck(list(files.values())) as gz,
+        _engine(config, files, gz) as con,
+    ):
+        yield stage, gz, con
+
+
+def _sample(
+    con: duckdb.DuckDBPyConnection, config: PrepareConfig, dropped: dict[str, int]
+) -> tuple[dict[str, Any], dict[str, int]]:
+    """Split and sample the candidate targets ``el`` into ``tg`` (:func:`assign_splits`); counts the targets beyond
+    the ``--max-*`` limits as ``sampled_out`` in ``dropped``. Returns the split facts and the targets per split."""
+    split_info = assign_splits(con, config.split)
+    per_split = split_counts(con)
+    dropped["sampled_out"] = split_info["eligible"] - sum(per_split.values())
+    return split_info, per_split
+
+
+def _run_stats(
+    config: PrepareConfig,
+    kind: str,
+    files: Mapping[str, Path],
+    *,
+    dropped: Mapping[str, int],
+    first: Mapping[str, list[str]],
+    split_info: dict[str, Any],
+    cleaner: TextCleaner,
+    labels: dict[str, dict[str, int]] | None,
+    lead: Mapping[str, Any],
+    middle: Mapping[str, Any],
+    tail: Mapping[str, Any],
+) -> dict[str, Any]:
+    """stats.json of a run before its accounting (:func:`finish_stats`): the run's identity, the malformed records
+    and first positions of each drop, the split, the texts' budgets and rewrites, the like labels; ``lead``,
+    ``middle`` and ``tail``: what one path adds, at its place in the file."""
+    stats = _base_stats(config, kind, files)
+    stats.update(lead)
+    stats.update(
+        malformed={"count": dropped.get("malformed", 0), "first": first.get("malformed", [])},
+        first_positions={r: p for r, p in first.items() if r != "malformed"},
+        split=split_info,
+    )
+    stats.update(middle)
+    stats.update(text_budgets=config.budgets.as_dict(), neutralised=cleaner.as_dict())
+    stats.update(tail)
+    if labels is not None:
+        stats["like_labels"] = labels
+    return stats
+
+
 def prepare_interactions(
     source: SourceData,
     config: PrepareConfig,
@@ -973,10 +1029,8 @@ def prepare_interactions(
     files = _input_files(inputs or source.inputs or {"input": source.path})
     clock = _Clock()
     with (
-        publish.staged_output(config.output_dir) as stage,
-        checks.GzipCheck(list(files.values())) as gz,
+        _staged_run(config, files) as (stage, gz, con),
         tempfile.TemporaryDirectory(prefix="reczero-stores-", dir=config.temp_dir) as store_dir,
-        _engine(config, files, gz) as con,
     ):
         logger.info("reading %s (%s)", source.path, source.kind)
         with samples.sql_progress(con, "reading and validating"):
@@ -986,13 +1040,11 @@ def prepare_interactions(
         dropped = dict(found.dropped)
         with samples.sql_progress(con, "eligibility and split"):
             history_drops, history_first = select_eligible(con, config)
-            split_info = assign_splits(con, config.split)
-        dropped.update(history_drops)
+            dropped.update(history_drops)
+            split_info, per_split = _sample(con, config, dropped)
         found.first.update(
             {r: position_labels(source.path, found.relation.positions, n) for r, n in history_first.items()}
         )
-        per_split = split_counts(con)
-        dropped["sampled_out"] = split_info["eligible"] - sum(per_split.values())
         clock.lap("eligibility_and_split", f"{split_info['eligible']} eligible targets, sampled {per_split}")
         labels = like_labels(con, config.task)
         gathered = gather_targets(con, config, items, source.item_attrs, Path(store_dir), clock)
@@ -1011,28 +1063,27 @@ def prepare_interactions(
             times.store_reads,
             times.render,
         )
-        stats = _base_stats(config, source.kind, files)
-        stats.update(
-            timestamp_unit=found.time_unit,
-            timestamp_units=found.time_units,
-            malformed={"count": found.dropped["malformed"], "first": found.first.get("malformed", [])},
-            first_positions={r: p for r, p in found.first.items() if r != "malformed"},
-            split=split_info,
-            history={
-                "max_len": config.history_len,
-                "min_user_history": config.min_user_history,
-                "min_item_history": config.min_item_history,
-                "min_total_history": config.min_total_history,
-                "dedup": config.dedup,
-                "cross_item_dedup": config.cross_item_dedup,
-            },
-            text_budgets=config.budgets.as_dict(),
-            neutralised=cleaner.as_dict(),
-            meta=gathered.meta_stats,
-            targets_with_item_title=gathered.with_title,
+        history = {
+            "max_len": config.history_len,
+            "min_user_history": config.min_user_history,
+            "min_item_history": config.min_item_history,
+            "min_total_history": config.min_total_history,
+            "dedup": config.dedup,
+            "cross_item_dedup": config.cross_item_dedup,
+        }
+        stats = _run_stats(
+            config,
+            source.kind,
+            files,
+            dropped=dropped,
+            first=found.first,
+            split_info=split_info,
+            cleaner=cleaner,
+            labels=labels,
+            lead={"timestamp_unit": found.time_unit, "timestamp_units": found.time_units},
+            middle={"history": history},
+            tail={"meta": gathered.meta_stats, "targets_with_item_title": gathered.with_title},
         )
-        if labels is not None:
-            stats["like_labels"] = labels
         if gathered.negative_draws is not None:
             stats["negative_draws"] = gathered.negative_draws
         if config.timings:
@@ -1094,29 +1145,13 @@ def prepare_profiles(source: SourceData, config: PrepareConfig) -> dict[str, Any
         )
     profiles = source.profiles or ()
     files = _input_files(source.inputs or {"input": source.path})
-    with publish.staged_output(config.output_dir) as stage, checks.GzipCheck(list(files.values())) as gz:
+    with _staged_run(config, files) as (stage, gz, con):
         kept, dropped, first = _profile_targets(source.path, profiles, config)
-        import pyarrow as pa
-
-        with _engine(config, files, gz) as con:
-            el = pa.table(
-                {
-                    "line": pa.array([r["line"] for r in kept], pa.int64()),
-                    "user_id": pa.array([r["user_id"] for r in kept], pa.string()),
-                    "item_id": pa.array([r["item_id"] for r in kept], pa.string()),
-                    "rating": pa.array([r["rating"] for r in kept], pa.float64()),
-                    "ts": pa.array([None] * len(kept), pa.int64()),
-                    "label": pa.array([None] * len(kept), pa.float64()),
-                }
-            )
-            con.register("el_arrow", el)
-            con.execute("CREATE TEMP TABLE el AS SELECT * FROM el_arrow")
-            split_info = assign_splits(con, config.split)
-            per_split = split_counts(con)
-            labels = like_labels(con, config.task)
-            chosen = con.execute("SELECT line, split FROM tg ORDER BY line").fetchall()
+        _profile_candidates(con, kept)
+        split_info, _ = _sample(con, config, dropped)
+        labels = like_labels(con, config.task)
+        chosen = con.execute("SELECT line, split FROM tg ORDER BY line").fetchall()
         gz.raise_if_bad()
-        dropped["sampled_out"] = split_info["eligible"] - sum(per_split.values())
         by_line = {r["line"]: r for r in kept}
         targets: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
         for line, split in chosen:  # file order within each split (there is no time to order by)
@@ -1124,21 +1159,45 @@ def prepare_profiles(source: SourceData, config: PrepareConfig) -> dict[str, Any
         write_val = config.split.val_ratio > 0 and config.split.method == "random"
         cleaner = TextCleaner()
         written = write_outputs(targets, config, stage.path, write_val, cleaner)
-        stats = _base_stats(config, source.kind, files)
-        stats.update(
-            malformed={"count": dropped.get("malformed", 0), "first": first.get("malformed", [])},
-            first_positions={r: p for r, p in first.items() if r != "malformed"},
-            split=split_info,
-            text_budgets=config.budgets.as_dict(),
-            neutralised=cleaner.as_dict(),
-            targets_with_user_avg=sum(1 for s in targets.values() for r in s if r["user_avg_rating"] is not None),
-            targets_with_item_avg=sum(1 for s in targets.values() for r in s if r["item_avg_rating"] is not None),
+        shown = [r for s in targets.values() for r in s]
+        stats = _run_stats(
+            config,
+            source.kind,
+            files,
+            dropped=dropped,
+            first=first,
+            split_info=split_info,
+            cleaner=cleaner,
+            labels=labels,
+            lead={},
+            middle={},
+            tail={
+                "targets_with_user_avg": sum(1 for r in shown if r["user_avg_rating"] is not None),
+                "targets_with_item_avg": sum(1 for r in shown if r["item_avg_rating"] is not None),
+            },
         )
-        if labels is not None:
-            stats["like_labels"] = labels
         finish_stats(stats, len(profiles), dropped, written, stage.path)
         stage.publish()
     return stats
+
+
+def _profile_candidates(con: duckdb.DuckDBPyConnection, kept: Sequence[Mapping[str, Any]]) -> None:
+    """Create ``el``, the candidate targets, from the kept profile records (no timestamps, no history rules)."""
+    import pyarrow as pa
+
+    el = pa.table(
+        {
+            "line": pa.array([r["line"] for r in kept], pa.int64()),
+            "user_id": pa.array([r["user_id"] for r in kept], pa.string()),
+            "item_id": pa.array([r["item_id"] for r in kept], pa.string()),
+            "rating": pa.array([r["rating"] for r in kept], pa.float64()),
+            "ts": pa.array([None] * len(kept), pa.int64()),
+            "label": pa.array([None] * len(kept), pa.float64()),
+        }
+    )
+    con.register("el_arrow", el)
+    con.execute("CREATE TEMP TABLE el AS SELECT * FROM el_arrow")
+    con.unregister("el_arrow")
 
 
 def _profile_targets(

@@ -1,16 +1,5 @@
-# Copyright 2026 The reczero-verl Authors
-#
-# Licensed under the Apache License, Version 2.0 (the "License");
-# you may not use this file except in compliance with the License.
-# You may obtain a copy of the License at
-#
-#     http://www.apache.org/licenses/LICENSE-2.0
-#
-# Unless required by applicable law or agreed to in writing, software
-# distributed under the License is distributed on an "AS IS" BASIS,
-# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
-# See the License for the specific language governing permissions and
-# limitations under the License.
+# SPDX-FileCopyrightText: 2026 The reczero-verl Authors
+# SPDX-License-Identifier: Apache-2.0
 """The prepared-sample parquet contract: its arrow schema, text budgets, row rendering and deterministic writing.
 
 Text is neutralised (:mod:`.sanitize`) and clipped with :func:`reczero_verl.template.clip_text` (whitespace collapsed,
