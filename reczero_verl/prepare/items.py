@@ -41,6 +41,55 @@ from .sql import (
 logger = logging.getLogger(__name__)
 
 
+# Item fields of a metadata record (one function per format; called only for the items a run shows)
+
+
+def _details(record: Mapping[str, Any], keys: Sequence[str]) -> str | None:
+    """``details`` text from several metadata keys (a ``details`` dict plus price and the like)."""
+    parts = []
+    for key in keys:
+        text = flatten_text(record.get(key))
+        if text and text.lower() not in ("none", "null", "nan"):
+            parts.append(text if key == "details" else f"{key}: {text}")
+    return "; ".join(parts) or None
+
+
+def amazon_item(record: Mapping[str, Any], title_only: bool = False) -> dict[str, str | None]:
+    """Contract item fields from one Amazon metadata record (2014 literal, 2018 or 2023 JSON). Categories fall back
+    to the main category; a ``price`` of ``"None"`` (2023) or ``""`` counts as missing. ``title_only``: just
+    ``{"title": ...}`` (all a user-history entry shows; the long fields cost most of the flattening)."""
+    title = flatten_text(record.get("title"))
+    if title_only:
+        return {"title": title}
+    categories = flatten_text(record.get("categories", record.get("category")))
+    return {
+        "title": title,
+        "categories": categories or flatten_text(record.get("main_category", record.get("main_cat"))),
+        "brand": flatten_text(record.get("brand", record.get("store"))),
+        "description": flatten_text(record.get("description"), sep=" "),
+        "features": flatten_text(record.get("features", record.get("feature"))),
+        "details": _details(record, ("details", "price")),
+    }
+
+
+def yelp_item(record: Mapping[str, Any], title_only: bool = False) -> dict[str, str | None]:
+    """Contract item fields from a Yelp ``business.json`` record. The business's overall ``stars`` and
+    ``review_count`` are left out on purpose: they summarise reviews later than the target (a leak). ``title_only``:
+    just ``{"title": ...}``, as :func:`amazon_item`."""
+    title = flatten_text(record.get("name"))
+    if title_only:
+        return {"title": title}
+    location = ", ".join(t for k in ("address", "city", "state") if (t := flatten_text(record.get(k))))
+    return {
+        "title": title,
+        "categories": flatten_text(record.get("categories")),
+        "brand": None,
+        "description": location or None,
+        "features": None,
+        "details": flatten_text(record.get("attributes")),
+    }
+
+
 def meta_format(path: Path) -> str:
     """``json`` (2018/2023 metadata, Yelp) or ``python`` (2014 metadata: one Python dict literal a line)."""
     for n, (_, line) in enumerate(iter_nonblank_lines(path)):
