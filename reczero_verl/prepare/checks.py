@@ -5,7 +5,7 @@
 Why here and not where it fails: a missing column, a file that is gzip in name only or a nonsense ``--memory-limit``
 used to surface as a DuckDB or zlib traceback somewhere inside the pipeline, possibly after minutes of work. These
 checks run before the pipeline (or, for the full gzip integrity check, beside it in a thread) and raise
-:class:`~reczero_verl.prepare.sources.PrepareError` naming the file or option and the fix; the command line maps it to
+:class:`~reczero_verl.prepare.schema.PrepareError` naming the file or option and the fix; the command line maps it to
 exit code 2. :func:`input_error` translates the DuckDB errors that only a full scan can meet (a gzip stream that ends
 early) the same way. :func:`fingerprint` identifies an input in ``stats.json``.
 """

@@ -83,7 +83,7 @@ class Relation:
     ``"line"`` (exact file line), ``"record"`` (ordinal among non-blank lines: resolved to lines on demand) or
     ``"row"`` (data row of a table file). ``rejects`` names the table where DuckDB stores the lines it could not read
     (bytes that are not UTF-8, CSV rows that do not parse): they are counted by file line. ``renumber``: ``line``
-    counts the lines read, so it is shifted past the rejected lines (:func:`renumber_after_rejects`).
+    counts the lines read, so it is shifted past the rejected lines (:func:`.sql.renumber_after_rejects`).
 
     ``rowid_lines``: ``sql`` has no ``line`` column; a row's ``line`` is its 1-based position in the scan. The engine
     then materialises the scan into a table and takes ``rowid + 1`` (DuckDB keeps insertion order, its default), which
