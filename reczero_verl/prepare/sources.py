@@ -46,6 +46,9 @@ logger = logging.getLogger(__name__)
 
 #: Longest line DuckDB accepts when reading raw text lines or JSON records (bytes).
 MAX_LINE_BYTES = 64 * 1024 * 1024
+#: ``read_csv``'s buffer. Its default, 16 x ``max_line_size`` (1 GiB here), is one allocation that fails under a
+#: ``--memory-limit`` of 2GB or less (DuckDB's share is below 1 GiB); two longest lines' worth is enough.
+CSV_BUFFER_BYTES = 2 * MAX_LINE_BYTES
 
 
 #: Characters DuckDB would expand as a file pattern; a path holding them is escaped (see :func:`sql_path`).
@@ -147,7 +150,8 @@ def raw_lines_sql(path: Path, rejects: str) -> str:
     return (
         f"(SELECT row_number() OVER () AS line, text FROM read_csv({sql_path(path)}, columns={{'text': 'VARCHAR'}}, "
         "delim='\\x01', quote='', escape='', header=false, auto_detect=false, "
-        f"max_line_size={MAX_LINE_BYTES}, ignore_errors=true, store_rejects=true, rejects_table={sql_str(rejects)}, "
+        f"max_line_size={MAX_LINE_BYTES}, buffer_size={CSV_BUFFER_BYTES}, ignore_errors=true, store_rejects=true, "
+        f"rejects_table={sql_str(rejects)}, "
         f"rejects_scan={sql_str(rejects + '_scan')}))"
     )
 
@@ -388,7 +392,7 @@ def table_relations(
     sql = (
         f"SELECT false AS malformed, {outputs} FROM read_csv({sql_path(path)}, {_csv_options(delimiter)}, "
         f"ignore_errors=true, store_rejects=true, rejects_table={sql_str(rejects)}, "
-        f"rejects_scan={sql_str(rejects + '_scan')}, max_line_size={MAX_LINE_BYTES})"
+        f"rejects_scan={sql_str(rejects + '_scan')}, max_line_size={MAX_LINE_BYTES}, buffer_size={CSV_BUFFER_BYTES})"
     )
     return (Relation(sql, positions="row", rejects=rejects, rowid_lines=True),)
 
