@@ -15,6 +15,7 @@ Import-light on purpose (the reward imports it inside verl's training loop): pya
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping
 from functools import cache
 from typing import Any, NamedTuple
@@ -33,6 +34,12 @@ __all__ = [
     "row_task",
     "rating_scale",
     "prompt_spec",
+    "parse_ground_truth",
+    "check_in_scale",
+    "like_label",
+    "target_position",
+    "RowTruth",
+    "row_truth",
 ]
 
 #: The tasks: rating prediction (the paper's), candidate ranking for the next interaction, like probability.
@@ -222,3 +229,108 @@ def prompt_spec(extra_info: Mapping[str, Any] | None) -> PromptSpec:
     lo, hi = rating_scale(extra_info)
     threshold = None if extra_info is None else _number(extra_info, "like_threshold", None)
     return PromptSpec(row_task(extra_info), lo, hi, threshold)
+
+
+# ---- a row's truth -------------------------------------------------------------------------------------------------
+
+
+def parse_ground_truth(ground_truth: Any) -> float:
+    """Return the rating in ``ground_truth``: a number, a numeric string or ``{"ground_truth": ...}``.
+
+    The dict form is the layout of the public RecZero fork's parquet files. Anything else is an error of the data,
+    not of the policy, so it raises ``ValueError`` naming the value (verl then stops at the first batch).
+    """
+    value = ground_truth
+    if isinstance(value, Mapping):
+        if "ground_truth" not in value:
+            raise ValueError(f"ground_truth dict has no 'ground_truth' key: {ground_truth!r}")
+        value = value["ground_truth"]
+    if isinstance(value, bool):
+        raise ValueError(f"ground_truth must be a rating, got the boolean {ground_truth!r}")
+    try:
+        rating = float(value.strip() if isinstance(value, str) else value)
+    except (TypeError, ValueError):
+        raise ValueError(f"ground_truth is not a number: {ground_truth!r}") from None
+    if not math.isfinite(rating):
+        raise ValueError(f"ground_truth is not a finite number: {ground_truth!r}")
+    return rating
+
+
+def check_in_scale(rating: float, lo: float, hi: float, what: str = "ground_truth") -> float:
+    """Return ``rating`` when it lies in ``[lo, hi]``; raise ``ValueError`` naming it otherwise (a data error)."""
+    if not lo <= rating <= hi:
+        raise ValueError(
+            f"{what} {rating:g} is outside the rating scale [{lo:g}, {hi:g}]: a data error (a file without "
+            "extra_info.rating_min / rating_max is read as 1-5; state its scale there, or for the reward with the "
+            "rating_min / rating_max reward options)"
+        )
+    return rating
+
+
+def _unwrap(ground_truth: Any) -> Any:
+    if isinstance(ground_truth, Mapping):
+        if "ground_truth" not in ground_truth:
+            raise ValueError(f"ground_truth dict has no 'ground_truth' key: {ground_truth!r}")
+        return ground_truth["ground_truth"]
+    return ground_truth
+
+
+def like_label(ground_truth: Any) -> float:
+    """The like task's truth: 0 or 1 (a number, a boolean, ``"0"``/``"1"`` or ``{"ground_truth": ...}``)."""
+    value = _unwrap(ground_truth)
+    try:
+        label = float(value.strip() if isinstance(value, str) else value)
+    except (TypeError, ValueError):
+        raise ValueError(f"like ground_truth is not 0 or 1: {ground_truth!r}") from None
+    if label not in (0.0, 1.0):
+        raise ValueError(f"like ground_truth is not 0 or 1: {ground_truth!r}")
+    return label
+
+
+def target_position(ground_truth: Any, extra_info: Mapping[str, Any]) -> tuple[int, int]:
+    """The ranking task's truth: ``(the target's candidate number (1-based), number of candidates)``.
+
+    ``ground_truth`` is the target's candidate number (what ``prepare`` writes: one float64 schema for every task) or
+    its item id, looked up in ``extra_info["candidates"]`` (the ids in the order shown).
+    """
+    candidates = extra_info.get("candidates")
+    if candidates is None or isinstance(candidates, str) or len(candidates) == 0:
+        raise ValueError(f"a ranking row needs extra_info.candidates (the item ids shown), got {candidates!r:.80}")
+    target = _unwrap(ground_truth)
+    if isinstance(target, numbers.Real) and not isinstance(target, bool):
+        if not (float(target).is_integer() and 1 <= target <= len(candidates)):
+            raise ValueError(f"ranking ground_truth {target!r} is not a candidate number in 1..{len(candidates)}")
+        return int(target), len(candidates)
+    matches = [k for k, item in enumerate(candidates, start=1) if str(item) == str(target)]
+    if len(matches) != 1:
+        raise ValueError(f"the target {target!r} appears {len(matches)} times in extra_info.candidates, not once")
+    return matches[0], len(candidates)
+
+
+class RowTruth(NamedTuple):
+    """A row's answer key, read one way for the reward, the cold start and the evaluation."""
+
+    task: str
+    #: The rating, the target's candidate number (ranking) or the 0/1 label (like).
+    truth: float
+    rating_min: float
+    rating_max: float
+    #: Ranking only: how many candidates the prompt shows, and their item ids in the order shown.
+    n_candidates: int | None = None
+    candidates: tuple[str, ...] | None = None
+    #: Like only, for explicit ratings (``None`` for 0/1 logs).
+    like_threshold: float | None = None
+
+
+def row_truth(ground_truth: Any, extra_info: Mapping[str, Any] | None) -> RowTruth:
+    """The truth of a row from its ``reward_model.ground_truth`` and ``extra_info``; ``ValueError`` naming what is
+    wrong (a rating outside the row's scale, a candidate number out of range, a like label that is not 0/1)."""
+    spec = prompt_spec(extra_info)
+    scale = (spec.rating_min, spec.rating_max)
+    if spec.task == "ranking":
+        number, n = target_position(ground_truth, extra_info or {})
+        ids = tuple(str(c) for c in (extra_info or {})["candidates"])
+        return RowTruth(spec.task, float(number), *scale, n_candidates=n, candidates=ids)
+    if spec.task == "like":
+        return RowTruth(spec.task, like_label(ground_truth), *scale, like_threshold=spec.like_threshold)
+    return RowTruth(spec.task, check_in_scale(parse_ground_truth(ground_truth), *scale), *scale)

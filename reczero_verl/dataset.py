@@ -53,7 +53,7 @@ from typing import Any
 
 from verl.utils.dataset.rl_dataset import RLHFDataset
 
-from reczero_verl.contract import PromptSpec, prompt_spec
+from reczero_verl.contract import PromptSpec, flatten_text, prompt_spec
 from reczero_verl.template import DEFAULT_VARIANT, VARIANTS, build_messages
 
 __all__ = [
@@ -350,16 +350,8 @@ def _history(row: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
 
 
 def _text_len(value: Any) -> int:
-    """Rough length of a text field as rendered (lists and mappings joined); only sets where the ladders start."""
-    if value is None:
-        return 0
-    if isinstance(value, str):
-        return len(value)
-    if isinstance(value, Mapping):
-        return sum(len(str(k)) + _text_len(v) + 2 for k, v in value.items())
-    if hasattr(value, "__iter__"):
-        return sum(_text_len(v) + 2 for v in value)
-    return len(str(value))
+    """Length of a text field as rendered (:func:`reczero_verl.contract.flatten_text`); sets where the ladders start."""
+    return len(flatten_text(value) or "")
 
 
 def row_shape(row: Mapping[str, Any]) -> RowShape:

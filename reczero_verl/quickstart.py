@@ -464,13 +464,14 @@ def tiny_model_for(output_dir: Path, data_dir: Path) -> Path:
     """The default model of a CPU run: ``OUTPUT_DIR/tiny_model``, built once from the prepared training prompts."""
     import pandas as pd
 
+    from reczero_verl.contract import prompt_messages
     from reczero_verl.cpu.tiny_model import build_tiny_model
 
     folder = output_dir / "tiny_model"
     if (folder / "config.json").is_file() and (folder / "model.safetensors").is_file():
         return folder  # a rerun resumes on the same model
     frame = pd.read_parquet(data_dir / "train.parquet", columns=["prompt"])
-    prompts = [[{"role": m["role"], "content": m["content"]} for m in row] for row in frame["prompt"]]
+    prompts = [prompt_messages(row) for row in frame["prompt"]]
     build_tiny_model(folder, prompts, seed=0, answer_steps=TINY_MODEL_ANSWER_STEPS)
     return folder
 

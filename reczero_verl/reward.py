@@ -30,7 +30,15 @@ import re
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from reczero_verl.contract import DEFAULT_SCALE, rating_scale, row_task
+from reczero_verl.contract import (
+    DEFAULT_SCALE,
+    check_in_scale,
+    like_label,
+    parse_ground_truth,
+    rating_scale,
+    row_task,
+    target_position,
+)
 from reczero_verl.template import (
     DEFAULT_VARIANT,
     TASKS,
@@ -255,39 +263,6 @@ def ndcg_at_position(position: int | None) -> float:
     return 0.0 if not position else 1.0 / math.log2(1.0 + position)
 
 
-def parse_ground_truth(ground_truth: Any) -> float:
-    """Return the rating in ``ground_truth``: a number, a numeric string or ``{"ground_truth": ...}``.
-
-    The dict form is the layout of the public RecZero fork's parquet files. Anything else is an error of the data,
-    not of the policy, so it raises ``ValueError`` naming the value (verl then stops at the first batch).
-    """
-    value = ground_truth
-    if isinstance(value, Mapping):
-        if "ground_truth" not in value:
-            raise ValueError(f"ground_truth dict has no 'ground_truth' key: {ground_truth!r}")
-        value = value["ground_truth"]
-    if isinstance(value, bool):
-        raise ValueError(f"ground_truth must be a rating, got the boolean {ground_truth!r}")
-    try:
-        rating = float(value.strip() if isinstance(value, str) else value)
-    except (TypeError, ValueError):
-        raise ValueError(f"ground_truth is not a number: {ground_truth!r}") from None
-    if not math.isfinite(rating):
-        raise ValueError(f"ground_truth is not a finite number: {ground_truth!r}")
-    return rating
-
-
-def check_in_scale(rating: float, lo: float, hi: float, what: str = "ground_truth") -> float:
-    """Return ``rating`` when it lies in ``[lo, hi]``; raise ``ValueError`` naming it otherwise (a data error)."""
-    if not lo <= rating <= hi:
-        raise ValueError(
-            f"{what} {rating:g} is outside the rating scale [{lo:g}, {hi:g}]: a data error (a file without "
-            "extra_info.rating_min / rating_max is read as 1-5; state its scale there, or for the reward with the "
-            "rating_min / rating_max reward options)"
-        )
-    return rating
-
-
 def _number_option(name: str, value: Any) -> float:
     """A numeric keyword option of :func:`compute_score`: ``TypeError`` naming it when it is not a real number."""
     if type(value) is float or type(value) is int:  # the fast path: what Hydra passes
@@ -311,46 +286,6 @@ def pred_label(value: float) -> str:
     text = format(value, "g")
     # "g" keeps 6 significant digits: fall back to the shortest exact form when that loses precision.
     return text if float(text) == value else repr(value)
-
-
-def _unwrap(ground_truth: Any) -> Any:
-    if isinstance(ground_truth, Mapping):
-        if "ground_truth" not in ground_truth:
-            raise ValueError(f"ground_truth dict has no 'ground_truth' key: {ground_truth!r}")
-        return ground_truth["ground_truth"]
-    return ground_truth
-
-
-def like_label(ground_truth: Any) -> float:
-    """The like task's truth: 0 or 1 (a number, a boolean, ``"0"``/``"1"`` or ``{"ground_truth": ...}``)."""
-    value = _unwrap(ground_truth)
-    try:
-        label = float(value.strip() if isinstance(value, str) else value)
-    except (TypeError, ValueError):
-        raise ValueError(f"like ground_truth is not 0 or 1: {ground_truth!r}") from None
-    if label not in (0.0, 1.0):
-        raise ValueError(f"like ground_truth is not 0 or 1: {ground_truth!r}")
-    return label
-
-
-def target_position(ground_truth: Any, extra_info: Mapping[str, Any]) -> tuple[int, int]:
-    """The ranking task's truth: ``(the target's candidate number (1-based), number of candidates)``.
-
-    ``ground_truth`` is the target's candidate number (what ``prepare`` writes: one float64 schema for every task) or
-    its item id, looked up in ``extra_info["candidates"]`` (the ids in the order shown).
-    """
-    candidates = extra_info.get("candidates")
-    if candidates is None or isinstance(candidates, str) or len(candidates) == 0:
-        raise ValueError(f"a ranking row needs extra_info.candidates (the item ids shown), got {candidates!r:.80}")
-    target = _unwrap(ground_truth)
-    if isinstance(target, numbers.Real) and not isinstance(target, bool):
-        if not (float(target).is_integer() and 1 <= target <= len(candidates)):
-            raise ValueError(f"ranking ground_truth {target!r} is not a candidate number in 1..{len(candidates)}")
-        return int(target), len(candidates)
-    matches = [k for k, item in enumerate(candidates, start=1) if str(item) == str(target)]
-    if len(matches) != 1:
-        raise ValueError(f"the target {target!r} appears {len(matches)} times in extra_info.candidates, not once")
-    return matches[0], len(candidates)
 
 
 class _Scored(NamedTuple):

@@ -89,3 +89,45 @@ def test_data_source_names():
     assert contract.data_source("fashion", "ranking") == "reczero/fashion/ranking"
     with pytest.raises(ValueError, match="not one of"):
         contract.data_source("fashion", "ctr")
+
+
+@pytest.mark.parametrize(
+    ("ground_truth", "extra", "expected"),
+    [
+        (4.0, {"rating_min": 1.0, "rating_max": 5.0}, contract.RowTruth("rating", 4.0, 1.0, 5.0)),
+        ("7", {"rating_min": 1.0, "rating_max": 10.0}, contract.RowTruth("rating", 7.0, 1.0, 10.0)),
+        ({"ground_truth": 3}, None, contract.RowTruth("rating", 3.0, 1.0, 5.0)),
+        (
+            2.0,
+            {"task": "ranking", "candidates": ["a", "b", "c"]},
+            contract.RowTruth("ranking", 2.0, 1.0, 5.0, n_candidates=3, candidates=("a", "b", "c")),
+        ),
+        (
+            "c",
+            {"task": "ranking", "candidates": np.array(["a", "b", "c"], dtype=object)},
+            contract.RowTruth("ranking", 3.0, 1.0, 5.0, n_candidates=3, candidates=("a", "b", "c")),
+        ),
+        (1.0, {"task": "like", "like_threshold": 4.0}, contract.RowTruth("like", 1.0, 1.0, 5.0, like_threshold=4.0)),
+        (0, {"task": "like", "like_threshold": None}, contract.RowTruth("like", 0.0, 1.0, 5.0)),
+    ],
+)
+def test_row_truth(ground_truth, extra, expected):
+    assert contract.row_truth(ground_truth, extra) == expected
+
+
+@pytest.mark.parametrize(
+    ("ground_truth", "extra", "error"),
+    [
+        (6.0, {"rating_min": 1.0, "rating_max": 5.0}, "outside the rating scale"),
+        (True, None, "boolean"),
+        (float("nan"), None, "not a finite number"),
+        (4.0, {"task": "ranking", "candidates": ["a", "b", "c"]}, "not a candidate number in 1..3"),
+        (1.0, {"task": "ranking", "candidates": []}, "needs extra_info.candidates"),
+        ("z", {"task": "ranking", "candidates": ["a", "b"]}, "appears 0 times"),
+        (0.5, {"task": "like"}, "not 0 or 1"),
+        (1.0, {"task": "ctr"}, "is not a task"),
+    ],
+)
+def test_row_truth_refuses(ground_truth, extra, error):
+    with pytest.raises(ValueError, match=error):
+        contract.row_truth(ground_truth, extra)

@@ -330,3 +330,87 @@ def test_ablation_overlay_runs_one_step(ablation, reczero, tmp_path):
         assert all(system_prompt("tbr") not in r["input"] for r in records)
     else:  # prefill_tag: the tag is the end of the prompt, not part of the response the reward sees
         assert all(r["input"].rstrip().endswith(PREFILL_TEXT) for r in records)
+
+
+# ---- issue 12: rating, ranking and like in one GRPO run; ranking evaluated next to its baselines -------------------
+
+TASK_SOURCES = {"rating": SOURCE, "ranking": f"{SOURCE}/ranking", "like": f"{SOURCE}/like"}
+
+
+def _head(src: Path, dst: Path, rows: int) -> Path:
+    """The first ``rows`` rows of a prepared file (same schema), so every task is in the one batch of the run."""
+    import pyarrow.parquet as pq
+
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pq.read_table(src).slice(0, rows), dst)
+    return dst
+
+
+@pytest.fixture(scope="module")
+def multitask(reczero, tmp_path_factory):
+    root = tmp_path_factory.mktemp("multitask")
+    reviews, meta = quickstart.find_sample_files(quickstart.sample_dir())
+    full = {"rating": reczero["out"] / "data"}
+    for task in ("ranking", "like"):
+        full[task] = root / "prepared" / task
+        argv = ["prepare", "amazon", "--reviews", str(reviews), "--meta", str(meta), "--output-dir", str(full[task])]
+        extra = ["--candidates", "8"] if task == "ranking" else []
+        assert cli.main([*argv, "--name", quickstart.SAMPLE_NAME, "--task", task, *extra]) == 0
+    train_rows = {"rating": 2, "ranking": 1, "like": 1}  # = data.train_batch_size: one batch holds every task
+    train = [_head(full[t] / "train.parquet", root / "small" / t / "train.parquet", n) for t, n in train_rows.items()]
+    test = [_head(full[t] / "test.parquet", root / "small" / t / "test.parquet", 4) for t in train_rows]
+    rollouts, log, metrics = root / "rollouts", root / "train.log", root / "metrics.jsonl"
+    code = main_ppo(
+        "reczero_qwen2.5-0.5b-instruct_1gpu_ranking",
+        [
+            f"actor_rollout_ref.model.path={reczero['out'] / 'tiny_model'}",
+            f"trainer.default_local_dir={root / 'checkpoints'}",
+            *quickstart.cpu_overrides(1),
+            f"data.train_files=[{','.join(map(str, train))}]",
+            f"data.val_files=[{','.join(map(str, test))}]",
+            "data.max_prompt_length=1536",
+            "data.val_max_samples=-1",
+            "trainer.save_freq=-1",
+            f"trainer.rollout_data_dir={rollouts}",
+        ],
+        {**CPU_ENV, "VERL_FILE_LOGGER_PATH": str(metrics)},
+        log,
+    )
+    return {"code": code, "log": log, "metrics": metrics, "rollouts": rollouts, "full": full}
+
+
+def test_one_grpo_run_trains_and_validates_every_task(multitask):
+    assert multitask["code"] == 0, tail(multitask["log"])
+    steps = metrics_by_step(multitask["metrics"])
+    for step in (0, 1):
+        for task, source in TASK_SOURCES.items():
+            assert math.isfinite(steps[step][f"val-core/{source}/acc/mean@1"]), (step, task)
+        assert math.isfinite(steps[step][f"val-aux/{TASK_SOURCES['ranking']}/ndcg/mean@1"])
+        assert math.isfinite(steps[step][f"val-aux/{TASK_SOURCES['like']}/brier/mean@1"])
+        assert math.isfinite(steps[step][f"val-aux/{SOURCE}/abs_error/mean@1"])
+    assert math.isfinite(steps[1]["actor/pg_loss"]) and math.isfinite(steps[1]["critic/score/mean"])
+    records = _rollouts(multitask["rollouts"])
+    assert len(records) == 16  # 4 prompts (2 rating, 1 ranking, 1 like) x 4 responses
+    by_task = {
+        task: [r for r in records if system_prompt("tbr", task=task, like_threshold=4.0 if task == "like" else None)
+               in r["input"]]
+        for task in TASK_SOURCES
+    }  # fmt: skip
+    assert {task: len(rs) for task, rs in by_task.items()} == {"rating": 8, "ranking": 4, "like": 4}
+    assert all(-0.5 <= r["score"] <= 1.5 for r in records)
+
+
+def test_ranking_evaluated_next_to_popularity_and_bpr(multitask, reczero, tmp_path):
+    hf = reczero["out"] / "checkpoints" / "global_step_2" / "actor" / "huggingface"
+    ranking = multitask["full"]["ranking"]
+    test = _head(ranking / "test.parquet", tmp_path / "test.parquet", 6)
+    generations = tmp_path / "generations.jsonl"
+    argv = ["generate", "--model", str(hf), "--data", str(test), "--output", str(generations), "--max-tokens", "64"]
+    assert cli.main(argv) == 0
+    argv = ["baselines", "--train", str(ranking / "train.parquet"), "--test", str(test)]
+    assert cli.main([*argv, "--output-dir", str(tmp_path / "baselines")]) == 0
+    argv = ["evaluate", "--data", str(test), "--generations", str(generations), "--output-dir", str(tmp_path / "eval")]
+    assert cli.main([*argv, "--baselines", str(tmp_path / "baselines" / "metrics.json")]) == 0
+    report = (tmp_path / "eval" / "report.md").read_text()
+    assert "HR@10" in report and "NDCG@10" in report
+    assert "popularity" in report and "bpr" in report

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import gzip
 import json
 import logging
 import math
@@ -405,3 +406,24 @@ def test_duckdb_gets_its_share_of_the_memory_limit(tmp_path, limit, total_gib):
         assert got == pytest.approx(expected_gib, abs=0.06)
     finally:
         con.close()
+
+
+@pytest.mark.parametrize("limit", ["1GB", "2GB"])
+def test_a_small_memory_limit_reads_metadata_and_gives_the_same_output(tmp_path, dump, limit):
+    """read_csv's default buffer (16 x the longest line, 1 GiB) is one allocation DuckDB's share of a 1-2 GB limit
+    cannot hold: the raw-line reader of the metadata must fit."""
+    run(dump, tmp_path / "default")
+    config = PrepareConfig(
+        output_dir=tmp_path / "small",
+        name="stream",
+        split=SplitConfig(test_ratio=0.2, val_ratio=0.1),
+        memory_limit=limit,
+    )
+    packed = tmp_path / "meta.json.gz"  # compressed, as the public dumps are
+    packed.write_bytes(gzip.compress(dump["meta"].read_bytes()))
+    meta = sources.JsonLinesMeta(packed, ("parent_asin", "asin"), sources.amazon_item)
+    prepare_interactions(sources.amazon_reviews(dump["reviews"]), config, meta, {**dump, "meta": packed})
+    assert snapshot(tmp_path / "small").keys() == snapshot(tmp_path / "default").keys()
+    for name in FILES:
+        if name.endswith(".parquet") and (tmp_path / "default" / name).exists():
+            assert (tmp_path / "small" / name).read_bytes() == (tmp_path / "default" / name).read_bytes()

@@ -24,9 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from reczero_verl.coldstart.traces import round_half_up
-from reczero_verl.contract import TASKS, prompt_messages, prompt_spec, rating_scale
+from reczero_verl.contract import TASKS, prompt_messages, row_truth
 from reczero_verl.errors import BadInputError
-from reczero_verl.reward import like_label, parse_ground_truth, target_position
 
 logger = logging.getLogger(__name__)
 
@@ -97,34 +96,20 @@ def _row_to_meta(row: Mapping[str, Any], position: int) -> Sample:
     reward_model = row.get("reward_model")
     if not isinstance(reward_model, Mapping):
         raise ValueError("reward_model is missing")
-    spec = prompt_spec(extra)
-    truth, n_candidates = _truth(spec.task, reward_model.get("ground_truth"), extra)
-    lo, hi = rating_scale(extra)
-    if spec.task == "rating" and not lo <= truth <= hi:
-        raise ValueError(f"reward_model.ground_truth {truth} is outside the rating scale [{lo}, {hi}]")
+    t = row_truth(reward_model.get("ground_truth"), extra)
     return Sample(
         index=int(index),
         row=position,
         messages=[],
-        truth=truth,
-        rating_min=lo,
-        rating_max=hi,
+        truth=t.truth,
+        rating_min=t.rating_min,
+        rating_max=t.rating_max,
         data_source=str(row.get("data_source") or ""),
         extra_info=dict(extra),
-        task=spec.task,
-        n_candidates=n_candidates,
-        like_threshold=spec.like_threshold if spec.task == "like" else None,
+        task=t.task,
+        n_candidates=t.n_candidates,
+        like_threshold=t.like_threshold,
     )
-
-
-def _truth(task: str, ground_truth: Any, extra: Mapping[str, Any]) -> tuple[float, int | None]:
-    """``(truth, n_candidates)`` of a row of ``task``, read as the reward reads it (``ValueError`` when invalid)."""
-    if task == "ranking":
-        number, n_candidates = target_position(ground_truth, extra)
-        return float(number), n_candidates
-    if task == "like":
-        return like_label(ground_truth), None
-    return parse_ground_truth(ground_truth), None
 
 
 def _check_file(path: Path) -> None:

@@ -54,16 +54,10 @@ from typing import Any
 
 import pandas as pd
 
+from reczero_verl.contract import DEFAULT_SCALE, check_in_scale, parse_ground_truth, rating_scale
 from reczero_verl.errors import BadInputError
 from reczero_verl.options import add_output_dir
-from reczero_verl.reward import (
-    DEFAULT_SCALE,
-    MODES,
-    check_in_scale,
-    compute_score,
-    parse_ground_truth,
-    rating_scale,
-)
+from reczero_verl.reward import MODES, compute_score
 from reczero_verl.template import DEFAULT_VARIANT, VARIANTS
 
 logger = logging.getLogger(__name__)

@@ -26,9 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from reczero_verl.contract import prompt_spec
+from reczero_verl.contract import check_in_scale, row_truth
 from reczero_verl.errors import BadInputError
-from reczero_verl.reward import check_in_scale, like_label, parse_ground_truth, target_position
 from reczero_verl.template import TASKS
 
 __all__ = [
@@ -131,19 +130,6 @@ def _as_mapping(value: Any, field: str, row: int, path: str) -> dict[str, Any]:
     raise EvaluationInputError(f"{path}: row {row}: field {field!r} is not a struct (got {type(value).__name__})")
 
 
-def _task_truth(
-    task: str, ground_truth: Any, extra: dict[str, Any], scale: tuple[float, float]
-) -> tuple[float, int | None, tuple[str, ...] | None]:
-    """``(truth, n_candidates, candidates)`` of one row: a rating inside ``scale``, the target's candidate number
-    among ``extra_info.candidates``, or a 0/1 label (``ValueError`` naming what is wrong)."""
-    if task == "ranking":
-        position, n_candidates = target_position(ground_truth, extra)
-        return float(position), n_candidates, tuple(str(c) for c in extra["candidates"])
-    if task == "like":
-        return like_label(ground_truth), None, None
-    return check_in_scale(parse_ground_truth(ground_truth), *scale), None, None
-
-
 def _history_length(value: Any) -> int:
     """The number of entries of one ``user_history`` cell (0 for a null one)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -180,10 +166,7 @@ def targets_from_frame(frame: pd.DataFrame, path: str = "<frame>") -> pd.DataFra
         if not _is_integer(index):
             raise EvaluationInputError(f"{path}: row {row}: extra_info.index is not an integer: {index!r}")
         try:
-            spec = prompt_spec(extra)
-            truth, n_candidates, candidates = _task_truth(
-                spec.task, reward_model.get("ground_truth"), extra, (spec.rating_min, spec.rating_max)
-            )
+            t = row_truth(reward_model.get("ground_truth"), extra)
         except ValueError as err:
             raise EvaluationInputError(f"{path}: row {row} (extra_info.index {int(index)}): {err}") from None
         timestamp = extra.get("timestamp")
@@ -194,14 +177,14 @@ def targets_from_frame(frame: pd.DataFrame, path: str = "<frame>") -> pd.DataFra
                 None if extra.get("user_id") is None else str(extra["user_id"]),
                 None if extra.get("item_id") is None else str(extra["item_id"]),
                 None if timestamp is None else int(timestamp),
-                truth if spec.task == "rating" else math.nan,
-                spec.rating_min,
-                spec.rating_max,
-                spec.task,
-                truth,
-                n_candidates,
-                candidates,
-                spec.like_threshold if spec.task == "like" else None,
+                t.truth if t.task == "rating" else math.nan,
+                t.rating_min,
+                t.rating_max,
+                t.task,
+                t.truth,
+                t.n_candidates,
+                t.candidates,
+                t.like_threshold,
                 history_length,
             )
         )

@@ -238,17 +238,61 @@ def fmt(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
-def metrics_table(blocks: Mapping[str, Mapping[str, Any]]) -> str:
-    """Markdown table: one row per prediction (model or baseline) with the headline and secondary metrics."""
-    header = "| prediction | n | MAE | RMSE | coverage | MAE (parsed) | RMSE (parsed) | format OK | MAE / max error |"
-    lines = [header, "|" + "---|" * 9]
+#: A table column: its header, the metric block's key and the decimals shown (``None``: as is).
+Column = tuple[str, str, int | None]
+
+RATING_COLUMNS: tuple[Column, ...] = (
+    ("n", "n", None),
+    ("MAE", "mae", 4),
+    ("RMSE", "rmse", 4),
+    ("coverage", "coverage", 3),
+    ("MAE (parsed)", "mae_parsed", 4),
+    ("RMSE (parsed)", "rmse_parsed", 4),
+    ("format OK", "format_ok_rate", 3),
+    ("MAE / max error", "mae_normalized", 4),
+)
+RANKING_COLUMNS: tuple[Column, ...] = (
+    ("n", "n", None),
+    ("HR@1", "hr@1", 4),
+    ("HR@5", "hr@5", 4),
+    ("HR@10", "hr@10", 4),
+    ("NDCG@5", "ndcg@5", 4),
+    ("NDCG@10", "ndcg@10", 4),
+    ("MRR", "mrr", 4),
+    ("mean position", "mean_position", 2),
+    ("coverage", "coverage", 3),
+    ("target listed", "listed_rate", 3),
+    ("format OK", "format_ok_rate", 3),
+)
+LIKE_COLUMNS: tuple[Column, ...] = (
+    ("n", "n", None),
+    ("AUC", "auc", 4),
+    ("LogLoss", "logloss", 4),
+    ("Brier", "brier", 4),
+    ("accuracy", "accuracy", 3),
+    ("ECE", "ece", 4),
+    ("coverage", "coverage", 3),
+    ("unparsed (p = 0.5)", "n_unparsed", None),
+    ("AUC (parsed)", "auc_parsed", 4),
+    ("format OK", "format_ok_rate", 3),
+)
+
+
+def blocks_table(blocks: Mapping[str, Mapping[str, Any]], columns: Sequence[Column]) -> str:
+    """Markdown table: one row per prediction (model or baseline), one column per metric of ``columns``."""
+    lines = [
+        "| prediction | " + " | ".join(header for header, _, _ in columns) + " |",
+        "|" + "---|" * (len(columns) + 1),
+    ]
     for name, b in blocks.items():
-        lines.append(
-            f"| {name} | {b['n']} | {fmt(b['mae'])} | {fmt(b['rmse'])} | {fmt(b['coverage'], 3)} | "
-            f"{fmt(b['mae_parsed'])} | {fmt(b['rmse_parsed'])} | {fmt(b['format_ok_rate'], 3)} | "
-            f"{fmt(b['mae_normalized'])} |"
-        )
+        cells = [str(b[key]) if digits is None else fmt(b[key], digits) for _, key, digits in columns]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def metrics_table(blocks: Mapping[str, Mapping[str, Any]]) -> str:
+    """The rating table: MAE, RMSE (headline, unparsed at max error) and the secondary metrics."""
+    return blocks_table(blocks, RATING_COLUMNS)
 
 
 def per_rating_table(blocks: Mapping[str, Mapping[str, Any]]) -> str:
@@ -298,35 +342,13 @@ def headline_text(task: str, head: Mapping[str, Any]) -> str:
 
 
 def ranking_table(blocks: Mapping[str, Mapping[str, Any]]) -> str:
-    """Markdown table: one row per ranking prediction (model or baseline) with HR@K, NDCG@K, MRR and coverage."""
-    header = (
-        "| prediction | n | HR@1 | HR@5 | HR@10 | NDCG@5 | NDCG@10 | MRR | mean position | coverage | target listed "
-        "| format OK |"
-    )
-    lines = [header, "|" + "---|" * 12]
-    for name, b in blocks.items():
-        lines.append(
-            f"| {name} | {b['n']} | {fmt(b['hr@1'])} | {fmt(b['hr@5'])} | {fmt(b['hr@10'])} | "
-            f"{fmt(b['ndcg@5'])} | {fmt(b['ndcg@10'])} | {fmt(b['mrr'])} | {fmt(b['mean_position'], 2)} | "
-            f"{fmt(b['coverage'], 3)} | {fmt(b['listed_rate'], 3)} | {fmt(b['format_ok_rate'], 3)} |"
-        )
-    return "\n".join(lines)
+    """The ranking table: HR@K, NDCG@K, MRR, mean position and coverage."""
+    return blocks_table(blocks, RANKING_COLUMNS)
 
 
 def like_table(blocks: Mapping[str, Mapping[str, Any]]) -> str:
-    """Markdown table: one row per like prediction with AUC, LogLoss, Brier, accuracy, ECE and the unparsed count."""
-    header = (
-        "| prediction | n | AUC | LogLoss | Brier | accuracy | ECE | coverage | unparsed (p = 0.5) | AUC (parsed) "
-        "| format OK |"
-    )
-    lines = [header, "|" + "---|" * 11]
-    for name, b in blocks.items():
-        lines.append(
-            f"| {name} | {b['n']} | {fmt(b['auc'])} | {fmt(b['logloss'])} | {fmt(b['brier'])} | "
-            f"{fmt(b['accuracy'], 3)} | {fmt(b['ece'])} | {fmt(b['coverage'], 3)} | {b['n_unparsed']} | "
-            f"{fmt(b['auc_parsed'])} | {fmt(b['format_ok_rate'], 3)} |"
-        )
-    return "\n".join(lines)
+    """The like table: AUC, LogLoss, Brier, accuracy, ECE and the unparsed count."""
+    return blocks_table(blocks, LIKE_COLUMNS)
 
 
 def _history(block: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -43,7 +43,7 @@ from .schema import (
     iter_nonblank_lines,
     open_text,
 )
-from .sql import IS_OBJECT, MAX_LINE_BYTES, raw_lines_sql, sql_ident, sql_path, sql_str
+from .sql import CSV_BUFFER_BYTES, IS_OBJECT, MAX_LINE_BYTES, raw_lines_sql, sql_ident, sql_path, sql_str
 
 logger = logging.getLogger(__name__)
 
@@ -212,7 +212,7 @@ def table_relations(
     sql = (
         f"SELECT false AS malformed, {outputs} FROM read_csv({sql_path(path)}, {_csv_options(delimiter)}, "
         f"ignore_errors=true, store_rejects=true, rejects_table={sql_str(rejects)}, "
-        f"rejects_scan={sql_str(rejects + '_scan')}, max_line_size={MAX_LINE_BYTES})"
+        f"rejects_scan={sql_str(rejects + '_scan')}, max_line_size={MAX_LINE_BYTES}, buffer_size={CSV_BUFFER_BYTES})"
     )
     return (Relation(sql, positions="row", rejects=rejects, rowid_lines=True),)
 

@@ -17,6 +17,9 @@ from typing import Any
 
 #: Longest line DuckDB accepts when reading raw text lines or JSON records (bytes).
 MAX_LINE_BYTES = 64 * 1024 * 1024
+#: ``read_csv``'s buffer. Its default, 16 x ``max_line_size`` (1 GiB here), is one allocation that fails under a
+#: ``--memory-limit`` of 2GB or less (DuckDB's share is below 1 GiB); two longest lines' worth is enough.
+CSV_BUFFER_BYTES = 2 * MAX_LINE_BYTES
 
 
 #: Characters DuckDB would expand as a file pattern; a path holding them is escaped (see :func:`sql_path`).
@@ -59,7 +62,8 @@ def raw_lines_sql(path: Path, rejects: str) -> str:
     return (
         f"(SELECT row_number() OVER () AS line, text FROM read_csv({sql_path(path)}, columns={{'text': 'VARCHAR'}}, "
         "delim='\\x01', quote='', escape='', header=false, auto_detect=false, "
-        f"max_line_size={MAX_LINE_BYTES}, ignore_errors=true, store_rejects=true, rejects_table={sql_str(rejects)}, "
+        f"max_line_size={MAX_LINE_BYTES}, buffer_size={CSV_BUFFER_BYTES}, ignore_errors=true, store_rejects=true, "
+        f"rejects_table={sql_str(rejects)}, "
         f"rejects_scan={sql_str(rejects + '_scan')}))"
     )
 
