@@ -614,7 +614,9 @@ def test_ctrl_c_then_kill_then_resume_in_a_subprocess(tmp_path):
     out = tmp_path / "out"
     journal = out / JOURNAL_NAME
     scenarios = {i: "wrong" for i in range(0, 30, 3)}
-    teacher = Teacher(ratings, scenarios, delay=0.05)
+    # Slow enough that a whole run (about 40 requests, 2 at a time: 6 s) outlasts the signals below even when this
+    # process polls the journal late on a loaded machine (at 0.05 s the child once finished before the Ctrl-C).
+    teacher = Teacher(ratings, scenarios, delay=0.3)
     env = {**os.environ, KEY_ENV: KEY}
     with ScriptedChatServer(teacher) as server:
         cmd = [
