@@ -147,7 +147,7 @@ def write_dump(folder: Path, settings: Settings, seed: int = 0) -> tuple[Path, P
     return reviews, meta
 
 
-def prepare(reviews: Path, meta: Path, out: Path, settings: Settings) -> None:
+def prepare(reviews: Path, meta: Path, out: Path, settings: Settings, log: Path) -> None:
     """``reczero-verl prepare amazon`` on the dump: a time split, the newest ``val_prompts`` targets held out."""
     command = [
         sys.executable, "-m", "reczero_verl.cli", "prepare", "amazon", "--reviews", str(reviews), "--meta", str(meta),
@@ -155,7 +155,7 @@ def prepare(reviews: Path, meta: Path, out: Path, settings: Settings) -> None:
         "--max-title-chars", "20", "--max-text-chars", str(8 * settings.cue_repeats), "--max-test",
         str(settings.val_prompts),
     ]  # fmt: skip
-    subprocess.run(command, check=True, env=child_env({}), stdout=subprocess.DEVNULL)
+    run_logged(command, child_env({}), log)
 
 
 def quality_word(row: Any) -> str:
@@ -410,24 +410,43 @@ def summary(results: Sequence[SeedResult]) -> dict[str, dict[str, dict[str, floa
     return out
 
 
+#: Row labels of the printed table.
+LABELS = {"reward": "reward", "format_ok": "format rate", "abs_error": "MAE"}
+PHASES = ("model", "before_sft_validation", "sft", "grpo", "total")
+
+
 def table(results: Sequence[SeedResult]) -> str:
-    """The printed table: mean +- std over seeds per measurement point, then wall times per phase."""
+    """The printed table: each figure per seed and mean +- sd over the seeds, then wall times per phase."""
+    seeds = "".join(f"{'seed ' + str(r.seed):>10}" for r in results)
     lines = [
-        f"held-out prompts: {SOURCE} test split, greedy, {len(results)} seed(s): mean +- std",
-        f"{'point':<12}{'reward':>18}{'format rate':>18}{'MAE':>18}",
+        f"held-out prompts: {SOURCE} test split, greedy (verl's validation); {len(results)} seed(s)",
+        f"{'point':<12}{'figure':<13}{seeds}{'mean +- sd':>20}",
     ]
     for point in POINTS:
-        cells = []
         for name in FIGURES:
-            mean, std = spread([r.figures[point][name] for r in results])
-            cells.append(f"{mean:.3f} +- {std:.3f}")
-        lines.append(f"{point:<12}" + "".join(f"{c:>18}" for c in cells))
+            values = [r.figures[point][name] for r in results]
+            mean, std = spread(values)
+            cells = "".join(f"{v:>10.3f}" for v in values)
+            lines.append(f"{point:<12}{LABELS[name]:<13}{cells}{f'{mean:.3f} +- {std:.3f}':>20}")
     lines.append("")
-    lines.append(f"{'wall time (s)':<24}" + "".join(f"{'seed ' + str(r.seed):>10}" for r in results) + f"{'mean':>10}")
-    for phase in ("model", "before_sft_validation", "sft", "grpo", "total"):
+    lines.append(f"{'wall time (s)':<25}{seeds}{'mean':>10}{'sum':>10}")
+    for phase in PHASES:
         values = [r.seconds[phase] for r in results]
-        lines.append(f"{phase:<24}" + "".join(f"{v:>10.0f}" for v in values) + f"{statistics.fmean(values):>10.0f}")
+        cells = "".join(f"{v:>10.0f}" for v in values)
+        lines.append(f"{phase:<25}{cells}{statistics.fmean(values):>10.0f}{sum(values):>10.0f}")
     return "\n".join(lines)
+
+
+def git_commit() -> str | None:
+    """The repository's HEAD commit (with ``-dirty`` when the work tree has changes), None outside git."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=REPO, capture_output=True, text=True)
+    except OSError:
+        return None
+    if head.returncode != 0:
+        return None
+    return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
 
 
 def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Settings]:
@@ -451,22 +470,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, settings = parse_args(argv)
     workdir = args.workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
+    load_before = os.getloadavg()
+    logger.info("code %s, load average %.2f %.2f %.2f, %s", git_commit(), *load_before, settings)
     began = time.perf_counter()
     reviews, meta = write_dump(workdir / "dump", settings)
     data_dir = workdir / "data"
     if data_dir.exists():
         shutil.rmtree(data_dir)
-    prepare(reviews, meta, data_dir, settings)
+    prepare(reviews, meta, data_dir, settings, workdir / "prepare.log")
     data_seconds = time.perf_counter() - began
     logger.info("data prepared in %.1f s: %s", data_seconds, data_dir)
     results = [run_seed(seed, data_dir, workdir, settings) for seed in args.seeds]
+    wall = time.perf_counter() - began
     sys.stdout.write(table(results) + "\n")
+    sys.stdout.write(f"whole run: {wall:.0f} s ({wall / 60:.1f} min), data {data_seconds:.0f} s; load average "
+                     f"{load_before[0]:.2f} before, {os.getloadavg()[0]:.2f} after\n")  # fmt: skip
     if args.json_out:
         report = {
+            "command": [sys.executable, *sys.argv],
+            "commit": git_commit(),
             "settings": asdict(settings),
             "data_source": SOURCE,
             "data_seconds": data_seconds,
-            "load_average": os.getloadavg(),
+            "wall_seconds": wall,
+            "load_average_before": load_before,
+            "load_average_after": os.getloadavg(),
             "seeds": [asdict(r) for r in results],
             "summary": summary(results),
         }
