@@ -103,10 +103,10 @@ class Settings:
     num_layers: int = 2
     num_heads: int = 4
     sft_traces: int = 512
-    sft_steps: int = 300
-    sft_batch: int = 8
+    sft_steps: int = 150
+    sft_batch: int = 16
     sft_lr: float = 3e-3
-    grpo_steps: int = 10
+    grpo_steps: int = 8
     grpo_prompts: int = 8
     rollout_n: int = 8
     grpo_lr: float = 1e-3
@@ -350,6 +350,8 @@ def run_seed(seed: int, data_dir: Path, workdir: Path, settings: Settings) -> Se
         *ppo_overrides(data_dir, root / "base", settings, seed, 1),
         f"actor_rollout_ref.model.path={base}",
         "trainer.val_only=true",
+        # Validation never uses the reference model: not loading it only saves start-up time.
+        "actor_rollout_ref.actor.use_kl_loss=false",
     ])  # fmt: skip
     env = child_env({"VERL_FILE_LOGGER_PATH": str(metrics)}, settings.threads)
     seconds["before_sft_validation"] = run_logged(command, env, root / "base.log")
