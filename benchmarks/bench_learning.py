@@ -103,8 +103,8 @@ class Settings:
     num_layers: int = 2
     num_heads: int = 4
     sft_traces: int = 512
-    sft_steps: int = 150
-    sft_batch: int = 16
+    sft_steps: int = 300
+    sft_batch: int = 8
     sft_lr: float = 3e-3
     grpo_steps: int = 8
     grpo_prompts: int = 8
