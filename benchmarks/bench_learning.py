@@ -106,7 +106,7 @@ class Settings:
     sft_steps: int = 300
     sft_batch: int = 8
     sft_lr: float = 3e-3
-    grpo_steps: int = 8
+    grpo_steps: int = 10
     grpo_prompts: int = 8
     rollout_n: int = 8
     grpo_lr: float = 1e-3
