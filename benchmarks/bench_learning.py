@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """Benchmark: a miniature RecOne on CPU that learns, not just runs (cold-start SFT, then GRPO, on held-out prompts).
 
-Run from the repository root: ``python benchmarks/bench_learning.py [--seeds 0 1 2] [--json-out FILE]``; about
-6-7 minutes per seed on 2 busy cores. Per seed, everything through the project's and verl's own entry points:
+Run from the repository root: ``python benchmarks/bench_learning.py [--seeds 0 1 2] [--json-out FILE]``; 5.5-7
+minutes per seed on 2 shared cores (16.5-20.4 for three, measured). Per seed, everything through the project's and
+verl's own entry points:
 
 1. **data** (once, shared by the seeds): a small dump in the Amazon Review Data (2018) format written here
    (:func:`write_dump`), then ``reczero-verl prepare amazon`` on it (time split; the newest ``val_prompts`` targets
