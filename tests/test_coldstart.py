@@ -615,7 +615,7 @@ def test_ctrl_c_then_kill_then_resume_in_a_subprocess(tmp_path):
     journal = out / JOURNAL_NAME
     scenarios = {i: "wrong" for i in range(0, 30, 3)}
     # Slow enough that a whole run (about 40 requests, 2 at a time: 6 s) outlasts the signals below even when this
-    # process polls the journal late on a loaded machine (at 0.05 s the child once finished before the Ctrl-C).
+    # process polls the journal late on a loaded machine.
     teacher = Teacher(ratings, scenarios, delay=0.3)
     env = {**os.environ, KEY_ENV: KEY}
     with ScriptedChatServer(teacher) as server:
@@ -624,7 +624,16 @@ def test_ctrl_c_then_kill_then_resume_in_a_subprocess(tmp_path):
             "--base-url", server.base_url, "--model", "teacher-x", "--api-key-env", KEY_ENV, "--concurrency", "2",
             "--backoff-base", "0.01", "--no-progress",
         ]  # fmt: skip
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        # A Ctrl-C reaches the run as from a terminal even when the tests themselves run as a background job of a
+        # shell (`.ci/run &`), whose children start with SIGINT ignored (Python then installs no handler for it).
+        proc = subprocess.Popen(
+            cmd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
         _wait_for_finals(journal, 2)
         proc.send_signal(signal.SIGINT)
         output, _ = proc.communicate(timeout=30)
