@@ -573,6 +573,44 @@ def test_exp3rt_records_profiles_and_random_split(tmp_path):
         prepare("imdb", "--input", path, "--output-dir", tmp_path / "t", "--split", "time")
 
 
+def test_exp3rt_json_lines_through_the_engine(tmp_path):
+    """An EXP3RT JSON-lines file goes the way of every source: positions are file lines, scores parse as every
+    source's ratings do (DuckDB), each record keeps its OWN item description (EXP3RT paraphrases one film's plot
+    differently per record), a JSON string holding U+2028 stays one record, the --strict error counts every reason."""
+
+    def rec(user, item, score, plot="Plot."):
+        description, persona = f"Title: T\nPlot: {plot}", "likes\u2028films\n[Average Rating]\n7.5"
+        return json.dumps({"user_id": user, "item_id": item, "score": score, "item_description": description,
+                           "user_persona": persona}, ensure_ascii=False)  # fmt: skip
+
+    lines = [
+        rec("u1", "m", "8", "First telling."),  # 1
+        "",  # 2: blank, not a record
+        rec("u2", "m", " 7 ", "Second telling."),  # 3
+        "{not json",  # 4
+        rec("u3", "m", "ten"),  # 5
+        rec("u4", "m", "\uff15"),  # 6: a full-width 5: Python's float() reads it, no source's rating parser does
+        rec("u1", "m", "9"),  # 7: the pair of line 1 again
+        rec("u5", "n", 4),  # 8
+    ]
+    path = tmp_path / "test.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    stats = prepare("imdb", "--input", path, "--output-dir", tmp_path / "out")
+    assert stats["read"] == 7 and stats["written_total"] == 3
+    assert {k: v for k, v in stats["dropped"].items() if v} == {"malformed": 1, "invalid_rating": 2, "duplicate": 1}
+    assert stats["malformed"]["first"] == [f"{path}:4"]
+    assert stats["first_positions"] == {"invalid_rating": [f"{path}:5", f"{path}:6"], "duplicate": [f"{path}:7"]}
+    rows = read_all(tmp_path / "out")
+    assert [r["extra_info"]["user_id"] for r in rows] == ["u1", "u2", "u5"]  # file order: there is no time
+    assert [r["target_item"]["description"] for r in rows] == ["First telling.", "Second telling.", "Plot."]
+    assert [r["reward_model"]["ground_truth"] for r in rows] == [8.0, 7.0, 4.0]
+    assert rows[0]["user_profile"] == "likes films" and rows[0]["user_avg_rating"] == 7.5
+    assert all(len(r["user_history"]) == 0 and r["extra_info"]["timestamp"] is None for r in rows)
+    strict = rf"{path}:4: malformed \(--strict; invalid records: malformed 1, invalid_rating 2\)"
+    with pytest.raises(PrepareError, match=strict):
+        prepare("imdb", "--input", path, "--output-dir", tmp_path / "strict", "--strict")
+
+
 def test_interactions_jsonl_with_separate_items_table(tmp_path):
     log = [
         json.dumps({"u": "a", "i": "x", "r": 3, "t": "2021-05-01 10:00:00"}),

@@ -225,7 +225,7 @@ def _cli(reviews: Path, out: Path | str) -> int:
 
 
 def test_output_folder_problems_are_found_before_the_pipeline(tmp_path, inputs, monkeypatch, caplog):
-    monkeypatch.setattr(pipeline, "prepare_interactions", _never_runs)
+    monkeypatch.setattr(pipeline, "prepare_source", _never_runs)
     a_file = tmp_path / "file.txt"
     a_file.write_text("x")
     used = tmp_path / "used"
@@ -248,7 +248,7 @@ def test_output_folder_problems_are_found_before_the_pipeline(tmp_path, inputs, 
 
 @pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root writes into read-only folders")
 def test_output_folder_not_writable(tmp_path, inputs, monkeypatch, caplog):
-    monkeypatch.setattr(pipeline, "prepare_interactions", _never_runs)
+    monkeypatch.setattr(pipeline, "prepare_source", _never_runs)
     locked = tmp_path / "locked"
     locked.mkdir()
     os.chmod(locked, 0o500)

@@ -19,6 +19,7 @@ import logging
 import math
 import random
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ import pytest
 from reczero_verl.contract import ITEM_FIELDS, SAMPLE_SCHEMA
 from reczero_verl.prepare import items as item_loaders
 from reczero_verl.prepare import pipeline, render, samples, sources, sql
-from reczero_verl.prepare.pipeline import PrepareConfig, SplitConfig, prepare_interactions
+from reczero_verl.prepare.pipeline import PrepareConfig, SplitConfig, prepare_source
 from reczero_verl.prepare.render import Gathered, TextBudgets, build_row, render_chunk
 from reczero_verl.prepare.sanitize import TextCleaner
 from reczero_verl.prepare.store import StoreWriter
@@ -80,7 +81,7 @@ def run(dump: dict[str, Path], out: Path, *, chunk_rows: int | None = None, **sp
         chunk_rows=chunk_rows or samples.CHUNK_ROWS,
     )
     meta = sources.JsonLinesMeta(dump["meta"], ("parent_asin", "asin"), sources.amazon_item)
-    return prepare_interactions(sources.amazon_reviews(dump["reviews"]), config, meta, dict(dump))
+    return prepare_source(replace(sources.amazon_reviews(dump["reviews"]), items=meta, inputs=dict(dump)), config)
 
 
 def snapshot(out: Path) -> dict[str, bytes]:
@@ -422,7 +423,9 @@ def test_a_small_memory_limit_reads_metadata_and_gives_the_same_output(tmp_path,
     packed = tmp_path / "meta.json.gz"  # compressed, as the public dumps are
     packed.write_bytes(gzip.compress(dump["meta"].read_bytes()))
     meta = sources.JsonLinesMeta(packed, ("parent_asin", "asin"), sources.amazon_item)
-    prepare_interactions(sources.amazon_reviews(dump["reviews"]), config, meta, {**dump, "meta": packed})
+    prepare_source(
+        replace(sources.amazon_reviews(dump["reviews"]), items=meta, inputs={**dump, "meta": packed}), config
+    )
     assert snapshot(tmp_path / "small").keys() == snapshot(tmp_path / "default").keys()
     for name in FILES:
         if name.endswith(".parquet") and (tmp_path / "default" / name).exists():

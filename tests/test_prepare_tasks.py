@@ -24,7 +24,7 @@ import pytest
 
 from reczero_verl.contract import ITEM_FIELDS, SAMPLE_SCHEMA
 from reczero_verl.prepare import samples, sources
-from reczero_verl.prepare.pipeline import PrepareConfig, SplitConfig, prepare_interactions
+from reczero_verl.prepare.pipeline import PrepareConfig, SplitConfig, prepare_source
 from reczero_verl.prepare.render import CandidateRows, Gathered, TextBudgets, build_row, render_chunk
 from reczero_verl.prepare.sanitize import TextCleaner
 from reczero_verl.prepare.sources import PrepareError
@@ -159,7 +159,7 @@ def test_ranking_is_seeded_reproducible_and_chunk_independent(tmp_path, world):
         config = PrepareConfig(
             output_dir=out, name="amazon", split=SplitConfig(test_ratio=0.3), chunk_rows=chunk, task=task
         )
-        prepare_interactions(sources.amazon_reviews(world["path"]), config)
+        prepare_source(sources.amazon_reviews(world["path"]), config)
         for name in ("train.parquet", "test.parquet"):
             assert (out / name).read_bytes() == (tmp_path / "a" / name).read_bytes(), (chunk, name)
     rows = read_all(tmp_path / "a")
@@ -446,9 +446,12 @@ def test_imdb_like_and_no_ranking(tmp_path):
     )
     from reczero_verl.cli import main
 
+    with pytest.raises(PrepareError, match=f"{path} has no timestamps: use --task rating or like"):
+        prepare("imdb", "--input", path, "--output-dir", tmp_path / "r", "--task", "ranking")
     assert (
         main(["prepare", "imdb", "--input", str(path), "--output-dir", str(tmp_path / "r"), "--task", "ranking"]) == 2
     )
+    assert not (tmp_path / "r").exists()
 
 
 # ---------------------------------------------------------------------------------------------------------------

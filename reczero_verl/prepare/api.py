@@ -44,10 +44,6 @@ __all__ = [
 
 CROSS_ITEM_DEDUP = ("auto", "on", "off")
 NO_RATING_COLUMN = "--rating-col is required (an implicit-feedback log: --task like --label-col COLUMN)"
-EXP3RT_RANKING = (
-    "--task ranking needs timestamped interactions (the user's history and the items seen before the target); "
-    "EXP3RT files have neither: use --task rating or like"
-)
 TIME_UNITS = ("auto", "s", "ms", "us", "ns", "iso")
 TABLE_FORMATS = ("auto", "csv", "parquet", "jsonl")
 
@@ -172,8 +168,6 @@ def prepare(source: Source, config: PrepareConfig) -> dict[str, Any]:
         )
         return pipeline.prepare_source(data, config)
     if isinstance(source, Exp3rtFile):
-        if config.task.name == "ranking":
-            raise PrepareError(EXP3RT_RANKING)
         return pipeline.prepare_source(sources.exp3rt_source(checks.check_input_file(source.input, "--input")), config)
     if isinstance(source, InteractionsTable):
         return _interactions(source, config)

@@ -360,19 +360,6 @@ def _config(args: argparse.Namespace) -> Any:
     )
 
 
-def _check_run(args: argparse.Namespace) -> None:
-    """The checks that need no input read: output folder, temp folder, memory limit (before any work is done)."""
-    from . import api, checks, publish
-
-    publish.check_output_dir(args.output_dir)
-    checks.check_temp_dir(args.temp_dir)
-    checks.check_memory_limit(args.memory_limit)
-    if args.source == "interactions" and args.rating_col is None and args.label_col is None:
-        raise PrepareError(api.NO_RATING_COLUMN)
-    if args.source == "imdb" and args.task == "ranking":
-        raise PrepareError(api.EXP3RT_RANKING)
-
-
 def source_of(args: argparse.Namespace) -> api.Source:
     """The typed input description of the parsed sub-command."""
     from . import api, sources
@@ -412,7 +399,6 @@ def execute(args: argparse.Namespace) -> dict[str, Any]:
     when it can be known before."""
     from . import api
 
-    _check_run(args)
     return api.prepare(source_of(args), _config(args))
 
 

@@ -33,7 +33,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,9 +47,9 @@ from reczero_verl.durable import write_json_atomic
 
 from . import checks, publish, samples
 from . import ranking as rk
-from .render import TextBudgets, build_row, write_samples
+from .render import TextBudgets, write_samples
 from .sanitize import TextCleaner
-from .schema import ItemLoader, PrepareError, ProfileRecord, Relation, SourceData, position_labels
+from .schema import PrepareError, Relation, SourceData, position_labels
 from .sql import drop_rejects, is_input_error, reject_lines, renumber_after_rejects, sql_ident, sql_str
 from .tasks import TaskConfig
 
@@ -319,7 +319,7 @@ class Ingest:
     read: int
     dropped: dict[str, int]
     first: dict[str, list[str]]
-    time_unit: str
+    time_unit: str | None
     time_units: dict[str, int]
     relation: Relation
 
@@ -337,46 +337,54 @@ LABEL_SQL = (
 )
 
 
-def _classify_sql(
-    relation: Relation,
-    config: PrepareConfig,
-    unit: str,
-    attrs: Sequence[str],
-    has_label: bool = False,
-    rating_from_label: bool = False,
-) -> str:
-    """SQL of every input record with its typed fields, its raw review texts, its 0/1 ``label`` (``has_label``: the
-    source has a label column; else NULL) and its drop reason (NULL when valid); without ``line`` when the relation
-    numbers its rows by scan order (``rowid_lines``). With ``rating_from_label`` the rating is the label (a label that
-    is not 0/1 counts as ``invalid_label``, never as a rating problem).
+#: The profile columns of a profile source (:attr:`~.schema.SourceData.profiles`), carried from the input to the rows.
+PROFILE_COLUMNS = ("user_profile", "item_profile", "user_avg", "item_avg")
+
+
+def _classify_sql(relation: Relation, config: PrepareConfig, source: SourceData) -> str:
+    """SQL of every input record of ``relation`` with its typed fields, its raw review texts, its 0/1 ``label`` (NULL
+    unless the source has a label column), its profile columns (a profile source) and its drop reason (NULL when
+    valid); without ``line`` when the relation numbers its rows by scan order (``rowid_lines``). When the source's
+    ratings are its labels (``rating_from_label``) a label that is not 0/1 counts as ``invalid_label``, never as a
+    rating problem. A source without timestamps (:attr:`~.schema.SourceData.timed`) has no time to require or check.
 
     Text is stored as read: trimming and cutting it costs more than the parse itself, so it is done later, only for
     the history rows that are shown. ``tu`` is the unit each record's time was read in (:func:`time_sql`)."""
-    seconds, unit_code = time_sql(unit)
+    timed, has_label, rating_from_label = source.timed, source.has_label, source.rating_from_label
+    seconds, unit_code = time_sql(source.time_unit) if source.time_unit is not None else ("NULL::DOUBLE", "NULL")
     lo, hi = float(config.rating_min), float(config.rating_max)
     # a field is missing when NULL or blank after trim; a rating (time) that parsed is not blank, so its trim runs only
     # when it did not parse (DuckDB evaluates the operands of OR / AND only on the rows still undecided)
-    blank = ["user_id IS NULL", "item_id IS NULL", "time IS NULL", "trim(user_id) = ''", "trim(item_id) = ''"]
-    blank.append("(tsd IS NULL AND trim(time) = '')")
+    blank = ["user_id IS NULL", "item_id IS NULL", "trim(user_id) = ''", "trim(item_id) = ''"]
+    if timed:
+        blank += ["time IS NULL", "(tsd IS NULL AND trim(time) = '')"]
     if not rating_from_label:  # a label read as the rating: a blank one is an invalid label, as beside a rating
         blank += ["rating IS NULL", "(r IS NULL AND trim(rating) = '')"]
     missing = " OR ".join(blank)
-    attr_cols = "".join(f", {sql_ident('attr_' + a)}" for a in attrs)
+    extra_cols = "".join(f", {sql_ident('attr_' + a)}" for a in source.item_attrs)
+    if source.profiles:
+        extra_cols += "".join(f", {c}" for c in PROFILE_COLUMNS)
     line = "" if relation.rowid_lines else "line, "
     label = "lab" if has_label else "NULL::DOUBLE"
     # an implicit log's rating is its label; an invalid label reads as the scale's bottom, so that it is counted as
     # invalid_label below, not as a rating problem
     rating = f"coalesce({LABEL_SQL}, {lo!r})" if rating_from_label else "TRY_CAST(trim(rating) AS DOUBLE)"
+    read_error = "read_error IS NOT NULL THEN read_error" if relation.read_errors else "malformed THEN 'malformed'"
+    time_reasons = (
+        f"""WHEN tsd IS NULL THEN 'invalid_timestamp'
+                 WHEN tu < 0 OR tsd < 0 OR tsd >= {MAX_PLAUSIBLE_TS} THEN 'implausible_timestamp'"""
+        if timed
+        else ""
+    )
     label_reason = "WHEN lab IS NULL THEN 'invalid_label'" if has_label else ""
     return f"""
         SELECT {line}user_id, item_id, r AS rating, TRY_CAST(floor(tsd) AS BIGINT) AS ts,
-            CAST(tu AS TINYINT) AS tu, review, review_alt, review_key{attr_cols}, {label} AS label,
-            CASE WHEN malformed THEN 'malformed'
+            CAST(tu AS TINYINT) AS tu, review, review_alt, review_key{extra_cols}, {label} AS label,
+            CASE WHEN {read_error}
                  WHEN {missing} THEN 'missing_field'
                  WHEN r IS NULL OR isnan(r) THEN 'invalid_rating'
                  WHEN r < {lo!r} OR r > {hi!r} THEN 'rating_out_of_scale'
-                 WHEN tsd IS NULL THEN 'invalid_timestamp'
-                 WHEN tu < 0 OR tsd < 0 OR tsd >= {MAX_PLAUSIBLE_TS} THEN 'implausible_timestamp'
+                 {time_reasons}
                  {label_reason}
             END AS reason
         FROM (SELECT *, {rating} AS r, {seconds} AS tsd, {unit_code} AS tu
@@ -433,13 +441,13 @@ def _duplicates(con: duckdb.DuckDBPyConnection, partition: str | None) -> None:
 def _scan(con: duckdb.DuckDBPyConnection, source: SourceData, config: PrepareConfig) -> Relation:
     """Create ``ev_rows`` / ``ev_all`` from the first relation of ``source`` that DuckDB can read; returns it."""
     last_error: Exception | None = None
+    for name, table in (source.tables or {}).items():
+        con.register(name, table)
     for relation in source.relations:
         if relation.rejects:
             drop_rejects(con, relation.rejects)
         try:
-            classified = _classify_sql(
-                relation, config, source.time_unit, source.item_attrs, source.has_label, source.rating_from_label
-            )
+            classified = _classify_sql(relation, config, source)
             con.execute("CREATE OR REPLACE TEMP TABLE ev_rows AS " + classified)
         except duckdb.Error as exc:
             if not is_input_error(exc):
@@ -496,7 +504,7 @@ def ingest(con: duckdb.DuckDBPyConnection, source: SourceData, config: PrepareCo
     units = {
         unit_name(code): int(n)
         for code, n in con.execute(
-            "SELECT tu, count(*) FROM ev_all WHERE reason IS NULL GROUP BY tu ORDER BY tu"
+            "SELECT tu, count(*) FROM ev_all WHERE reason IS NULL AND tu IS NOT NULL GROUP BY tu ORDER BY tu"
         ).fetchall()
     }
     rejected = reject_lines(con, relation.rejects) if relation.rejects else []
@@ -509,7 +517,7 @@ def ingest(con: duckdb.DuckDBPyConnection, source: SourceData, config: PrepareCo
         for reason, lines in first_rejected.items():
             first_lines[reason] = sorted(first_lines.get(reason, []) + lines)[:report]
         first_rejected.clear()
-    first = {reason: position_labels(source.path, relation.positions, lines) for reason, lines in first_lines.items()}
+    first = position_labels(source.path, relation.positions, first_lines)
     for reason, lines in first_rejected.items():  # CSV rows that do not parse: file lines before the data rows
         first[reason] = ([f"{source.path}:{n}" for n in lines] + first.get(reason, []))[:report]
     for reason in dropped:
@@ -528,14 +536,14 @@ def ingest(con: duckdb.DuckDBPyConnection, source: SourceData, config: PrepareCo
                 + ")"
             )
     if source.time_unit != "auto":
-        unit = source.time_unit
+        unit = source.time_unit  # None: a source without timestamps
     else:
         unit = next(iter(units)) if len(units) == 1 else ("mixed" if units else "auto")
     return Ingest(read=read, dropped=dropped, first=first, time_unit=unit, time_units=units, relation=relation)
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Stage 2: eligibility, split, sampling (shared with EXP3RT)
+# Stage 2: eligibility, split, sampling
 # ----------------------------------------------------------------------------------------------------------------
 
 
@@ -545,10 +553,11 @@ def _cut_sql(m: int) -> str:
 
 
 def select_eligible(
-    con: duckdb.DuckDBPyConnection, config: PrepareConfig
+    con: duckdb.DuckDBPyConnection, config: PrepareConfig, timed: bool = True
 ) -> tuple[dict[str, int], dict[str, list[int]]]:
     """Create table ``el`` of the interactions of ``ev`` that meet the minimum-history rules (the candidate
-    targets); returns the drops per rule and the first lines of each.
+    targets); returns the drops per rule and the first lines of each. Without timestamps (``timed`` false) there is
+    no "before", so no rule applies: every interaction is a candidate.
 
     "At least ``m`` interactions strictly before ``t``" holds exactly when ``t`` is later than the ``m``-th smallest
     timestamp of the user (item): a GROUP BY aggregate per user (item) joined back, far cheaper than a window over
@@ -556,6 +565,8 @@ def select_eligible(
     targets (:func:`timeline_positions`).
     """
     mu, mi, mt = int(config.min_user_history), int(config.min_item_history), int(config.min_total_history)
+    if not timed:
+        mu = mi = mt = 0
     cases, joins = [], []
     if mu > 0:
         joins.append(f"LEFT JOIN (SELECT user_id, {_cut_sql(mu)} AS u_cut FROM ev GROUP BY user_id) USING (user_id)")
@@ -683,57 +694,69 @@ def _target_positions(con: duckdb.DuckDBPyConnection) -> None:
 
 @dataclass
 class Gathered:
-    """What :func:`gather_targets` built: the row stores, the metadata stats, how many targets have a title and, for
-    ranking, the candidate draws' stats."""
+    """What :func:`gather_targets` built: the row stores, the metadata stats, how many targets have a title, for
+    ranking the candidate draws' stats, and how the chunks are read (``timed``: output order by time, else file
+    order; ``profiles``: the targets carry profile texts and averages)."""
 
     stores: samples.Stores
     meta_stats: dict[str, Any] | None
     with_title: int
     negative_draws: dict[str, Any] | None = None
+    timed: bool = True
+    profiles: bool = False
 
 
 def gather_targets(
-    con: duckdb.DuckDBPyConnection,
-    config: PrepareConfig,
-    items_loader: ItemLoader | None,
-    attrs: Sequence[str],
-    folder: Path,
-    clock: _Clock,
+    con: duckdb.DuckDBPyConnection, config: PrepareConfig, source: SourceData, folder: Path, clock: _Clock
 ) -> Gathered:
     """Histories, averages and item texts of the sampled targets ``tg``, set-based in DuckDB, and their texts
     rendered once into row stores in ``folder`` (:mod:`.samples`); leaves ``tgo`` (the targets in output order with
-    their history ranges and averages, and for ranking their candidates) for :func:`write_splits`."""
+    their history ranges and averages, for ranking their candidates, for a profile source its profile columns) for
+    :func:`write_splits`. A source without timestamps gets empty histories: no interaction is strictly earlier."""
     k = int(config.history_len)
     task = config.task
     ranking = task.name == "ranking"
     drawn = None
+    lists = None
     if ranking:
         with samples.sql_progress(con, "ranking candidates"):
             drawn = rk.draw_candidates(con, task.candidates, task.negatives, config.split.seed)
         clock.lap("candidates", f"drew {task.candidates} candidates for each of {drawn['targets']} targets")
+        lists = "rk_lists"
+    attrs = source.item_attrs
+    if source.profiles:  # each target's own item texts and profiles, carried to its row
+        own = [*PROFILE_COLUMNS, *(sql_ident(f"attr_{a}") for a in attrs)]
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE pf_lists AS SELECT line, {', '.join(own)} FROM ev_all "
+            "WHERE line IN (SELECT line FROM tg)"
+        )
+        lists, attrs = "pf_lists", ()
     with samples.sql_progress(con, "history ranges and averages"):
         timeline_positions(con)
         _target_positions(con)
         samples.shown_rows(con, k, 0 if ranking else k)  # a ranking prompt shows no target item, no item history
-        samples.target_ranges(con, k, 0 if ranking else k, "rk_lists" if ranking else None)
+        samples.target_ranges(con, k, 0 if ranking else k, lists)
     clock.lap("history_ranges", "history ranges and averages")
     with samples.sql_progress(con, "item texts"):
         meta_stats = samples.item_texts(
-            con, items_loader, attrs, config.report_positions, "rk_citems" if ranking else "tg"
+            con, source.items, attrs, config.report_positions, "rk_citems" if ranking else "tg"
         )
         with_title = samples.targets_with_title(con)
     clock.lap("item_texts", "item texts")
-    stores = samples.build_stores(con, folder, config.budgets, review_prefix(config.budgets), ranking)
+    stores = samples.build_stores(
+        con, folder, config.budgets, review_prefix(config.budgets), ranking, target_items=not source.profiles
+    )
     # what is left is tgo (and the small tg): the ingested records and their texts are no longer needed
     con.execute("DROP VIEW ev_all")
     for table in ("sh_u", "sh_i", "evu", "evi", "tgp", "titems", "itm", "needed", "ev_rows", "el"):
         con.execute(f"DROP TABLE {table}")
     if ranking:
         rk.drop_pool(con)
-        for table in ("rk_lists", "rk_citems"):
-            con.execute(f"DROP TABLE {table}")
+        con.execute("DROP TABLE rk_citems")
+    if lists is not None:
+        con.execute(f"DROP TABLE {lists}")
     clock.lap("text_stores", "texts rendered into the row stores")
-    return Gathered(stores, meta_stats, with_title, drawn)
+    return Gathered(stores, meta_stats, with_title, drawn, source.timed, source.profiles)
 
 
 def write_splits(
@@ -771,50 +794,13 @@ def write_splits(
             chunk_rows=config.chunk_rows,
             times=times,
             task=config.task,
+            timed=gathered.timed,
+            record_budgets=config.budgets if gathered.profiles else None,
         )
         written[split] = write_samples(chunks, out_dir / f"{split}.parquet")
         if written[split] != count:
             raise RuntimeError(f"{split}: wrote {written[split]} samples of {count}")
         if not count:
-            logger.warning("%s.parquet is empty", split)
-        logger.info("wrote %d %s samples", written[split], split)
-    return written
-
-
-def write_outputs(
-    targets: Mapping[str, Sequence[Mapping[str, Any]]],
-    config: PrepareConfig,
-    out_dir: Path,
-    write_val: bool,
-    cleaner: TextCleaner,
-) -> dict[str, int]:
-    """Render and write ``train.parquet``, ``test.parquet`` and (when asked for) ``val.parquet`` into ``out_dir`` (the
-    staging folder of the run), neutralising every text with ``cleaner``."""
-    written: dict[str, int] = {}
-    for split in SPLITS:
-        path = out_dir / f"{split}.parquet"
-        rows = targets.get(split) or []
-        if split == "val" and not write_val:
-            if rows:
-                raise RuntimeError("val targets exist although no val split was asked for")
-            written[split] = 0
-            continue
-        rendered = (
-            build_row(
-                t,
-                data_source=config.data_source,
-                split=split,
-                index=i,
-                rating_min=config.rating_min,
-                rating_max=config.rating_max,
-                budgets=config.budgets,
-                cleaner=cleaner,
-                task=config.task,
-            )
-            for i, t in enumerate(rows)
-        )
-        written[split] = write_samples(rendered, path)
-        if not rows:
             logger.warning("%s.parquet is empty", split)
         logger.info("wrote %d %s samples", written[split], split)
     return written
@@ -1016,17 +1002,20 @@ def _run_stats(
     return stats
 
 
-def prepare_interactions(
-    source: SourceData,
-    config: PrepareConfig,
-    items_loader: ItemLoader | None = None,
-    inputs: Mapping[str, str | Path | None] | None = None,
-) -> dict[str, Any]:
-    """Run the whole pipeline for an interaction dump; writes the parquet files and ``stats.json`` as one unit
-    (:mod:`.publish`), returns the stats. ``items_loader`` / ``inputs``: instead of ``source.items`` /
-    ``source.inputs``."""
-    items = items_loader if items_loader is not None else source.items
-    files = _input_files(inputs or source.inputs or {"input": source.path})
+def prepare_source(source: SourceData, config: PrepareConfig) -> dict[str, Any]:
+    """Run the whole pipeline on one adapter's :class:`~.schema.SourceData`; writes the parquet files and
+    ``stats.json`` as one unit (:mod:`.publish`), returns the stats.
+
+    A source without timestamps (EXP3RT) takes the same path: its records are validated and deduplicated like any
+    others, with no history rules (every valid record is a target, with its profiles instead of histories), the split
+    ``all-test`` or ``random``, and file order within each split. It cannot make ranking samples: a ranking prompt
+    needs the items the user saw before the target."""
+    if not source.timed and config.task.name == "ranking":
+        raise PrepareError(
+            f"--task ranking needs timestamped interactions (the user's history and the items seen before the "
+            f"target); {source.path} has no timestamps: use --task rating or like"
+        )
+    files = _input_files(source.inputs or {"input": source.path})
     clock = _Clock()
     with (
         _staged_run(config, files) as (stage, gz, con),
@@ -1039,15 +1028,13 @@ def prepare_interactions(
         clock.lap("read", f"read and validated {found.read} records, {n_valid} valid interactions")
         dropped = dict(found.dropped)
         with samples.sql_progress(con, "eligibility and split"):
-            history_drops, history_first = select_eligible(con, config)
+            history_drops, history_first = select_eligible(con, config, source.timed)
             dropped.update(history_drops)
             split_info, per_split = _sample(con, config, dropped)
-        found.first.update(
-            {r: position_labels(source.path, found.relation.positions, n) for r, n in history_first.items()}
-        )
+        found.first.update(position_labels(source.path, found.relation.positions, history_first))
         clock.lap("eligibility_and_split", f"{split_info['eligible']} eligible targets, sampled {per_split}")
         labels = like_labels(con, config.task)
-        gathered = gather_targets(con, config, items, source.item_attrs, Path(store_dir), clock)
+        gathered = gather_targets(con, config, source, Path(store_dir), clock)
         gz.raise_if_bad()
         write_val = config.split.val_ratio > 0 and config.split.method in ("time", "random")
         cleaner, times = TextCleaner(), samples.RenderTimes()
@@ -1063,14 +1050,6 @@ def prepare_interactions(
             times.store_reads,
             times.render,
         )
-        history = {
-            "max_len": config.history_len,
-            "min_user_history": config.min_user_history,
-            "min_item_history": config.min_item_history,
-            "min_total_history": config.min_total_history,
-            "dedup": config.dedup,
-            "cross_item_dedup": config.cross_item_dedup,
-        }
         stats = _run_stats(
             config,
             source.kind,
@@ -1080,9 +1059,7 @@ def prepare_interactions(
             split_info=split_info,
             cleaner=cleaner,
             labels=labels,
-            lead={"timestamp_unit": found.time_unit, "timestamp_units": found.time_units},
-            middle={"history": history},
-            tail={"meta": gathered.meta_stats, "targets_with_item_title": gathered.with_title},
+            **_source_stats(con, source, config, found, gathered),
         )
         if gathered.negative_draws is not None:
             stats["negative_draws"] = gathered.negative_draws
@@ -1093,156 +1070,32 @@ def prepare_interactions(
     return stats
 
 
-# ----------------------------------------------------------------------------------------------------------------
-# Profile sources (EXP3RT): profiles instead of histories
-# ----------------------------------------------------------------------------------------------------------------
-
-
-def prepare_source(source: SourceData, config: PrepareConfig) -> dict[str, Any]:
-    """Run the pipeline on one adapter's :class:`~.schema.SourceData`: the history path for interaction relations,
-    the profile path for profile records."""
-    if source.profiles is not None:
-        return prepare_profiles(source, config)
-    return prepare_interactions(source, config)
-
-
-def _blank(value: str | None) -> bool:
-    """A field is missing when absent, ``null`` or blank text; ``0`` is a value (0-based scales, numeric ids)."""
-    return value is None or not value.strip()
-
-
-def _profile_reason(record: ProfileRecord, config: PrepareConfig) -> tuple[str | None, float | None]:
-    """(drop reason or None, rating) of one profile record, checked in the order of :data:`DROP_REASONS`."""
-    if record.read_error is not None:
-        return record.read_error, None
-    if any(_blank(v) for v in (record.user_id, record.item_id, record.score)):
-        return "missing_field", None
-    assert record.score is not None
-    try:
-        rating = float(record.score.strip())
-    except ValueError:
-        return "invalid_rating", None
-    if rating != rating:
-        return "invalid_rating", None
-    if not config.rating_min <= rating <= config.rating_max:
-        return "rating_out_of_scale", rating
-    return None, rating
-
-
-def prepare_profiles(source: SourceData, config: PrepareConfig) -> dict[str, Any]:
-    """Profile records (EXP3RT rating-bias files: IMDb ``test_helpful.json``, Amazon-book ``unseen.json``): one sample
-    a record, through the same split, rendering, publishing and stats as the history path.
-
-    No histories: ``user_profile`` / ``item_profile`` and their averages come with the records. There are no
-    timestamps, so the split is ``all-test`` by default, or ``random``; a repeated (user, item) pair is a duplicate.
-    Rating and like samples only: a ranking prompt needs the user's earlier interactions, which these files do not
-    have.
-    """
-    if config.task.name == "ranking":
-        raise PrepareError(
-            "--task ranking needs timestamped interactions (the user's history and the items seen before the "
-            "target); EXP3RT files have neither: use --task rating or like"
-        )
-    profiles = source.profiles or ()
-    files = _input_files(source.inputs or {"input": source.path})
-    with _staged_run(config, files) as (stage, gz, con):
-        kept, dropped, first = _profile_targets(source.path, profiles, config)
-        _profile_candidates(con, kept)
-        split_info, _ = _sample(con, config, dropped)
-        labels = like_labels(con, config.task)
-        chosen = con.execute("SELECT line, split FROM tg ORDER BY line").fetchall()
-        gz.raise_if_bad()
-        by_line = {r["line"]: r for r in kept}
-        targets: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
-        for line, split in chosen:  # file order within each split (there is no time to order by)
-            targets[split].append(by_line[line])
-        write_val = config.split.val_ratio > 0 and config.split.method == "random"
-        cleaner = TextCleaner()
-        written = write_outputs(targets, config, stage.path, write_val, cleaner)
-        shown = [r for s in targets.values() for r in s]
-        stats = _run_stats(
-            config,
-            source.kind,
-            files,
-            dropped=dropped,
-            first=first,
-            split_info=split_info,
-            cleaner=cleaner,
-            labels=labels,
-            lead={},
-            middle={},
-            tail={
-                "targets_with_user_avg": sum(1 for r in shown if r["user_avg_rating"] is not None),
-                "targets_with_item_avg": sum(1 for r in shown if r["item_avg_rating"] is not None),
-            },
-        )
-        finish_stats(stats, len(profiles), dropped, written, stage.path)
-        stage.publish()
-    return stats
-
-
-def _profile_candidates(con: duckdb.DuckDBPyConnection, kept: Sequence[Mapping[str, Any]]) -> None:
-    """Create ``el``, the candidate targets, from the kept profile records (no timestamps, no history rules)."""
-    import pyarrow as pa
-
-    el = pa.table(
-        {
-            "line": pa.array([r["line"] for r in kept], pa.int64()),
-            "user_id": pa.array([r["user_id"] for r in kept], pa.string()),
-            "item_id": pa.array([r["item_id"] for r in kept], pa.string()),
-            "rating": pa.array([r["rating"] for r in kept], pa.float64()),
-            "ts": pa.array([None] * len(kept), pa.int64()),
-            "label": pa.array([None] * len(kept), pa.float64()),
-        }
-    )
-    con.register("el_arrow", el)
-    con.execute("CREATE TEMP TABLE el AS SELECT * FROM el_arrow")
-    con.unregister("el_arrow")
-
-
-def _profile_targets(
-    path: Path, profiles: Sequence[ProfileRecord], config: PrepareConfig
-) -> tuple[list[dict[str, Any]], dict[str, int], dict[str, list[str]]]:
-    """The valid, first-of-their-pair profile records as target dicts, the drops per reason and their first
-    positions."""
-    dropped: dict[str, int] = defaultdict(int)
-    first: dict[str, list[str]] = defaultdict(list)
-    kept: list[dict[str, Any]] = []
-    seen: set[tuple[str, str]] = set()
-    for n, record in enumerate(profiles, start=1):
-        reason, rating = _profile_reason(record, config)
-        if reason is None:
-            key = (str(record.user_id), str(record.item_id))
-            if key in seen:
-                reason = "duplicate"
-            else:
-                seen.add(key)
-        if reason is not None:
-            if config.strict and reason != "duplicate":
-                raise PrepareError(f"{record.position}: {reason.replace('_', ' ')} (--strict)")
-            dropped[reason] += 1
-            if len(first[reason]) < config.report_positions:
-                first[reason].append(record.position)
-            continue
-        kept.append(
-            {
-                "line": n,
-                "user_id": str(record.user_id),
-                "item_id": str(record.item_id),
-                "rating": rating,
-                "timestamp": None,
-                "user_history": [],
-                "item_history": [],
-                "target_item": dict(record.target_item),
-                "user_avg_rating": record.user_avg_rating,
-                "item_avg_rating": record.item_avg_rating,
-                "user_profile": record.user_profile,
-                "item_profile": record.item_profile,
-            }
-        )
-    for reason, positions in first.items():
-        logger.warning("%s: %d records dropped as %s (first: %s)", path, dropped[reason], reason, positions)
-    return kept, dropped, first
+def _source_stats(
+    con: duckdb.DuckDBPyConnection, source: SourceData, config: PrepareConfig, found: Ingest, gathered: Gathered
+) -> dict[str, dict[str, Any]]:
+    """What a run's stats.json says about its kind of source (``lead``, ``middle``, ``tail`` of :func:`_run_stats`):
+    the timestamp units, history rules, metadata and titles of a timed source; how many targets a profile source
+    gave averages."""
+    if source.profiles:
+        with_user, with_item = con.execute("SELECT count(user_avg), count(item_avg) FROM tgo").fetchone()
+        tail = {"targets_with_user_avg": int(with_user), "targets_with_item_avg": int(with_item)}
+    else:
+        tail = {"meta": gathered.meta_stats, "targets_with_item_title": gathered.with_title}
+    if not source.timed:
+        return {"lead": {}, "middle": {}, "tail": tail}
+    history = {
+        "max_len": config.history_len,
+        "min_user_history": config.min_user_history,
+        "min_item_history": config.min_item_history,
+        "min_total_history": config.min_total_history,
+        "dedup": config.dedup,
+        "cross_item_dedup": config.cross_item_dedup,
+    }
+    return {
+        "lead": {"timestamp_unit": found.time_unit, "timestamp_units": found.time_units},
+        "middle": {"history": history},
+        "tail": tail,
+    }
 
 
 __all__ = [
@@ -1252,8 +1105,6 @@ __all__ = [
     "DEDUP_MODES",
     "SplitConfig",
     "PrepareConfig",
-    "prepare_interactions",
-    "prepare_profiles",
     "prepare_source",
     "time_sql",
 ]

@@ -481,12 +481,18 @@ class CandidateRows:
     target_slot: np.ndarray
 
 
-def _user_part(u_len: np.ndarray, user_rows: Gathered, u_avg: pa.Array) -> list[pa.Array]:
+def _profile_line(profiles: Gathered | None, name: str, n: int) -> pa.Array:
+    """``Profile: ...`` of each target (null where it has none)."""
+    return pa.nulls(n, pa.string()) if profiles is None else _cat("Profile: ", profiles.texts[name])
+
+
+def _user_part(u_len: np.ndarray, user_rows: Gathered, u_avg: pa.Array, profile: pa.Array) -> list[pa.Array]:
     """Concatenation arguments of the ``## User`` section's body (what ``template._user_section`` renders)."""
     label = pc.coalesce(user_rows.texts["title"], user_rows.texts["id_label"])
     u_lines, _ = _history_lines(u_len, user_rows, label)
     return _joined(
         [
+            profile,
             _shown(u_len, "Past ratings (most recent first, "),
             pc.if_else(pa.array(u_len > 0), u_lines, _NULL_STR),
             _optional_rating("Average rating given by this user: ", u_avg),
@@ -507,12 +513,15 @@ def _field_lines(texts: Mapping[str, pa.Array]) -> list[pa.Array]:
     ]
 
 
-def _item_part(i_len: np.ndarray, item_rows: Gathered, items: Gathered, i_avg: pa.Array) -> list[pa.Array]:
+def _item_part(
+    i_len: np.ndarray, item_rows: Gathered, items: Gathered, i_avg: pa.Array, profile: pa.Array
+) -> list[pa.Array]:
     """Concatenation arguments of the ``## Target item`` section's body (``template._item_section``)."""
     i_lines, _ = _history_lines(i_len, item_rows, None)
     return _joined(
         [
             *_field_lines(items.texts),
+            profile,
             _shown(i_len, "Ratings by other users (most recent first, "),
             pc.if_else(pa.array(i_len > 0), i_lines, _NULL_STR),
             _optional_rating("Average rating of this item: ", i_avg),
@@ -557,6 +566,7 @@ def _count_chunk_rewrites(
     item_rows: Gathered,
     items: Gathered | None,
     candidates: CandidateRows | None,
+    profiles: Gathered | None,
 ) -> None:
     """Add the rewrites of every text a chunk writes to ``cleaner`` (as :func:`build_row` counts them: a ranking
     target's id once as the target and once as a candidate)."""
@@ -574,6 +584,8 @@ def _count_chunk_rewrites(
     if candidates is not None:
         first = np.concatenate(([0], np.cumsum(candidates.lengths)[:-1])).astype(np.int64)
         written.append(("id", candidates.items.fixed["c_item_id"][first + candidates.target_slot - 1]))
+    if profiles is not None:
+        written += [("profile", profiles.fixed["c_user_profile"]), ("profile", profiles.fixed["c_item_profile"])]
     for kind, counts in written:
         count_rewrites(cleaner, kind, counts)
 
@@ -596,6 +608,7 @@ def render_chunk(
     cleaner: TextCleaner,
     task: TaskConfig = RATING_TASK,
     candidates: CandidateRows | None = None,
+    profiles: Gathered | None = None,
 ) -> pa.Table:
     """The contract rows of a chunk of targets (what :func:`build_row` gives for each, column-wise).
 
@@ -612,7 +625,7 @@ def render_chunk(
     u_len = targets["u_len"].to_numpy().astype(np.int64)
     i_len = targets["i_len"].to_numpy().astype(np.int64)
     user_ids, user_counts = render_ids(targets["user_id"].to_pylist())
-    _count_chunk_rewrites(cleaner, user_counts, user_rows, item_rows, items, candidates)
+    _count_chunk_rewrites(cleaner, user_counts, user_rows, item_rows, items, candidates, profiles)
 
     user_id = pa.array(user_ids, pa.string())
     u_avg, i_avg = targets["u_avg"].combine_chunks(), targets["i_avg"].combine_chunks()
@@ -625,10 +638,10 @@ def render_chunk(
     else:
         assert items is not None
         item_id = items.texts["item_id"]
-        middle = ["\n\n## Target item\n", *_item_part(i_len, item_rows, items, i_avg)]
-    content = _cat(
-        f"{scale}\n\n## User\n", *_user_part(u_len, user_rows, u_avg), *middle, f"\n\n{QUESTIONS[task.name]}"
-    )
+        item_profile = _profile_line(profiles, "item_profile", n)
+        middle = ["\n\n## Target item\n", *_item_part(i_len, item_rows, items, i_avg, item_profile)]
+    user_part = _user_part(u_len, user_rows, u_avg, _profile_line(profiles, "user_profile", n))
+    content = _cat(f"{scale}\n\n## User\n", *user_part, *middle, f"\n\n{QUESTIONS[task.name]}")
     system = system_prompt("tbr", rating_min, rating_max, task=task.name, like_threshold=task.like_threshold)
     interleave = np.stack([np.zeros(n, np.int64), np.arange(1, n + 1, dtype=np.int64)], axis=1).ravel()
     messages = pa.StructArray.from_arrays(
@@ -714,8 +727,8 @@ def render_chunk(
         "target_item": target_item,
         "user_avg_rating": _nan_to_null(u_avg),
         "item_avg_rating": pa.nulls(n, pa.float64()) if ranking else _nan_to_null(i_avg),
-        "user_profile": pa.nulls(n, pa.string()),
-        "item_profile": pa.nulls(n, pa.string()),
+        "user_profile": pa.nulls(n, pa.string()) if profiles is None else profiles.texts["user_profile"],
+        "item_profile": pa.nulls(n, pa.string()) if profiles is None else profiles.texts["item_profile"],
         "candidates": candidate_column,
     }
     return pa.Table.from_arrays([columns[f.name] for f in SAMPLE_SCHEMA], schema=SAMPLE_SCHEMA)

@@ -373,11 +373,40 @@ def candidate_item_rows(batch: pa.RecordBatch | pa.Table, budgets: Any) -> Rende
     return fixed, texts
 
 
+def _chunk_gathered(rendered: Rendered) -> Gathered:
+    """Rendered columns of a chunk (not stored) as the :class:`Gathered` that :func:`.render.render_chunk` reads."""
+    fixed, texts = rendered
+    n = len(next(iter(texts.values())))
+    rec = np.zeros(n, np.dtype([(name, COUNT_DTYPE) for name in fixed]))
+    for name, counts in fixed.items():
+        rec[name] = counts
+    return Gathered(rec, {k: v if isinstance(v, pa.Array) else pa.array(v, pa.string()) for k, v in texts.items()})
+
+
+def record_rows(targets: pa.Table, budgets: Any) -> tuple[Gathered, Gathered]:
+    """The texts a profile source's targets bring themselves, rendered per chunk (each target has its own): the
+    target item (``item_id`` and :data:`ITEM_FIELDS` as ``attr_<field>``, as :func:`target_item_rows` renders them)
+    and the profiles (``user_profile``, ``item_profile``), with their rewrite counts."""
+    item = target_item_rows(
+        pa.table({"item_id": targets["item_id"], **{f: targets[f"attr_{f}"] for f in ITEM_FIELDS}}), budgets
+    )
+    profiles: Rendered = ({}, {})
+    for name in ("user_profile", "item_profile"):
+        profiles[1][name], profiles[0][f"c_{name}"] = render_texts(targets[name].to_pylist(), budgets.profile)
+    return _chunk_gathered(item), _chunk_gathered(profiles)
+
+
 def build_stores(
-    con: duckdb.DuckDBPyConnection, folder: Path, budgets: Any, prefix: int, ranking: bool = False
+    con: duckdb.DuckDBPyConnection,
+    folder: Path,
+    budgets: Any,
+    prefix: int,
+    ranking: bool = False,
+    target_items: bool = True,
 ) -> Stores:
     """Write the user-history, item-history and target-item stores into ``folder`` (see the module docstring); for
-    ``ranking`` the candidate-item store (rows ``c_row`` of ``rk_citems``) instead of the target-item one."""
+    ``ranking`` the candidate-item store (rows ``c_row`` of ``rk_citems``) instead of the target-item one; no item
+    store without ``target_items`` (a profile source's targets bring their own item texts: :func:`record_rows`)."""
     review = _review_sql(prefix)
 
     def count(table: str) -> int:
@@ -412,7 +441,7 @@ def build_stores(
             "rendered candidate items",
             count("rk_citems"),
         )
-    else:
+    elif target_items:
         target_item = _fill(
             con,
             f"SELECT ti.t_row AS g, ti.item_id, {cols} FROM titems ti LEFT JOIN itm m USING (item_id) "
@@ -461,9 +490,13 @@ def _candidate_rows(stores: Stores, targets: pa.Table) -> CandidateRows:
     return CandidateRows(items, avg, lengths, targets["gt"].to_numpy().astype(np.int64))
 
 
-def _chunk_columns(task: TaskConfig) -> str:
-    """The columns of ``tgo`` a chunk of ``task`` reads."""
-    columns = "user_id, rating, ts, u_start, u_len, i_start, i_len, u_avg, i_avg, t_row"
+def _chunk_columns(task: TaskConfig, profiles: bool) -> str:
+    """The columns of ``tgo`` a chunk of ``task`` reads; with ``profiles`` the targets' own texts and averages (a
+    profile source has no earlier interactions to average)."""
+    averages = "user_avg AS u_avg, item_avg AS i_avg" if profiles else "u_avg, i_avg"
+    columns = f"user_id, rating, ts, u_start, u_len, i_start, i_len, {averages}, t_row"
+    if profiles:
+        columns += ", item_id, user_profile, item_profile, " + ", ".join(sql_ident(f"attr_{f}") for f in ITEM_FIELDS)
     if task.name == "ranking":
         columns += ", c_rows, c_avg, gt"
     if task.label_column:
@@ -484,15 +517,21 @@ def split_chunks(
     chunk_rows: int = CHUNK_ROWS,
     times: RenderTimes | None = None,
     task: TaskConfig = RATING_TASK,
+    timed: bool = True,
+    record_budgets: Any = None,
 ) -> Iterator[pa.Table]:
-    """The rendered rows of the targets of ``split`` in output order (time, user, item, line; ``index`` counts
-    from 0), ``chunk_rows`` at a time: DuckDB sorts ``tgo`` once and streams it."""
+    """The rendered rows of the targets of ``split`` in output order (time, user, item, line; file order when the
+    source is not ``timed``; ``index`` counts from 0), ``chunk_rows`` at a time: DuckDB sorts ``tgo`` once and
+    streams it. ``record_budgets``: the targets bring their own item texts and profiles (a profile source,
+    :func:`record_rows`), rendered with these budgets."""
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
     times = times if times is not None else RenderTimes()
     ranking = task.name == "ranking"
     index = 0
-    sql = f"SELECT {_chunk_columns(task)} FROM tgo WHERE split = {sql_str(split)} ORDER BY ts, user_id, item_id, line"
+    columns = _chunk_columns(task, record_budgets is not None)
+    order = "ts, user_id, item_id, line" if timed else "line"
+    sql = f"SELECT {columns} FROM tgo WHERE split = {sql_str(split)} ORDER BY {order}"
     batches = stream_batches(con, sql, chunk_rows)
     while True:
         began = time.perf_counter()
@@ -507,9 +546,11 @@ def split_chunks(
             targets = pa.Table.from_batches([part]).append_column("idx", pa.array(np.arange(index, index + n)))
             user = _gather(stores.user, targets["u_start"].to_numpy(), targets["u_len"].to_numpy())
             item = _gather(stores.item, targets["i_start"].to_numpy(), targets["i_len"].to_numpy())
-            target_item = candidates = None
+            target_item = candidates = profiles = None
             if ranking:
                 candidates = _candidate_rows(stores, targets)
+            elif record_budgets is not None:
+                target_item, profiles = record_rows(targets, record_budgets)
             else:
                 assert stores.target_item is not None
                 target_item = _gather(stores.target_item, targets["t_row"].to_numpy(), np.ones(n, np.int64))
@@ -526,6 +567,7 @@ def split_chunks(
                 cleaner=cleaner,
                 task=task,
                 candidates=candidates,
+                profiles=profiles,
             )
             times.store_reads += read - began
             times.render += time.perf_counter() - read

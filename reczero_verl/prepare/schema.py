@@ -3,9 +3,10 @@
 """What a source adapter (:mod:`.sources`) hands the engine (:mod:`.pipeline`): one :class:`SourceData` per run.
 
 The engine consumes this description and never calls back into an adapter: the interaction relations are SQL text in
-one column schema, the positions are a rule over the file (:func:`position_labels`), the item texts come from an
-:class:`ItemLoader` that yields ``item_id`` and :data:`~reczero_verl.contract.ITEM_FIELDS`, and an EXP3RT file arrives
-already parsed into :class:`ProfileRecord` values.
+one column schema, the positions are a rule over the file (:func:`position_labels`), and the item texts come from an
+:class:`ItemLoader` that yields ``item_id`` and :data:`~reczero_verl.contract.ITEM_FIELDS` (or from item columns of
+the relation). A small EXP3RT file is parsed by its adapter into an Arrow table in the same schema, which the relation
+reads (:attr:`SourceData.tables`).
 """
 
 from __future__ import annotations
@@ -64,15 +65,15 @@ def record_line_numbers(path: Path, records: Sequence[int]) -> dict[int, int]:
     return out
 
 
-def position_labels(path: Path, positions: str, lines: Sequence[int]) -> list[str]:
-    """``file:line`` labels of record positions counted as ``positions`` says (:class:`Relation`): ``file:row N`` for
-    rows of a table file; record ordinals resolved to file lines (a scan of the file up to the largest one)."""
-    if positions == "row":
-        return [f"{path}:row {n}" for n in lines]
+def position_labels(path: Path, positions: str, lines: Mapping[str, Sequence[int]]) -> dict[str, list[str]]:
+    """``file:line`` labels of the record positions of each reason, counted as ``positions`` says (:class:`Relation`):
+    ``file:row N`` for rows of a table file, ``file:record N`` for elements of a JSON array; record ordinals resolved
+    to file lines by one scan of the file, up to the largest ordinal of any reason."""
     if positions == "record":
-        mapping = record_line_numbers(path, lines)
-        return [f"{path}:{mapping.get(n, n)}" for n in lines]
-    return [f"{path}:{n}" for n in lines]
+        mapping = record_line_numbers(path, [n for ns in lines.values() for n in ns])
+        return {reason: [f"{path}:{mapping.get(n, n)}" for n in ns] for reason, ns in lines.items()}
+    label = {"row": f"{path}:row ", "element": f"{path}:record "}.get(positions, f"{path}:")
+    return {reason: [f"{label}{n}" for n in ns] for reason, ns in lines.items()}
 
 
 @dataclass(frozen=True)
@@ -80,15 +81,19 @@ class Relation:
     """One way of scanning an interaction file.
 
     ``sql`` yields the interaction columns (see :class:`SourceData`). ``positions`` says what ``line`` counts:
-    ``"line"`` (exact file line), ``"record"`` (ordinal among non-blank lines: resolved to lines on demand) or
-    ``"row"`` (data row of a table file). ``rejects`` names the table where DuckDB stores the lines it could not read
-    (bytes that are not UTF-8, CSV rows that do not parse): they are counted by file line. ``renumber``: ``line``
-    counts the lines read, so it is shifted past the rejected lines (:func:`.sql.renumber_after_rejects`).
+    ``"line"`` (exact file line), ``"record"`` (ordinal among non-blank lines: resolved to lines on demand), ``"row"``
+    (data row of a table file) or ``"element"`` (element of a JSON array). ``rejects`` names the table where DuckDB
+    stores the lines it could not read (bytes that are not UTF-8, CSV rows that do not parse): they are counted by file
+    line. ``renumber``: ``line`` counts the lines read, so it is shifted past the rejected lines
+    (:func:`.sql.renumber_after_rejects`).
 
     ``rowid_lines``: ``sql`` has no ``line`` column; a row's ``line`` is its 1-based position in the scan. The engine
     then materialises the scan into a table and takes ``rowid + 1`` (DuckDB keeps insertion order, its default), which
     at 1 M reviews costs half of numbering the scan with ``row_number() OVER ()``: that window buffers every column of
     every row, review text included, in one ordered pass. :meth:`numbered_sql` adds the column for other readers.
+
+    ``read_errors``: ``sql`` yields ``read_error`` (VARCHAR: ``malformed`` or ``invalid_utf8``, NULL for a record
+    read whole) instead of the BOOLEAN ``malformed``; for an adapter that parses the file itself.
     """
 
     sql: str
@@ -96,6 +101,7 @@ class Relation:
     rejects: str | None = None
     renumber: bool = False
     rowid_lines: bool = False
+    read_errors: bool = False
 
     def numbered_sql(self) -> str:
         """``sql`` with its ``line`` column, numbering the rows in scan order when ``rowid_lines`` is set."""
@@ -139,26 +145,6 @@ class ItemLoader(Protocol):
 
 
 @dataclass(frozen=True)
-class ProfileRecord:
-    """One record of a profile file (EXP3RT): who rated what, the score as text, the profiles instead of histories.
-
-    ``position`` labels the record in messages (``file:line`` or ``file:record N``); ``read_error`` is ``malformed``
-    or ``invalid_utf8`` when the record could not be taken as read (its other fields are then ``None``). Ids and the
-    score are the JSON values as text (``None`` when absent), validated by the engine."""
-
-    position: str
-    read_error: str | None = None
-    user_id: str | None = None
-    item_id: str | None = None
-    score: str | None = None
-    user_profile: str | None = None
-    user_avg_rating: float | None = None
-    item_profile: str | None = None
-    item_avg_rating: float | None = None
-    target_item: Mapping[str, str | None] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
 class SourceData:
     """Everything the engine reads of one run's input, in one schema whatever the raw format.
 
@@ -168,10 +154,13 @@ class SourceData:
     ``review``, ``review_alt`` (the text shown when ``review`` is empty), ``review_key`` (other fields a copy of the
     review repeats, for the cross-item dedup), ``label`` when ``has_label``, and ``attr_<field>`` for each of
     ``item_attrs`` (all VARCHAR, validated by the engine). They are tried in order: the next one only when DuckDB
-    rejects the input of the previous one. ``time_unit``: ``auto`` (each record's own unit) or one unit;
+    rejects the input of the previous one. ``time_unit``: ``auto`` (each record's own unit), one unit, or ``None``:
+    the source has no timestamps (``time`` is NULL; no history rules, no time split, no ranking, file order);
     ``rating_from_label``: the ratings are the labels (an implicit-feedback log).
 
-    A profile source (EXP3RT) gives ``profiles`` instead: the parsed records, no timestamps, no histories.
+    ``profiles``: the relation also yields ``user_profile``, ``item_profile`` (VARCHAR) and ``user_avg``,
+    ``item_avg`` (DOUBLE): what a profile source (EXP3RT) shows instead of histories. ``tables``: Arrow tables the
+    relations read, registered on the engine's connection under these names.
 
     ``items`` loads the item texts (metadata file, item table); ``inputs`` names the input files by option (``reviews``
     -> ``--reviews``) for stats.json fingerprints and error messages."""
@@ -179,10 +168,16 @@ class SourceData:
     path: Path
     kind: str
     relations: tuple[Relation, ...] = ()
-    time_unit: str = "auto"
+    time_unit: str | None = "auto"
     item_attrs: tuple[str, ...] = ()
     has_label: bool = False
     rating_from_label: bool = False
     items: ItemLoader | None = None
     inputs: Mapping[str, Path | None] | None = None
-    profiles: tuple[ProfileRecord, ...] | None = None
+    profiles: bool = False
+    tables: Mapping[str, Any] | None = None
+
+    @property
+    def timed(self) -> bool:
+        """The records carry timestamps."""
+        return self.time_unit is not None

@@ -7,7 +7,7 @@ Why SQL and not Python: the dumps are large (Amazon Books 2018: 27 M reviews), s
 Python memory; an adapter describes them as SQL relations in one column schema (see :class:`~.schema.SourceData`) and
 DuckDB scans them (plain or ``.gz``) out of core. Item texts come from a loader in :mod:`.items` (metadata lines parsed
 only for the items the samples need, with :func:`amazon_item` / :func:`yelp_item`); the small EXP3RT JSON arrays are
-parsed here, before the run, into :class:`~.schema.ProfileRecord` values (:func:`exp3rt_source`).
+parsed here into an Arrow table in the same schema, which the engine reads like any relation (:func:`exp3rt_source`).
 
 JSON lines are read twice at most: first with DuckDB's ``read_json`` and explicit columns (fast), and, only when DuckDB
 rejects a line as malformed, again as raw text lines with ``json_valid`` per line, so that every malformed line is
@@ -23,7 +23,6 @@ import logging
 import re
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +36,6 @@ from .schema import (
     PrepareError as PrepareError,  # re-exported: where callers have always found it
 )
 from .schema import (
-    ProfileRecord,
     Relation,
     SourceData,
     iter_nonblank_lines,
@@ -412,11 +410,13 @@ def parse_item_description(text: Any) -> dict[str, str | None]:
     return {k: (v or None) for k, v in item.items()}
 
 
-def read_exp3rt(path: Path) -> list[Any]:
-    """The records of an EXP3RT JSON array file (a JSON-lines file of objects is accepted too).
+def read_exp3rt(path: Path) -> tuple[list[Any], str]:
+    """The records of an EXP3RT JSON array file (a JSON-lines file of objects is accepted too), and how their
+    positions count (:class:`~.schema.Relation`): ``element`` in an array, ``record`` (non-blank lines) in JSON lines.
 
     Bytes that are not UTF-8 are kept as lone surrogates (``surrogateescape``), so that :func:`has_invalid_text` can
-    drop just the records holding them."""
+    drop just the records holding them. Lines are split at newlines only (the file is read with universal newlines),
+    as :func:`~.schema.record_line_numbers` counts them: ``str.splitlines`` would also cut a JSON string at U+2028."""
     try:
         with open_text(path, errors="surrogateescape") as f:
             text = f.read()
@@ -432,30 +432,21 @@ def read_exp3rt(path: Path) -> list[Any]:
             raise PrepareError(f"{path}:{exc.lineno}: malformed JSON array ({exc.msg})") from exc
         data = None
     if isinstance(data, list):
-        return data
+        return data, "element"
     if isinstance(data, dict):
-        return [data]
+        return [data], "element"
     records: list[Any] = []
-    for n, line in enumerate(text.splitlines(), start=1):
+    for line in text.split("\n"):
         if line.strip():
             try:
                 records.append(json.loads(line))
             except json.JSONDecodeError:
-                records.append(_Malformed(n))
-    return records
+                records.append(_MALFORMED)
+    return records, "record"
 
 
-@dataclass(frozen=True)
-class _Malformed:
-    """Placeholder for a malformed line of a JSON-lines EXP3RT file."""
-
-    line: int
-
-
-def is_malformed(record: Any) -> int | None:
-    """Line number of a malformed JSON-lines record, else ``None``."""
-    return record.line if isinstance(record, _Malformed) else None
-
+#: Placeholder for a malformed line of a JSON-lines EXP3RT file.
+_MALFORMED = object()
 
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
@@ -477,34 +468,56 @@ def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def exp3rt_record(position: str, record: Any) -> ProfileRecord:
-    """One EXP3RT record in the profile schema: the read error first (not a JSON object, bytes that are not UTF-8),
-    else the ids and score as text and the profiles split from their ``[Average Rating]`` tails."""
-    if is_malformed(record) is not None or not isinstance(record, dict):
-        return ProfileRecord(position, "malformed")
+#: The columns of an EXP3RT record in the engine's schema (:class:`~.schema.SourceData`): ids and score as text.
+_EXP3RT_TEXT = ("read_error", "user_id", "item_id", "rating", "user_profile", "item_profile")
+
+
+def exp3rt_record(record: Any) -> dict[str, Any]:
+    """One EXP3RT record in the engine's schema: the read error (not a JSON object, bytes that are not UTF-8), else
+    the ids and score as text, the profiles split from their ``[Average Rating]`` tails and the item fields of its
+    ``item_description`` as ``attr_<field>``. The ``rationale`` field (written knowing the answer) is never read."""
+    if record is _MALFORMED or not isinstance(record, dict):
+        return {"read_error": "malformed"}
     if has_invalid_text(record):
-        return ProfileRecord(position, "invalid_utf8")
+        return {"read_error": "invalid_utf8"}
     user_profile, user_avg = split_profile(record.get("user_persona"))
     item_profile, item_avg = split_profile(record.get("item_synopsis"))
-    return ProfileRecord(
-        position,
-        user_id=_text(record.get("user_id")),
-        item_id=_text(record.get("item_id")),
-        score=_text(record.get("score")),
-        user_profile=user_profile,
-        user_avg_rating=user_avg,
-        item_profile=item_profile,
-        item_avg_rating=item_avg,
-        target_item=parse_item_description(record.get("item_description")),
-    )
+    item = parse_item_description(record.get("item_description"))
+    return {
+        "user_id": _text(record.get("user_id")),
+        "item_id": _text(record.get("item_id")),
+        "rating": _text(record.get("score")),
+        "user_profile": user_profile,
+        "item_profile": item_profile,
+        "user_avg": user_avg,
+        "item_avg": item_avg,
+        **{f"attr_{name}": item[name] for name in ITEM_FIELDS},
+    }
 
 
 def exp3rt_source(path: Path, kind: str = "exp3rt") -> SourceData:
-    """An EXP3RT rating-bias file (IMDb ``test_helpful.json``, Amazon-book ``unseen.json``) read whole (the files are
-    small) into profile records; positions are ``file:line`` for JSON lines, ``file:record N`` in a JSON array. The
-    ``rationale`` field (written knowing the answer) is never read."""
-    profiles = []
-    for n, record in enumerate(read_exp3rt(path), start=1):
-        line = is_malformed(record)
-        profiles.append(exp3rt_record(f"{path}:{line}" if line is not None else f"{path}:record {n}", record))
-    return SourceData(path, kind, profiles=tuple(profiles), inputs={"input": path})
+    """An EXP3RT rating-bias file (IMDb ``test_helpful.json``, Amazon-book ``unseen.json``), read whole (the files are
+    small) into one Arrow table in the engine's schema, with no timestamps and the profiles instead of histories;
+    records are counted as ``file:record N`` in a JSON array and by file line in JSON lines."""
+    import pyarrow as pa
+
+    records, positions = read_exp3rt(path)
+    rows = [exp3rt_record(r) for r in records]
+    columns: dict[str, pa.Array] = {"line": pa.array(range(1, len(rows) + 1), pa.int64())}
+    for name in (*_EXP3RT_TEXT, *(f"attr_{f}" for f in ITEM_FIELDS)):
+        columns[name] = pa.array([r.get(name) for r in rows], pa.string())
+    for name in ("user_avg", "item_avg"):
+        columns[name] = pa.array([r.get(name) for r in rows], pa.float64())
+    table = "exp3rt_records"
+    none = ", ".join(f"NULL::VARCHAR AS {c}" for c in ("time", "review", "review_alt", "review_key"))
+    sql = f"SELECT *, {none} FROM {table}"
+    return SourceData(
+        path,
+        kind,
+        (Relation(sql, positions=positions, read_errors=True),),
+        time_unit=None,
+        item_attrs=ITEM_FIELDS,
+        inputs={"input": path},
+        profiles=True,
+        tables={table: pa.table(columns)},
+    )
